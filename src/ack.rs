@@ -1,0 +1,226 @@
+//! Acknowledgements: a chunk of lines counts as delivered only when every sink settled it.
+//!
+//! Guarantee: at-least-once, end to end. The tailed file is the durable buffer; nothing is
+//! persisted between stages. Each chunk of lines a source reads gets one [`ChunkAck`], shared
+//! (by `Arc`) by every copy of its events: one per fan-out branch, one per sink batch that holds
+//! any of them. When the last copy is gone, the `ChunkAck` reports to its file's tracker whether
+//! *all* copies were settled as delivered or dead-lettered. Any copy that was settled as
+//! [`Settlement::Failed`], or dropped without being settled at all, marks the chunk failed, and
+//! the file's checkpoint never moves past a failed chunk: after a restart those lines are read
+//! and sent again.
+//!
+//! The memory budget's reservation for the chunk rides inside the `ChunkAck`, so memory is
+//! returned exactly when the chunk leaves the agent.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::budget::Reservation;
+
+/// How a sink settles a batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// The destination accepted the events.
+    Delivered,
+    /// The destination refused them for good; they were written to the dead-letter file.
+    DeadLettered,
+    /// Not delivered (the sink gave up or is shutting down): the checkpoint must not pass them.
+    Failed,
+}
+
+/// Receives the final status of a chunk; implemented by the file checkpoint tracker.
+pub trait AckReceiver: Send + Sync {
+    /// Called once per chunk `seq` when its last copy is gone; `delivered` is false when any
+    /// copy failed or was dropped unsettled.
+    fn complete(&self, seq: u64, delivered: bool);
+}
+
+/// The shared acknowledgement state of one chunk of lines.
+pub struct ChunkAck {
+    seq: u64,
+    failed: AtomicBool,
+    receiver: Option<Arc<dyn AckReceiver>>,
+    _reservation: Option<Reservation>,
+}
+
+impl ChunkAck {
+    /// A chunk `seq` that reports to `receiver` and holds `reservation` until it completes.
+    #[must_use]
+    pub fn new(
+        seq: u64,
+        receiver: Option<Arc<dyn AckReceiver>>,
+        reservation: Option<Reservation>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            seq,
+            failed: AtomicBool::new(false),
+            receiver,
+            _reservation: reservation,
+        })
+    }
+}
+
+impl Drop for ChunkAck {
+    fn drop(&mut self) {
+        if let Some(receiver) = &self.receiver {
+            receiver.complete(self.seq, !self.failed.load(Ordering::Acquire));
+        }
+    }
+}
+
+/// The acknowledgement handles that travel with some events. Dropping it unsettled means
+/// "not delivered" (so a crash or an aborted task can never advance a checkpoint).
+#[derive(Default)]
+pub struct Acks {
+    chunks: Vec<Arc<ChunkAck>>,
+    settled: bool,
+}
+
+impl Acks {
+    /// Handles for one chunk.
+    #[must_use]
+    pub fn one(chunk: Arc<ChunkAck>) -> Self {
+        Self {
+            chunks: vec![chunk],
+            settled: false,
+        }
+    }
+
+    /// No handles: events that no file offset depends on (stdin, tests).
+    #[must_use]
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A second, independent set of handles for the same chunks (fan-out): each must be
+    /// settled on its own.
+    #[must_use]
+    pub fn fork(&self) -> Self {
+        Self {
+            chunks: self.chunks.clone(),
+            settled: false,
+        }
+    }
+
+    /// Takes over `other`'s handles (a batch gathering several chunks).
+    pub fn absorb(&mut self, mut other: Acks) {
+        for chunk in other.chunks.drain(..) {
+            if !self.chunks.last().is_some_and(|c| Arc::ptr_eq(c, &chunk)) {
+                self.chunks.push(chunk);
+            }
+        }
+        other.settled = true;
+    }
+
+    /// Number of distinct chunks covered.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether no chunk is covered.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Settles every covered chunk for this copy.
+    pub fn settle(mut self, settlement: Settlement) {
+        if settlement == Settlement::Failed {
+            self.mark_failed();
+        }
+        self.settled = true;
+    }
+
+    fn mark_failed(&self) {
+        for chunk in &self.chunks {
+            chunk.failed.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for Acks {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.mark_failed();
+        }
+    }
+}
+
+impl std::fmt::Debug for Acks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acks")
+            .field("chunks", &self.chunks.len())
+            .field("settled", &self.settled)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(u64, bool)>>);
+    impl AckReceiver for Log {
+        fn complete(&self, seq: u64, delivered: bool) {
+            self.0.lock().unwrap().push((seq, delivered));
+        }
+    }
+
+    fn chunk(log: &Arc<Log>, seq: u64) -> Acks {
+        Acks::one(ChunkAck::new(
+            seq,
+            Some(log.clone() as Arc<dyn AckReceiver>),
+            None,
+        ))
+    }
+
+    #[test]
+    fn chunk_is_delivered_only_when_every_fanout_copy_settles() {
+        let log = Arc::new(Log::default());
+        let a = chunk(&log, 1);
+        let b = a.fork();
+        a.settle(Settlement::Delivered);
+        assert!(
+            log.0.lock().unwrap().is_empty(),
+            "one sink is still pending"
+        );
+        b.settle(Settlement::DeadLettered);
+        assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
+    }
+
+    #[test]
+    fn dropping_an_unsettled_copy_means_not_delivered() {
+        let log = Arc::new(Log::default());
+        let a = chunk(&log, 4);
+        let b = a.fork();
+        a.settle(Settlement::Delivered);
+        drop(b);
+        assert_eq!(*log.0.lock().unwrap(), vec![(4, false)]);
+    }
+
+    #[test]
+    fn a_failed_copy_fails_the_chunk_even_if_others_delivered() {
+        let log = Arc::new(Log::default());
+        let a = chunk(&log, 2);
+        let b = a.fork();
+        b.settle(Settlement::Failed);
+        a.settle(Settlement::Delivered);
+        assert_eq!(*log.0.lock().unwrap(), vec![(2, false)]);
+    }
+
+    #[test]
+    fn a_batch_absorbing_chunks_settles_them_all() {
+        let log = Arc::new(Log::default());
+        let mut batch = Acks::none();
+        batch.absorb(chunk(&log, 1));
+        batch.absorb(chunk(&log, 2));
+        assert_eq!(batch.len(), 2);
+        batch.settle(Settlement::Delivered);
+        let mut seen = log.0.lock().unwrap().clone();
+        seen.sort_unstable();
+        assert_eq!(seen, vec![(1, true), (2, true)]);
+    }
+}

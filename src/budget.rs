@@ -1,0 +1,110 @@
+//! The agent-wide memory budget (`buffer.max_bytes`): a byte semaphore that sources wait on.
+//!
+//! A source reserves an estimate of a chunk's in-memory size before it hands the chunk on; the
+//! reservation is released when the chunk's last acknowledgement handle is gone (see
+//! `ack.rs`). When the budget is spent, reading stops and the backlog stays in the files.
+//! Nothing is ever dropped for lack of budget.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Bytes charged per event on top of its text, for fields and bookkeeping.
+pub const EVENT_OVERHEAD_BYTES: usize = 512;
+
+/// How many copies of its text an event costs while it is parsed, fanned out and encoded.
+pub const TEXT_FACTOR: usize = 3;
+
+/// The shared budget.
+#[derive(Clone, Debug)]
+pub struct Budget {
+    semaphore: Arc<Semaphore>,
+    total: usize,
+}
+
+/// Bytes held against the budget; returned on drop.
+#[derive(Debug)]
+pub struct Reservation {
+    _permit: OwnedSemaphorePermit,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Bytes this reservation holds.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Budget {
+    /// A budget of `total` bytes (at least 64 KiB).
+    #[must_use]
+    pub fn new(total: usize) -> Self {
+        let total = total.clamp(64 * 1024, Semaphore::MAX_PERMITS);
+        Self {
+            semaphore: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// The estimated cost of a chunk of `lines` lines holding `text_bytes` bytes of text.
+    #[must_use]
+    pub fn estimate(text_bytes: usize, lines: usize) -> usize {
+        text_bytes * TEXT_FACTOR + lines * EVENT_OVERHEAD_BYTES
+    }
+
+    /// Waits until `bytes` are free and reserves them. A request above the whole budget is
+    /// clamped to it, so one huge record can still pass (alone).
+    pub async fn reserve(&self, bytes: usize) -> Reservation {
+        let bytes = bytes.clamp(1, self.total);
+        let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
+        match self.semaphore.clone().acquire_many_owned(permits).await {
+            Ok(permit) => Reservation {
+                _permit: permit,
+                bytes,
+            },
+            // The semaphore is never closed; this arm only keeps the types honest.
+            Err(_) => unreachable!("budget semaphore closed"),
+        }
+    }
+
+    /// Bytes currently free.
+    #[must_use]
+    pub fn available(&self) -> usize {
+        self.semaphore.available_permits()
+    }
+
+    /// The configured total.
+    #[must_use]
+    pub fn total(&self) -> usize {
+        self.total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn reserving_past_the_budget_waits_until_memory_is_returned() {
+        let budget = Budget::new(100_000);
+        let first = budget.reserve(80_000).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.reserve(40_000)).await;
+        assert!(waiting.is_err(), "second reservation must wait");
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(5), budget.reserve(40_000))
+            .await
+            .expect("freed budget is reusable");
+        assert_eq!(second.bytes(), 40_000);
+        assert_eq!(budget.available(), 60_000);
+    }
+
+    #[tokio::test]
+    async fn a_request_larger_than_the_budget_is_clamped_not_deadlocked() {
+        let budget = Budget::new(70_000);
+        let r = budget.reserve(10_000_000).await;
+        assert_eq!(r.bytes(), 70_000);
+    }
+}

@@ -1,0 +1,3 @@
+//! Encoders: how events become bytes on the wire.
+
+pub mod ndjson;

@@ -1,0 +1,534 @@
+//! The one record every stage passes on: ECS fields, the original text, and where it came from.
+//!
+//! Invariant: an event never holds a `serde_json::Value` tree. Field values are [`Text`] handles
+//! that point into the event's own `original` line (zero-copy for values a parser can slice out
+//! of the line) or into a per-event scratch string (values that needed unescaping or joining).
+//! Keys are dotted ECS paths (`event.outcome`, `user.target.name`); [`Event::write_json`] sorts
+//! them and writes nested objects, as Elasticsearch stores ECS documents.
+//!
+//! The [`Origin`] ties the event back to a byte range of a tailed file, so that an
+//! acknowledgement can move that file's checkpoint (see `ack.rs`).
+
+use std::sync::Arc;
+
+/// A string value of an event: a static name, or a range of the event's own buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Text {
+    /// A constant, such as an ECS category name.
+    Static(&'static str),
+    /// Bytes `start..end` of the event's original text.
+    Original(u32, u32),
+    /// Bytes `start..end` of the event's scratch buffer.
+    Scratch(u32, u32),
+}
+
+impl Text {
+    /// The range of `sub` inside `line`, when `sub` is a slice of `line`. Parsers work on the
+    /// borrowed line and keep ranges; the event then owns a copy of the line, so the ranges
+    /// stay valid without copying each value.
+    #[must_use]
+    pub fn within(line: &str, sub: &str) -> Option<Text> {
+        let base = line.as_ptr() as usize;
+        let at = sub.as_ptr() as usize;
+        if at >= base && at + sub.len() <= base + line.len() {
+            let start = (at - base) as u32;
+            Some(Text::Original(start, start + sub.len() as u32))
+        } else {
+            None
+        }
+    }
+}
+
+/// A field value. `List` holds ECS arrays (`event.category`, `tags`, `related.ip`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A JSON string.
+    Str(Text),
+    /// A JSON integer.
+    Int(i64),
+    /// A JSON boolean.
+    Bool(bool),
+    /// An instant in epoch milliseconds, written as RFC 3339 UTC.
+    Time(i64),
+    /// An array of strings.
+    List(Vec<Text>),
+    /// A JSON fragment written verbatim; only ever built from `serde_json` output.
+    Json(Text),
+}
+
+/// A borrowed view of one field value, as conditions and encoders read it.
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    /// A string.
+    Str(&'a str),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// An instant in epoch milliseconds.
+    Time(i64),
+    /// An array of strings.
+    List(&'a Event, &'a [Text]),
+    /// A verbatim JSON fragment.
+    Json(&'a str),
+}
+
+impl<'a> ValueRef<'a> {
+    /// The string items of a list, or the value itself when it is a string.
+    pub fn strings(self) -> impl Iterator<Item = &'a str> {
+        let (event, list, single) = match self {
+            ValueRef::List(event, list) => (Some(event), list, None),
+            ValueRef::Str(s) | ValueRef::Json(s) => (None, &[][..], Some(s)),
+            _ => (None, &[][..], None),
+        };
+        single
+            .into_iter()
+            .chain(list.iter().filter_map(move |t| event.map(|e| e.text(*t))))
+    }
+}
+
+/// Where an event came from: the byte range of its record in a tailed file.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    /// The source component's name in the pipeline.
+    pub source: Arc<str>,
+    /// The file path the record was read from (`log.file.path`), if any.
+    pub path: Option<Arc<str>>,
+    /// The file's fingerprint (stable across renames); 0 for non-file input.
+    pub file_id: u64,
+    /// Byte offset of the record's first line (`log.offset`).
+    pub offset: u64,
+    /// Byte offset just past the record's last line terminator.
+    pub end: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Field {
+    key: Text,
+    value: Value,
+}
+
+/// One audit event on its way through the pipeline.
+#[derive(Clone, Debug)]
+pub struct Event {
+    original: String,
+    scratch: String,
+    fields: Vec<Field>,
+    /// When the event happened (`@timestamp`), epoch ms UTC; `None` when the source did not say.
+    pub timestamp: Option<i64>,
+    /// When the agent read it (`event.created`), epoch ms UTC.
+    pub created: i64,
+    /// Where it was read from.
+    pub origin: Origin,
+}
+
+/// Keys the event writes itself; a field set under one of these names is not written twice.
+const SYNTHESISED: [&str; 5] = [
+    "@timestamp",
+    "event.created",
+    "event.original",
+    "log.file.path",
+    "log.offset",
+];
+
+impl Event {
+    /// A new event holding `original` with no fields yet.
+    #[must_use]
+    pub fn new(original: String, origin: Origin, created: i64) -> Self {
+        Self {
+            original,
+            scratch: String::new(),
+            fields: Vec::with_capacity(16),
+            timestamp: None,
+            created,
+            origin,
+        }
+    }
+
+    /// The original record text (`event.original`).
+    #[must_use]
+    pub fn original(&self) -> &str {
+        &self.original
+    }
+
+    /// Replaces the original text (for redaction). Fields that pointed into the old text are
+    /// first copied to scratch, so they keep their values.
+    pub fn set_original(&mut self, original: String) {
+        let mut fields = std::mem::take(&mut self.fields);
+        for field in &mut fields {
+            field.key = self.detach(field.key);
+            match &mut field.value {
+                Value::Str(t) | Value::Json(t) => *t = self.detach(*t),
+                Value::List(items) => {
+                    for t in items.iter_mut() {
+                        *t = self.detach(*t);
+                    }
+                }
+                Value::Int(_) | Value::Bool(_) | Value::Time(_) => {}
+            }
+        }
+        self.fields = fields;
+        self.original = original;
+    }
+
+    fn detach(&mut self, text: Text) -> Text {
+        match text {
+            Text::Original(..) => {
+                let s = self.text(text).to_owned();
+                self.own(&s)
+            }
+            other => other,
+        }
+    }
+
+    /// The string a [`Text`] handle stands for (empty if the handle is out of range).
+    #[must_use]
+    pub fn text(&self, text: Text) -> &str {
+        match text {
+            Text::Static(s) => s,
+            Text::Original(a, b) => self.original.get(a as usize..b as usize).unwrap_or(""),
+            Text::Scratch(a, b) => self.scratch.get(a as usize..b as usize).unwrap_or(""),
+        }
+    }
+
+    /// Copies `s` into the scratch buffer and returns its handle.
+    pub fn own(&mut self, s: &str) -> Text {
+        let start = self.scratch.len() as u32;
+        self.scratch.push_str(s);
+        Text::Scratch(start, self.scratch.len() as u32)
+    }
+
+    /// Sets `key` to `value`, replacing an earlier value of the same key.
+    pub fn set(&mut self, key: &'static str, value: Value) {
+        self.set_keyed(Text::Static(key), value);
+    }
+
+    /// Sets a key built at run time (`prefix.name`), for vendor namespaces.
+    pub fn set_dynamic(&mut self, prefix: &str, name: &str, value: Value) {
+        let start = self.scratch.len() as u32;
+        self.scratch.push_str(prefix);
+        self.scratch.push('.');
+        self.scratch.push_str(name);
+        let key = Text::Scratch(start, self.scratch.len() as u32);
+        self.set_keyed(key, value);
+    }
+
+    /// Sets a top-level key built at run time (generic JSON).
+    pub fn set_dynamic_root(&mut self, name: &str, value: Value) {
+        let key = self.own(name);
+        self.set_keyed(key, value);
+    }
+
+    fn set_keyed(&mut self, key: Text, value: Value) {
+        let name = self.text(key);
+        if let Some(i) = self.fields.iter().position(|f| self.text(f.key) == name) {
+            self.fields[i].value = value;
+        } else {
+            self.fields.push(Field { key, value });
+        }
+    }
+
+    /// Sets a string field to a copy of `value` (parsers prefer [`Text::within`] ranges).
+    pub fn set_str(&mut self, key: &'static str, value: &str) {
+        let text = self.own(value);
+        self.set(key, Value::Str(text));
+    }
+
+    /// Appends `item` to the list field `key`, creating it; a repeated item is not added again.
+    pub fn push(&mut self, key: &'static str, item: Text) {
+        let item_str = self.text(item);
+        if let Some(i) = self.fields.iter().position(|f| self.text(f.key) == key) {
+            if let Value::List(items) = &self.fields[i].value {
+                if items.iter().any(|t| self.text(*t) == item_str) {
+                    return;
+                }
+            }
+            match &mut self.fields[i].value {
+                Value::List(items) => items.push(item),
+                other => *other = Value::List(vec![item]),
+            }
+        } else {
+            self.fields.push(Field {
+                key: Text::Static(key),
+                value: Value::List(vec![item]),
+            });
+        }
+    }
+
+    /// Adds a tag (`tags`), such as `audit_parse_failure`.
+    pub fn add_tag(&mut self, tag: &'static str) {
+        self.push("tags", Text::Static(tag));
+    }
+
+    /// Removes a field; returns whether it was there.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let before = self.fields.len();
+        let mut kept = std::mem::take(&mut self.fields);
+        kept.retain(|f| self.text(f.key) != key);
+        self.fields = kept;
+        self.fields.len() != before
+    }
+
+    /// Reads a field by its dotted ECS path, including the fields the event writes itself.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<ValueRef<'_>> {
+        match key {
+            "@timestamp" => return Some(ValueRef::Time(self.timestamp.unwrap_or(self.created))),
+            "event.created" => return Some(ValueRef::Time(self.created)),
+            "event.original" => return Some(ValueRef::Str(&self.original)),
+            "log.file.path" => return self.origin.path.as_deref().map(ValueRef::Str),
+            "log.offset" => return Some(ValueRef::Int(self.origin.offset as i64)),
+            _ => {}
+        }
+        let field = self.fields.iter().find(|f| self.text(f.key) == key)?;
+        Some(self.view(&field.value))
+    }
+
+    fn view<'a>(&'a self, value: &'a Value) -> ValueRef<'a> {
+        match value {
+            Value::Str(t) => ValueRef::Str(self.text(*t)),
+            Value::Json(t) => ValueRef::Json(self.text(*t)),
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Time(t) => ValueRef::Time(*t),
+            Value::List(items) => ValueRef::List(self, items),
+        }
+    }
+
+    /// Whether the event carries `tag`.
+    #[must_use]
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.get("tags")
+            .is_some_and(|v| v.strings().any(|t| t == tag))
+    }
+
+    /// A rough count of the heap bytes this event holds, for the memory budget.
+    #[must_use]
+    pub fn approx_bytes(&self) -> usize {
+        self.original.len()
+            + self.scratch.len()
+            + self.fields.capacity() * std::mem::size_of::<Field>()
+            + std::mem::size_of::<Self>()
+    }
+
+    /// Appends the event as one ECS JSON object (nested, keys sorted, no newline) to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut entries: Vec<(&str, ValueRef<'_>)> = Vec::with_capacity(self.fields.len() + 5);
+        entries.push((
+            "@timestamp",
+            ValueRef::Time(self.timestamp.unwrap_or(self.created)),
+        ));
+        entries.push(("event.created", ValueRef::Time(self.created)));
+        entries.push(("event.original", ValueRef::Str(&self.original)));
+        if let Some(path) = &self.origin.path {
+            entries.push(("log.file.path", ValueRef::Str(path)));
+            entries.push(("log.offset", ValueRef::Int(self.origin.offset as i64)));
+        }
+        for field in &self.fields {
+            let key = self.text(field.key);
+            if !SYNTHESISED.contains(&key) {
+                entries.push((key, self.view(&field.value)));
+            }
+        }
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        write_nested(&entries, out);
+    }
+
+    /// The event as an ECS JSON string.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(256 + self.original.len() * 2);
+        self.write_json(&mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Writes sorted dotted keys as nested JSON objects. Keys sharing a prefix are contiguous in
+/// lexicographic order, so one pass with a stack of open objects suffices.
+fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
+    let mut open: Vec<&str> = Vec::with_capacity(6);
+    let mut segments: Vec<&str> = Vec::with_capacity(6);
+    let mut first = true;
+    out.push(b'{');
+    for (key, value) in entries {
+        segments.clear();
+        segments.extend(key.split('.'));
+        let Some((leaf, parents)) = segments.split_last() else {
+            continue;
+        };
+        let common = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
+        while open.len() > common {
+            out.push(b'}');
+            open.pop();
+            first = false;
+        }
+        for parent in &parents[common..] {
+            if !first {
+                out.push(b',');
+            }
+            write_json_str(parent, out);
+            out.extend_from_slice(b":{");
+            open.push(parent);
+            first = true;
+        }
+        if !first {
+            out.push(b',');
+        }
+        write_json_str(leaf, out);
+        out.push(b':');
+        write_value(*value, out);
+        first = false;
+    }
+    for _ in open {
+        out.push(b'}');
+    }
+    out.push(b'}');
+}
+
+fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
+    match value {
+        ValueRef::Str(s) => write_json_str(s, out),
+        ValueRef::Json(s) => out.extend_from_slice(s.as_bytes()),
+        ValueRef::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        ValueRef::Time(ms) => {
+            out.push(b'"');
+            crate::time::write_rfc3339(ms, out);
+            out.push(b'"');
+        }
+        ValueRef::List(event, items) => {
+            out.push(b'[');
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(event.text(*t), out);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+/// Writes `s` as a JSON string literal (RFC 8259 §7): escapes `"`, `\` and control characters.
+pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run..i]);
+        if escape.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        run = i + 1;
+    }
+    out.extend_from_slice(&bytes[run..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(line: &str) -> Event {
+        let origin = Origin {
+            source: Arc::from("src"),
+            path: Some(Arc::from("/var/log/a.log")),
+            file_id: 7,
+            offset: 120,
+            end: 160,
+        };
+        Event::new(line.to_owned(), origin, 1_750_000_000_000)
+    }
+
+    #[test]
+    fn nested_objects_are_written_from_dotted_keys() {
+        let line = "user=alice outcome=failure";
+        let mut e = event(line);
+        e.set(
+            "user.name",
+            Value::Str(Text::within(line, &line[5..10]).unwrap()),
+        );
+        e.set("event.outcome", Value::Str(Text::Static("failure")));
+        e.set("user.target.name", Value::Str(Text::Static("bob")));
+        e.push("event.category", Text::Static("authentication"));
+        e.timestamp = Some(0);
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["user"]["name"], "alice");
+        assert_eq!(json["user"]["target"]["name"], "bob");
+        assert_eq!(json["event"]["outcome"], "failure");
+        assert_eq!(json["event"]["category"][0], "authentication");
+        assert_eq!(json["@timestamp"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(json["event"]["created"], "2025-06-15T15:06:40.000Z");
+        assert_eq!(json["log"]["offset"], 120);
+        assert_eq!(json["log"]["file"]["path"], "/var/log/a.log");
+        assert_eq!(json["event"]["original"], "user=alice outcome=failure");
+    }
+
+    #[test]
+    fn slices_of_the_parsed_line_become_ranges_of_the_original() {
+        let line = "type=LOGIN realm=corp";
+        let text = Text::within(line, &line[5..10]).unwrap();
+        assert_eq!(text, Text::Original(5, 10));
+        let e = Event::new(line.to_owned(), Origin::default(), 0);
+        assert_eq!(e.text(text), "LOGIN");
+        let elsewhere = String::from("LOGIN");
+        assert_eq!(Text::within(line, &elsewhere), None);
+    }
+
+    #[test]
+    fn control_characters_and_quotes_are_escaped() {
+        let mut out = Vec::new();
+        write_json_str("a\"b\\c\nd\u{1}e", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u0001e""#);
+    }
+
+    #[test]
+    fn setting_a_key_twice_replaces_it_and_lists_do_not_repeat() {
+        let mut e = event("x");
+        e.set("event.outcome", Value::Str(Text::Static("unknown")));
+        e.set("event.outcome", Value::Str(Text::Static("success")));
+        e.add_tag("t1");
+        e.add_tag("t1");
+        e.add_tag("t2");
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["event"]["outcome"], "success");
+        assert_eq!(json["tags"], serde_json::json!(["t1", "t2"]));
+        assert!(e.has_tag("t2"));
+    }
+
+    #[test]
+    fn redacting_the_original_keeps_field_values() {
+        let mut e = event("user=alice pin=1234");
+        e.fields.push(Field {
+            key: Text::Static("user.name"),
+            value: Value::Str(Text::Original(5, 10)),
+        });
+        e.set_original("user=alice pin=****".to_owned());
+        assert!(matches!(e.get("user.name"), Some(ValueRef::Str("alice"))));
+        assert_eq!(e.original(), "user=alice pin=****");
+    }
+
+    #[test]
+    fn dynamic_keys_nest_under_their_vendor_namespace() {
+        let mut e = event("x");
+        e.set_dynamic("dogtag", "CUID", Value::Str(Text::Static("40906145")));
+        e.set_dynamic("dogtag", "tokenType", Value::Str(Text::Static("userKey")));
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["dogtag"]["CUID"], "40906145");
+        assert_eq!(json["dogtag"]["tokenType"], "userKey");
+    }
+}

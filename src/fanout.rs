@@ -1,0 +1,49 @@
+//! A component's output: one bounded sender per downstream component.
+//!
+//! Sending waits while a downstream channel is full; that wait is the backpressure that stops
+//! the readers. Every downstream but the last gets a fork of the chunk with its own
+//! acknowledgement handles, so each branch must settle on its own.
+
+use tokio::sync::mpsc;
+
+use crate::chunk::EventChunk;
+
+/// Chunks in flight on one channel between two components.
+pub const CHANNEL_CHUNKS: usize = 4;
+
+/// The senders of one component.
+#[derive(Clone, Debug, Default)]
+pub struct Fanout {
+    senders: Vec<mpsc::Sender<EventChunk>>,
+}
+
+/// Every downstream component has stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("all downstream components have stopped")]
+pub struct Closed;
+
+impl Fanout {
+    /// An output to `senders`.
+    #[must_use]
+    pub fn new(senders: Vec<mpsc::Sender<EventChunk>>) -> Self {
+        Self { senders }
+    }
+
+    /// Sends `chunk` to every downstream component, waiting for room.
+    pub async fn send(&self, chunk: EventChunk) -> Result<(), Closed> {
+        let Some((last, rest)) = self.senders.split_last() else {
+            // No downstream: the graph check forbids this, so nothing was delivered.
+            return Err(Closed);
+        };
+        let mut delivered_any = false;
+        for sender in rest {
+            delivered_any |= sender.send(chunk.fork()).await.is_ok();
+        }
+        delivered_any |= last.send(chunk).await.is_ok();
+        if delivered_any {
+            Ok(())
+        } else {
+            Err(Closed)
+        }
+    }
+}

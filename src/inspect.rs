@@ -1,0 +1,83 @@
+//! `auditship parse`: reads whole files (or stdin) offline and prints one ECS JSON object per
+//! event, each with `log.file.path` and `log.offset`, in file order.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::event::Origin;
+use crate::parse::Parser;
+use crate::source::lines::{LineSplitter, Record, RecordJoiner};
+
+/// Frames `bytes` into records the way the file source does (a last line without LF is
+/// included, flagged partial).
+#[must_use]
+pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<Record> {
+    let mut splitter = LineSplitter::new(0, max_line_bytes);
+    let mut lines = Vec::new();
+    splitter.feed(bytes, &mut lines);
+    if let Some(last) = splitter.take_partial() {
+        lines.push(last);
+    }
+    let mut joiner = RecordJoiner::default();
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let starts = parser.starts_record(line.text.as_bytes());
+        joiner.push(line, starts, &mut out);
+    }
+    joiner.flush(&mut out);
+    out
+}
+
+/// Parses `bytes` read from `path` and writes ECS JSON lines to `out`.
+pub fn parse_to(
+    bytes: &[u8],
+    path: &str,
+    parser: &dyn Parser,
+    out: &mut impl Write,
+) -> std::io::Result<usize> {
+    let created = crate::time::now_ms();
+    let source: Arc<str> = Arc::from("parse");
+    let path: Arc<str> = Arc::from(path);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let records = records(bytes, parser, 1024 * 1024);
+    for record in &records {
+        let origin = Origin {
+            source: source.clone(),
+            path: Some(path.clone()),
+            file_id: 0,
+            offset: record.offset,
+            end: record.end,
+        };
+        let mut event = parser.parse(&record.text, origin, created);
+        if record.truncated {
+            event.add_tag("audit_truncated");
+        }
+        if record.invalid_utf8 {
+            event.add_tag("audit_invalid_utf8");
+        }
+        if record.partial {
+            event.add_tag("audit_partial");
+        }
+        event.write_json(&mut buf);
+        buf.push(b'\n');
+        if buf.len() > 60 * 1024 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(records.len())
+}
+
+/// Reads `path` (or stdin for `-`) whole.
+pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        Ok(bytes)
+    } else {
+        std::fs::read(path)
+    }
+}

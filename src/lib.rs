@@ -1,0 +1,50 @@
+//! auditship: an audit-log shipper. Every event delivered at least once, each one normalised
+//! to the Elastic Common Schema.
+//!
+//! ```text
+//!  files ─▶ source::file (reader thread: discover, fingerprint, tail, frame lines)
+//!        ─▶ source::parallel (parse on every core, file order kept) ─▶ parse::<format>
+//!        ─▶ transform::* (filter, ...)  ─▶ sink::* (console, file, ...)
+//!                  ▲                                          │ settle
+//!        checkpoint ◀──────────── ack (all sinks) ◀───────────┘
+//! ```
+//! Channels between stages are bounded and a byte budget bounds everything in flight, so a
+//! slow sink stops the reader and the backlog stays in the files.
+
+pub mod time;
+
+pub mod config;
+
+pub mod event;
+
+pub mod source;
+
+pub mod parse;
+
+pub mod transform;
+
+pub mod chunk;
+
+pub mod fanout;
+
+pub mod encode;
+
+pub mod sink;
+
+pub mod ack;
+
+pub mod budget;
+
+pub mod checkpoint;
+
+pub mod pipeline;
+
+pub mod shutdown;
+
+pub mod telemetry;
+
+pub mod cli;
+
+pub mod inspect;
+
+pub mod embedded;

@@ -1,0 +1,153 @@
+//! The `auditship` binary: parses the command line, sets up logging, calls the library and maps
+//! the outcome to an exit code (0 ok, 1 runtime failure, 2 usage or configuration error).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use auditship::cli::{Cli, Command};
+use auditship::{config, embedded, inspect, parse, pipeline, shutdown, telemetry};
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+
+const RUNTIME_FAILURE: u8 = 1;
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(&cli.log_level);
+    match cli.command {
+        Command::Run { config } => run(&config),
+        Command::Validate { config } => validate(&config),
+        Command::Parse {
+            format,
+            timezone,
+            files,
+        } => parse_files(format.into(), timezone, &files),
+    }
+}
+
+fn run(paths: &[PathBuf]) -> ExitCode {
+    let (plan, workdir) = if paths.is_empty() {
+        let dir = embedded::workdir();
+        let text = match embedded::prepare(&dir) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!(
+                    "auditship: cannot prepare the default pipeline in {}: {e}",
+                    dir.display()
+                );
+                return ExitCode::from(RUNTIME_FAILURE);
+            }
+        };
+        eprintln!(
+            "auditship: no --config given: running the embedded default pipeline.\n  \
+             It tails the bundled sample audit logs in {}/samples (append lines to see them shipped)\n  \
+             and prints every event to stdout as ECS JSON. Stop with Ctrl-C or SIGTERM.",
+            dir.display()
+        );
+        match config::load_str(Path::new("<embedded default pipeline>"), &text) {
+            Ok(plan) => (plan, Some(dir)),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(USAGE);
+            }
+        }
+    } else {
+        match config::load(paths) {
+            Ok(plan) => (plan, None),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(USAGE);
+            }
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditship: cannot start the runtime: {e}");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+    };
+    let code = runtime.block_on(async {
+        let token = CancellationToken::new();
+        if let Err(e) = shutdown::install(token.clone()) {
+            eprintln!("auditship: cannot install signal handlers: {e}");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+        match pipeline::run(plan, token).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "pipeline failed");
+                ExitCode::from(RUNTIME_FAILURE)
+            }
+        }
+    });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    if let Some(dir) = workdir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    code
+}
+
+fn validate(paths: &[PathBuf]) -> ExitCode {
+    match config::load(paths) {
+        Ok(plan) => {
+            println!(
+                "ok: {} component{} ({})",
+                plan.components.len(),
+                if plan.components.len() == 1 { "" } else { "s" },
+                plan.components
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(USAGE)
+        }
+    }
+}
+
+fn parse_files(format: parse::Format, timezone: Option<String>, files: &[PathBuf]) -> ExitCode {
+    if !format.is_available() {
+        eprintln!(
+            "auditship: format `{}` is not available in this build (available: {})",
+            format.name(),
+            parse::Format::available().join(", ")
+        );
+        return ExitCode::from(USAGE);
+    }
+    let parser = parse::for_format(format, &parse::ParseOptions { timezone });
+    let stdin = [PathBuf::from("-")];
+    let inputs = if files.is_empty() { &stdin[..] } else { files };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in inputs {
+        let bytes = match inspect::read_input(path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("auditship: cannot read {}: {e}", path.display());
+                return ExitCode::from(USAGE);
+            }
+        };
+        let name = if path.as_os_str() == "-" {
+            "<stdin>".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        if let Err(e) = inspect::parse_to(&bytes, &name, &*parser, &mut out) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("auditship: writing output: {e}");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,141 @@
+//! Parsers: one file per audit format. A parser turns one record into one ECS event and never
+//! fails: a record it cannot read becomes a raw event tagged `audit_parse_failure`.
+//!
+//! Parsers are `Send + Sync` and stateless, so chunks of one file can be parsed on every core;
+//! the source restores file order afterwards. A record is one or more physical lines joined by
+//! `\n`: the reader asks [`Parser::starts_record`] whether a line begins a new record or
+//! continues the previous one (stack traces, values holding newlines).
+
+pub mod json;
+pub mod raw;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::event::{Event, Origin, Text, Value};
+
+/// The formats a source may declare.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Detect the format of each record.
+    #[default]
+    Auto,
+    /// Keycloak / TideCloak events.
+    Keycloak,
+    /// SAP BTP audit log retrieval records.
+    Sap,
+    /// The TOTP manager's audit rows.
+    Totp,
+    /// Dogtag PKI signed audit log.
+    Dogtag,
+    /// Linux auditd.
+    Auditd,
+    /// Generic JSON lines.
+    Json,
+    /// Lines shipped as they are.
+    Raw,
+}
+
+impl Format {
+    /// The name used in pipeline files.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Keycloak => "keycloak",
+            Format::Sap => "sap",
+            Format::Totp => "totp",
+            Format::Dogtag => "dogtag",
+            Format::Auditd => "auditd",
+            Format::Json => "json",
+            Format::Raw => "raw",
+        }
+    }
+
+    /// Whether this build has a parser for the format.
+    #[must_use]
+    pub fn is_available(self) -> bool {
+        matches!(self, Format::Auto | Format::Json | Format::Raw)
+    }
+
+    /// The formats this build can parse.
+    #[must_use]
+    pub fn available() -> Vec<&'static str> {
+        [
+            Format::Auto,
+            Format::Keycloak,
+            Format::Sap,
+            Format::Totp,
+            Format::Dogtag,
+            Format::Auditd,
+            Format::Json,
+            Format::Raw,
+        ]
+        .into_iter()
+        .filter(|f| f.is_available())
+        .map(Format::name)
+        .collect()
+    }
+}
+
+/// Options that change how records are read.
+#[derive(Clone, Debug, Default)]
+pub struct ParseOptions {
+    /// IANA zone for sources that write local times without a zone (Keycloak text).
+    pub timezone: Option<String>,
+}
+
+/// Turns records into events.
+pub trait Parser: Send + Sync {
+    /// Parses one record (physical lines joined by `\n`, terminators removed).
+    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event;
+
+    /// Whether `line` begins a new record; `false` joins it to the previous record.
+    fn starts_record(&self, line: &[u8]) -> bool {
+        let _ = line;
+        true
+    }
+}
+
+/// The parser for `format`.
+#[must_use]
+pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
+    let _ = options;
+    match format {
+        Format::Json => Arc::new(json::JsonParser),
+        Format::Raw => Arc::new(raw::RawParser),
+        _ => Arc::new(Auto),
+    }
+}
+
+/// Detects the format of each record.
+#[derive(Debug, Default)]
+pub struct Auto;
+
+impl Parser for Auto {
+    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event {
+        let trimmed = record.trim_start_matches('\u{feff}').trim_start();
+        if trimmed.starts_with('{') {
+            return json::JsonParser.parse(record, origin, created);
+        }
+        failure(
+            record,
+            origin,
+            created,
+            "no audit format recognised for this line",
+        )
+    }
+}
+
+/// The event for a record that could not be parsed: the original text, its origin, the tag
+/// `audit_parse_failure` and the reason in `error.message`. `@timestamp` is the read time.
+#[must_use]
+pub fn failure(record: &str, origin: Origin, created: i64, reason: &str) -> Event {
+    let mut event = Event::new(record.to_owned(), origin, created);
+    event.set("event.kind", Value::Str(Text::Static("event")));
+    event.add_tag("audit_parse_failure");
+    event.set_str("error.message", reason);
+    event
+}

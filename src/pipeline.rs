@@ -1,0 +1,244 @@
+//! Spawns every component of a [`Plan`] and wires them with bounded channels: the data path.
+//!
+//! source reader thread → parse stage (all cores, order kept) → transforms → sinks. Each
+//! arrow is a bounded channel; the memory budget bounds everything in between.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::Budget;
+use crate::chunk::EventChunk;
+use crate::config::{Kind, Plan};
+use crate::fanout::{Fanout, CHANNEL_CHUNKS};
+use crate::sink::{SinkError, SinkStats};
+use crate::source::{SourceContext, SourceHandle};
+use crate::transform::Transform;
+
+/// Why the pipeline stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The data directory cannot be created.
+    #[error("cannot create data_dir {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A source could not start.
+    #[error("source `{name}` cannot start: {source}")]
+    Source {
+        /// The source.
+        name: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A sink stopped with a permanent error.
+    #[error("sink `{name}` failed: {source}")]
+    Sink {
+        /// The sink.
+        name: String,
+        /// What happened.
+        source: SinkError,
+    },
+}
+
+/// A running pipeline's handles.
+struct Running {
+    sources: Vec<(String, SourceHandle)>,
+    transforms: Vec<JoinHandle<()>>,
+    sinks: Vec<(String, JoinHandle<Result<(), SinkError>>)>,
+}
+
+/// Runs `plan` until `shutdown` is cancelled (or a sink fails), then drains: readers stop,
+/// queued chunks flow to the sinks, sinks settle, checkpoints are saved. In-flight batches get
+/// `plan.shutdown_timeout`; after that they are abandoned unacknowledged (re-sent on restart).
+pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), PipelineError> {
+    std::fs::create_dir_all(&plan.data_dir).map_err(|source| PipelineError::DataDir {
+        path: plan.data_dir.clone(),
+        source,
+    })?;
+    let abort = CancellationToken::new();
+    let mut running = start(&plan, &shutdown, &abort)?;
+    let mut failure: Option<PipelineError> = None;
+
+    // Run until asked to stop, or until a sink gives up.
+    let sink_failed = async {
+        loop {
+            for (name, handle) in &running.sinks {
+                if handle.is_finished() {
+                    return name.clone();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        () = shutdown.cancelled() => {}
+        name = sink_failed => {
+            tracing::error!(sink = %name, "a sink stopped; shutting down");
+            shutdown.cancel();
+        }
+    }
+    tracing::info!("draining: readers stopped, delivering what is in flight");
+
+    // Readers stop reading and close their channels; everything downstream drains in turn.
+    for (_, source) in &mut running.sources {
+        if let Some(reader) = source.reader.take() {
+            let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+        }
+    }
+    let deadline = tokio::time::Instant::now() + plan.shutdown_timeout;
+    for (_, source) in &mut running.sources {
+        if tokio::time::timeout_at(deadline, &mut source.parser)
+            .await
+            .is_err()
+        {
+            source.parser.abort();
+        }
+    }
+    for t in &mut running.transforms {
+        if tokio::time::timeout_at(deadline, &mut *t).await.is_err() {
+            t.abort();
+        }
+    }
+    for (name, handle) in &mut running.sinks {
+        let result = match tokio::time::timeout_at(deadline, &mut *handle).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::warn!(sink = %name, "shutdown timeout reached; abandoning in-flight batches (they are re-sent after restart)");
+                abort.cancel();
+                match tokio::time::timeout(Duration::from_secs(5), &mut *handle).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        handle.abort();
+                        continue;
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(source)) => {
+                failure.get_or_insert(PipelineError::Sink {
+                    name: name.clone(),
+                    source,
+                });
+            }
+            Err(e) => tracing::error!(sink = %name, error = %e, "sink task panicked"),
+        }
+    }
+    // Everything has settled (or was abandoned): write the final checkpoints.
+    for (name, source) in &running.sources {
+        if let Err(e) = source.book.save() {
+            tracing::error!(source = %name, error = %e, "cannot write final checkpoints");
+        }
+    }
+    tracing::info!("stopped");
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn start(
+    plan: &Plan,
+    shutdown: &CancellationToken,
+    abort: &CancellationToken,
+) -> Result<Running, PipelineError> {
+    let budget = Budget::new(plan.max_bytes);
+    let mut inputs: HashMap<&str, (mpsc::Sender<EventChunk>, mpsc::Receiver<EventChunk>)> =
+        HashMap::new();
+    for c in &plan.components {
+        if !matches!(c.kind, Kind::Source(_)) {
+            inputs.insert(&c.name, mpsc::channel(CHANNEL_CHUNKS));
+        }
+    }
+    let outputs = |name: &str| -> Fanout {
+        Fanout::new(
+            plan.components
+                .iter()
+                .filter(|c| c.inputs.iter().any(|i| i == name))
+                .filter_map(|c| inputs.get(c.name.as_str()).map(|(tx, _)| tx.clone()))
+                .collect(),
+        )
+    };
+    let mut running = Running {
+        sources: Vec::new(),
+        transforms: Vec::new(),
+        sinks: Vec::new(),
+    };
+    let mut receivers: HashMap<&str, mpsc::Receiver<EventChunk>> = HashMap::new();
+    let mut fanouts: HashMap<&str, Fanout> = HashMap::new();
+    for c in &plan.components {
+        fanouts.insert(&c.name, outputs(&c.name));
+    }
+    for (name, (_, rx)) in inputs.drain() {
+        receivers.insert(name, rx);
+    }
+    // Sinks and transforms first, so that sources never send into nothing.
+    for c in plan.components.iter().rev() {
+        match &c.kind {
+            Kind::Sink(config) => {
+                let rx = receivers
+                    .remove(c.name.as_str())
+                    .expect("every sink has an input");
+                let stats = Arc::new(SinkStats::default());
+                running.sinks.push((
+                    c.name.clone(),
+                    config.spawn(&c.name, rx, abort.clone(), stats),
+                ));
+            }
+            Kind::Transform(config) => {
+                let rx = receivers
+                    .remove(c.name.as_str())
+                    .expect("every transform has an input");
+                let out = fanouts.remove(c.name.as_str()).unwrap_or_default();
+                running
+                    .transforms
+                    .push(tokio::spawn(run_transform(config.build(), rx, out)));
+            }
+            Kind::Source(_) => {}
+        }
+    }
+    let ctx = SourceContext {
+        data_dir: plan.data_dir.clone(),
+        budget,
+        shutdown: shutdown.clone(),
+    };
+    for c in &plan.components {
+        if let Kind::Source(config) = &c.kind {
+            let out = fanouts.remove(c.name.as_str()).unwrap_or_default();
+            let handle = crate::source::spawn(&c.name, config, &ctx, out).map_err(|source| {
+                PipelineError::Source {
+                    name: c.name.clone(),
+                    source,
+                }
+            })?;
+            running.sources.push((c.name.clone(), handle));
+        }
+    }
+    Ok(running)
+}
+
+async fn run_transform(
+    mut transform: Box<dyn Transform>,
+    mut input: mpsc::Receiver<EventChunk>,
+    out: Fanout,
+) {
+    while let Some(mut chunk) = input.recv().await {
+        transform.apply(&mut chunk);
+        if chunk.events.is_empty() {
+            chunk.settle_filtered();
+            continue;
+        }
+        if out.send(chunk).await.is_err() {
+            return;
+        }
+    }
+}

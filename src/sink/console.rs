@@ -1,0 +1,55 @@
+//! `console`: ECS JSON, one event per line, on standard output; settled once flushed.
+
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::{Sink, SinkError};
+use crate::ack::Settlement;
+use crate::event::Event;
+
+/// `[sinks.<name>] type = "console"`. It has no other settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSinkConfig {}
+
+/// Writes to standard output.
+#[derive(Debug)]
+pub struct ConsoleSink {
+    out: tokio::io::Stdout,
+    buf: Vec<u8>,
+}
+
+impl ConsoleSink {
+    /// A sink on this process's standard output.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            out: tokio::io::stdout(),
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+}
+
+impl Default for ConsoleSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink for ConsoleSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
+        self.buf.clear();
+        crate::encode::ndjson::encode(events, &mut self.buf);
+        let result = async {
+            self.out.write_all(&self.buf).await?;
+            self.out.flush().await
+        }
+        .await;
+        result.map_err(|e| SinkError {
+            // A closed stdout does not reopen.
+            retryable: e.kind() != std::io::ErrorKind::BrokenPipe,
+            message: format!("writing to standard output: {e}"),
+        })?;
+        Ok(Settlement::Delivered)
+    }
+}

@@ -1,0 +1,79 @@
+//! `file`: ECS JSON lines appended to a file; a batch is settled only after `fsync`.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+
+use super::{Sink, SinkError};
+use crate::ack::Settlement;
+use crate::event::Event;
+
+/// `[sinks.<name>] type = "file"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    /// The file to append to (created with its directories).
+    pub path: PathBuf,
+}
+
+/// Appends to a file.
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl FileSink {
+    /// A sink appending to `path`; the file is opened on first delivery.
+    #[must_use]
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            buf: Vec::with_capacity(64 * 1024),
+        }
+    }
+
+    async fn open(&self) -> std::io::Result<tokio::fs::File> {
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .await
+    }
+}
+
+impl Sink for FileSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
+        self.buf.clear();
+        crate::encode::ndjson::encode(events, &mut self.buf);
+        let fail = |e: std::io::Error| SinkError {
+            retryable: true,
+            message: format!("writing {}: {e}", self.path.display()),
+        };
+        if self.file.is_none() {
+            self.file = Some(self.open().await.map_err(fail)?);
+        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(fail(std::io::Error::other("file not open")));
+        };
+        let written = async {
+            file.write_all(&self.buf).await?;
+            file.flush().await?;
+            file.sync_data().await
+        }
+        .await;
+        if let Err(e) = written {
+            // Reopen on the next attempt; a partial write may leave a torn line, which the
+            // retry then follows with the whole batch (at-least-once).
+            self.file = None;
+            return Err(fail(e));
+        }
+        Ok(Settlement::Delivered)
+    }
+}

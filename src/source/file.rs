@@ -1,0 +1,600 @@
+//! `file` source: tails files matching globs, follows rotation, and resumes from checkpoints.
+//!
+//! Guarantee: at-least-once. A line is handed on only once its LF is read; its bytes count as
+//! done only when every sink settled its events (see `ack.rs`, `checkpoint.rs`). The reader
+//! runs on its own thread with blocking file I/O, reads every open file in turn (at most one
+//! read of [`READ_BYTES`] per file per pass, so a hot file cannot starve the others) and waits
+//! on the memory budget before handing a chunk on, so a slow sink stops reading and the backlog
+//! stays on disk. `notify` wakes it on changes; a rescan every `glob_interval` is the safety net
+//! for filesystems that do not report changes.
+//!
+//! Rotation: a renamed file keeps its descriptor and is read to its end; a file truncated in
+//! place (copytruncate, Dogtag) is read again from its start; a copy of a file whose content
+//! we were reading continues from the checkpoint instead of starting over. Lines written after
+//! a copy and before the truncation that follows it exist in neither file and cannot be read.
+
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::discover::Discovery;
+use super::fingerprint::Fingerprint;
+use super::lines::{LineSplitter, Record, RecordJoiner};
+use super::LineChunk;
+use crate::ack::{Acks, ChunkAck};
+use crate::budget::Budget;
+use crate::checkpoint::{CheckpointBook, CheckpointStore, FileCheckpoint, FileTracker};
+use crate::config::units::{ByteSize, Span};
+use crate::parse::{Format, Parser};
+
+/// `[sources.<name>] type = "file"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Globs of files to read (`*`, `?`, `**`, `[...]`).
+    pub include: Vec<String>,
+    /// Globs of files to leave alone (e.g. compressed rotations).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// The audit format of the files.
+    #[serde(default)]
+    pub format: Format,
+    /// IANA zone for local times without a zone (Keycloak text), e.g. "Europe/Berlin".
+    pub timezone: Option<String>,
+    /// Where to start in files that have no checkpoint and exist at startup.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// How often to rescan the globs even without notifications (default 10s).
+    pub glob_interval: Option<Span>,
+    /// How long a drained file that was deleted or rotated away stays open (default 60s).
+    pub close_after: Option<Span>,
+    /// Longer lines are cut to this length and tagged `audit_truncated` (default 1MiB).
+    pub max_line_bytes: Option<ByteSize>,
+    /// How long a multi-line record waits for more continuation lines (default 1s).
+    pub multiline_timeout: Option<Span>,
+}
+
+/// Where to start reading a file that has no checkpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    /// From its first byte.
+    #[default]
+    Beginning,
+    /// From its end (only for files present at startup; later files are read in full).
+    End,
+}
+
+/// Bytes read from one file in one pass.
+pub const READ_BYTES: usize = 128 * 1024;
+/// How often idle files are checked for truncation, growth and deletion.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// How often checkpoints are written while running.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Counters for metrics: bytes and lines read by a source.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Bytes read from files.
+    pub bytes: AtomicU64,
+    /// Records handed on.
+    pub records: AtomicU64,
+}
+
+/// Lag of one open file: its size minus its acknowledged offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLag {
+    /// The file.
+    pub path: String,
+    /// Bytes on disk.
+    pub size: u64,
+    /// Acknowledged offset.
+    pub acked: u64,
+}
+
+/// What the reader thread needs.
+pub struct Reader {
+    /// The source's name.
+    pub name: Arc<str>,
+    /// Its settings.
+    pub config: FileSourceConfig,
+    /// Its parser (asked where records start).
+    pub parser: Arc<dyn Parser>,
+    /// Its checkpoints.
+    pub book: Arc<CheckpointBook>,
+    /// The agent's memory budget.
+    pub budget: Budget,
+    /// Where chunks go.
+    pub out: mpsc::Sender<LineChunk>,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+    /// The runtime, to wait on the budget from this thread.
+    pub runtime: tokio::runtime::Handle,
+    /// Counters.
+    pub stats: Arc<ReadStats>,
+    /// Per-file lag, refreshed every pass.
+    pub lag: Arc<Mutex<Vec<FileLag>>>,
+}
+
+struct Tailed {
+    path: PathBuf,
+    path_str: Arc<str>,
+    file: File,
+    fp: Fingerprint,
+    file_id: u64,
+    read_pos: u64,
+    splitter: LineSplitter,
+    joiner: RecordJoiner,
+    tracker: Arc<Mutex<FileTracker>>,
+    last_data: Instant,
+    last_check: Instant,
+    at_path: bool,
+}
+
+/// Opens the checkpoint book of a source, reporting (never hiding) a corrupt file.
+pub fn open_book(data_dir: &Path, name: &str) -> Arc<CheckpointBook> {
+    let store = CheckpointStore::new(data_dir, name);
+    let loaded = match store.load() {
+        Ok(Some(cp)) => cp.files,
+        Ok(None) => Vec::new(),
+        Err(e) => {
+            let aside = store.quarantine();
+            tracing::error!(
+                source = name,
+                error = %e,
+                moved_to = ?aside.ok(),
+                "checkpoint file is unreadable; it was moved aside and files are read as if new (read_from applies), so events may be sent again"
+            );
+            Vec::new()
+        }
+    };
+    Arc::new(CheckpointBook::new(store, loaded))
+}
+
+impl Reader {
+    /// Runs until shutdown; blocking, so call it on its own thread.
+    pub fn run(self) {
+        let discovery = match Discovery::new(&self.config.include, &self.config.exclude) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(source = %self.name, error = %e, "cannot start");
+                return;
+            }
+        };
+        let (wake_tx, wake_rx) = std::sync::mpsc::channel::<bool>();
+        let _watcher = watch(&discovery, wake_tx, &self.name);
+        let glob_interval = self
+            .config
+            .glob_interval
+            .map_or(Duration::from_secs(10), |s| s.0);
+        let close_after = self
+            .config
+            .close_after
+            .map_or(Duration::from_secs(60), |s| s.0);
+        let multiline_timeout = self
+            .config
+            .multiline_timeout
+            .map_or(Duration::from_secs(1), |s| s.0);
+        let mut files: Vec<Tailed> = Vec::new();
+        let mut first_scan = true;
+        let mut dirty = true;
+        let mut last_scan = Instant::now();
+        let mut last_save = Instant::now();
+        let mut start = 0usize;
+        let mut buf = vec![0u8; READ_BYTES];
+        while !self.shutdown.is_cancelled() {
+            if dirty || last_scan.elapsed() >= glob_interval {
+                self.reconcile(&discovery, &mut files, first_scan);
+                first_scan = false;
+                dirty = false;
+                last_scan = Instant::now();
+            }
+            let mut progressed = false;
+            let n = files.len();
+            for k in 0..n {
+                if self.shutdown.is_cancelled() {
+                    break;
+                }
+                let i = (start + k) % n;
+                let f = &mut files[i];
+                let mut records = Vec::new();
+                match self.read_once(f, &mut buf, &mut records) {
+                    Ok(0) => {}
+                    Ok(_) => progressed = true,
+                    Err(e) => {
+                        tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
+                    }
+                }
+                if f.joiner.is_holding() && f.last_data.elapsed() >= multiline_timeout {
+                    f.joiner.flush(&mut records);
+                }
+                if !records.is_empty() && !self.emit(f, records) {
+                    break;
+                }
+            }
+            start = start.wrapping_add(1);
+            self.idle_checks(&mut files, close_after, &mut dirty);
+            if last_save.elapsed() >= SAVE_EVERY {
+                self.save();
+                self.publish_lag(&files);
+                last_save = Instant::now();
+            }
+            if !progressed {
+                match wake_rx.recv_timeout(IDLE_CHECK) {
+                    Ok(structural) => {
+                        dirty |= structural;
+                        while let Ok(s) = wake_rx.try_recv() {
+                            dirty |= s;
+                        }
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        std::thread::sleep(IDLE_CHECK);
+                    }
+                }
+            }
+        }
+        // Complete records held for continuation lines are shipped; partial lines are not
+        // (they are re-read after restart, from the checkpoint).
+        for f in &mut files {
+            let mut records = Vec::new();
+            f.joiner.flush(&mut records);
+            if !records.is_empty() {
+                self.emit_now(f, records);
+            }
+        }
+        self.save();
+        tracing::debug!(source = %self.name, "reader stopped");
+    }
+
+    /// Reads once from `f`; returns the bytes read.
+    fn read_once(
+        &self,
+        f: &mut Tailed,
+        buf: &mut [u8],
+        records: &mut Vec<Record>,
+    ) -> std::io::Result<usize> {
+        let n = loop {
+            match f.file.read_at(buf, f.read_pos) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        f.read_pos += n as u64;
+        f.last_data = Instant::now();
+        self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let mut lines = Vec::new();
+        f.splitter.feed(&buf[..n], &mut lines);
+        for line in lines {
+            let starts = self.parser.starts_record(line.text.as_bytes());
+            f.joiner.push(line, starts, records);
+        }
+        Ok(n)
+    }
+
+    /// Hands `records` on after reserving budget; false when shutting down.
+    fn emit(&self, f: &Tailed, records: Vec<Record>) -> bool {
+        let text: usize = records.iter().map(|r| r.text.len()).sum();
+        let estimate = Budget::estimate(text, records.len());
+        let budget = self.budget.clone();
+        let shutdown = self.shutdown.clone();
+        let reservation = self.runtime.block_on(async move {
+            tokio::select! {
+                r = budget.reserve(estimate) => Some(r),
+                () = shutdown.cancelled() => None,
+            }
+        });
+        let Some(reservation) = reservation else {
+            // Not registered, so not checkpointed: these lines are read again after restart.
+            return false;
+        };
+        self.send(f, records, Some(reservation))
+    }
+
+    /// Hands `records` on without waiting for budget (at shutdown).
+    fn emit_now(&self, f: &Tailed, records: Vec<Record>) {
+        self.send(f, records, None);
+    }
+
+    fn send(
+        &self,
+        f: &Tailed,
+        records: Vec<Record>,
+        reservation: Option<crate::budget::Reservation>,
+    ) -> bool {
+        let end = records.last().map_or(0, |r| r.end);
+        let seq = match f.tracker.lock() {
+            Ok(mut t) => t.register(end),
+            Err(_) => return false,
+        };
+        self.stats
+            .records
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let receiver: Arc<dyn crate::ack::AckReceiver> = f.tracker.clone();
+        let acks = Acks::one(ChunkAck::new(seq, Some(receiver), reservation));
+        let chunk = LineChunk {
+            path: f.path_str.clone(),
+            file_id: f.file_id,
+            records,
+            acks,
+        };
+        self.out.blocking_send(chunk).is_ok()
+    }
+
+    /// Matches discovered paths with open files, checkpoints and copies; opens new files.
+    fn reconcile(&self, discovery: &Discovery, files: &mut Vec<Tailed>, first_scan: bool) {
+        let found = discovery.scan();
+        for f in files.iter_mut() {
+            f.at_path = false;
+        }
+        for path in found {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(fp) = Fingerprint::of(&file) else {
+                continue;
+            };
+            if let Some(f) = files
+                .iter_mut()
+                .find(|f| f.fp.dev == fp.dev && f.fp.ino == fp.ino)
+            {
+                if f.path != path {
+                    tracing::info!(source = %self.name, from = %f.path.display(), to = %path.display(), "file renamed; reading on");
+                    f.path_str = Arc::from(path.to_string_lossy().as_ref());
+                    f.path.clone_from(&path);
+                    self.book.update_identity(
+                        f.file_id,
+                        &f.path_str,
+                        f.fp.head_len,
+                        f.fp.head_hash,
+                    );
+                }
+                f.at_path = true;
+                continue;
+            }
+            let tailed = self.open(path, file, fp, files, first_scan);
+            files.push(tailed);
+        }
+    }
+
+    fn open(
+        &self,
+        path: PathBuf,
+        file: File,
+        fp: Fingerprint,
+        files: &[Tailed],
+        first_scan: bool,
+    ) -> Tailed {
+        let len = file.metadata().map_or(0, |m| m.len());
+        let entries = self.book.entries();
+        let same_inode = entries.iter().find(|e| {
+            e.dev == fp.dev
+                && e.ino == fp.ino
+                && head_hash_of(&file, e.head_len) == Some(e.head_hash)
+        });
+        let copy_of = || {
+            entries.iter().find(|e| {
+                fp.is_full()
+                    && e.head_len == fp.head_len
+                    && e.head_hash == fp.head_hash
+                    && !files
+                        .iter()
+                        .any(|f| f.fp.head_hash == e.head_hash && f.fp.is_full())
+            })
+        };
+        let (offset, file_id, why) = if let Some(e) = same_inode {
+            if e.offset <= len {
+                (e.offset, e.file_id, "checkpoint")
+            } else {
+                tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, size = len, "file is shorter than its checkpoint (truncated while stopped); reading it from the start");
+                (0, fp.file_id(), "truncated while stopped")
+            }
+        } else if let Some(e) = copy_of() {
+            let offset = e.offset.min(len);
+            tracing::info!(source = %self.name, path = %path.display(), copy_of = %e.path, offset, "file is a copy of one already read (copytruncate rotation); continuing from its checkpoint");
+            (offset, fp.file_id(), "copy")
+        } else if first_scan && self.config.read_from == ReadFrom::End {
+            (len, fp.file_id(), "read_from = end")
+        } else {
+            (0, fp.file_id(), "new file")
+        };
+        tracing::info!(source = %self.name, path = %path.display(), offset, reason = why, "tailing file");
+        let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+        let tracker = Arc::new(Mutex::new(FileTracker::new(offset)));
+        self.book.track(
+            FileCheckpoint {
+                file_id,
+                path: path_str.to_string(),
+                dev: fp.dev,
+                ino: fp.ino,
+                head_len: fp.head_len,
+                head_hash: fp.head_hash,
+                offset,
+                updated_ms: crate::time::now_ms(),
+            },
+            tracker.clone(),
+        );
+        let max_line = self
+            .config
+            .max_line_bytes
+            .map_or(1024 * 1024, ByteSize::as_usize);
+        Tailed {
+            path,
+            path_str,
+            file,
+            fp,
+            file_id,
+            read_pos: offset,
+            splitter: LineSplitter::new(offset, max_line),
+            joiner: RecordJoiner::default(),
+            tracker,
+            last_data: Instant::now(),
+            last_check: Instant::now(),
+            at_path: true,
+        }
+    }
+
+    /// Truncation, head growth, deletion and release of idle files.
+    fn idle_checks(&self, files: &mut Vec<Tailed>, close_after: Duration, dirty: &mut bool) {
+        let max_line = self
+            .config
+            .max_line_bytes
+            .map_or(1024 * 1024, ByteSize::as_usize);
+        let mut released = Vec::new();
+        for (i, f) in files.iter_mut().enumerate() {
+            if f.last_check.elapsed() < IDLE_CHECK || f.last_data.elapsed() < IDLE_CHECK {
+                continue;
+            }
+            f.last_check = Instant::now();
+            let Ok(meta) = f.file.metadata() else {
+                continue;
+            };
+            let rewritten = meta.len() < f.read_pos
+                || (f.read_pos > 0 && !f.fp.head_matches(&f.file).unwrap_or(true));
+            if rewritten {
+                self.restart_truncated(f, meta.len(), max_line);
+                continue;
+            }
+            if !f.fp.is_full() && meta.len() > u64::from(f.fp.head_len) {
+                if let Ok(grown) = Fingerprint::of(&f.file) {
+                    f.fp = grown;
+                    self.book.update_identity(
+                        f.file_id,
+                        &f.path_str,
+                        grown.head_len,
+                        grown.head_hash,
+                    );
+                }
+            }
+            if meta.nlink() == 0 && f.at_path {
+                // Deleted: keep the descriptor until drained, then release after close_after.
+                f.at_path = false;
+                *dirty = true;
+            }
+            if !f.at_path && f.read_pos >= meta.len() && f.last_data.elapsed() >= close_after {
+                released.push(i);
+            }
+        }
+        for i in released.into_iter().rev() {
+            let mut f = files.remove(i);
+            let mut records = Vec::new();
+            f.joiner.flush(&mut records);
+            if let Some(partial) = f.splitter.take_partial() {
+                records.push(partial);
+            }
+            if !records.is_empty() {
+                self.emit(&f, records);
+            }
+            tracing::info!(source = %self.name, path = %f.path.display(), "file drained and gone from its path; released");
+            self.book.release(f.file_id);
+        }
+    }
+
+    fn restart_truncated(&self, f: &mut Tailed, len: u64, max_line: usize) {
+        tracing::info!(source = %self.name, path = %f.path.display(), was = f.read_pos, now = len, "file truncated or rewritten in place; reading it from the start");
+        if f.splitter.pending_len() > 0 {
+            tracing::warn!(source = %self.name, path = %f.path.display(), bytes = f.splitter.pending_len(), "an unfinished last line was lost to the truncation (it may be in the rotated copy)");
+        }
+        self.book.release(f.file_id);
+        let Ok(fp) = Fingerprint::of(&f.file) else {
+            return;
+        };
+        f.fp = fp;
+        f.file_id = fp.file_id();
+        f.read_pos = 0;
+        f.splitter = LineSplitter::new(0, max_line);
+        f.joiner = RecordJoiner::default();
+        f.tracker = Arc::new(Mutex::new(FileTracker::new(0)));
+        self.book.track(
+            FileCheckpoint {
+                file_id: f.file_id,
+                path: f.path_str.to_string(),
+                dev: fp.dev,
+                ino: fp.ino,
+                head_len: fp.head_len,
+                head_hash: fp.head_hash,
+                offset: 0,
+                updated_ms: crate::time::now_ms(),
+            },
+            f.tracker.clone(),
+        );
+    }
+
+    fn save(&self) {
+        if let Err(e) = self.book.save() {
+            tracing::error!(source = %self.name, error = %e, "cannot write checkpoints");
+        }
+    }
+
+    fn publish_lag(&self, files: &[Tailed]) {
+        let lag = files
+            .iter()
+            .map(|f| FileLag {
+                path: f.path_str.to_string(),
+                size: f.file.metadata().map_or(0, |m| m.len()),
+                acked: f.tracker.lock().map_or(0, |t| t.acked()),
+            })
+            .collect();
+        if let Ok(mut l) = self.lag.lock() {
+            *l = lag;
+        }
+    }
+}
+
+fn head_hash_of(file: &File, len: u32) -> Option<u64> {
+    let mut head = vec![0u8; len as usize];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => return None,
+            Ok(n) => filled += n,
+            Err(_) => return None,
+        }
+    }
+    Some(super::fingerprint::fnv1a(&head))
+}
+
+/// Watches the include roots; sends `true` for structural changes (create, remove, rename)
+/// and `false` for writes. Returns `None` when notifications are unavailable.
+fn watch(
+    discovery: &Discovery,
+    wake: std::sync::mpsc::Sender<bool>,
+    name: &str,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(event) = res {
+            let structural = matches!(
+                event.kind,
+                EventKind::Create(_)
+                    | EventKind::Remove(_)
+                    | EventKind::Modify(notify::event::ModifyKind::Name(_))
+            );
+            let _ = wake.send(structural);
+        }
+    })
+    .map_err(|e| tracing::warn!(source = name, error = %e, "file notifications unavailable; relying on rescans"))
+    .ok()?;
+    for (dir, recursive) in discovery.watch_roots() {
+        let mode = if recursive {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        if let Err(e) = watcher.watch(&dir, mode) {
+            tracing::debug!(source = name, dir = %dir.display(), error = %e, "cannot watch directory yet; rescans will find its files");
+        }
+    }
+    Some(watcher)
+}

@@ -1,0 +1,269 @@
+//! Line framing: a line is yielded only once its LF is read; records join continuation lines.
+//!
+//! Invariants: a trailing CR is stripped; a partial last line is held (never shipped, never
+//! checkpointed) until its LF arrives; a line longer than `max_line_bytes` is cut at that
+//! length, flagged as truncated and shipped (the rest up to the LF is skipped, never dropped
+//! silently); invalid UTF-8 is replaced with U+FFFD and flagged. Line offsets are absolute file
+//! offsets, so a record's byte range maps straight to a checkpoint.
+
+/// One complete line, or a record of several lines joined by `\n`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    /// The text (terminators removed; continuation lines joined with `\n`).
+    pub text: String,
+    /// File offset of the first byte of the first line.
+    pub offset: u64,
+    /// File offset just past the last line's LF.
+    pub end: u64,
+    /// A line was longer than the limit and was cut.
+    pub truncated: bool,
+    /// Invalid UTF-8 was replaced.
+    pub invalid_utf8: bool,
+    /// The last line had no LF (shipped only when the file will not grow again).
+    pub partial: bool,
+}
+
+/// Splits a byte stream into lines, across reads of any size.
+#[derive(Debug)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    /// File offset of `partial[0]`.
+    partial_offset: u64,
+    /// Bytes of the current line beyond the limit, skipped.
+    skipped: usize,
+    /// The current line exceeded the limit.
+    overflow: bool,
+    max_line_bytes: usize,
+}
+
+impl LineSplitter {
+    /// A splitter whose next byte is at file offset `offset`.
+    #[must_use]
+    pub fn new(offset: u64, max_line_bytes: usize) -> Self {
+        Self {
+            partial: Vec::new(),
+            partial_offset: offset,
+            skipped: 0,
+            overflow: false,
+            max_line_bytes: max_line_bytes.max(1),
+        }
+    }
+
+    /// File offset of the first byte not yet part of a yielded line.
+    #[must_use]
+    pub fn pending_offset(&self) -> u64 {
+        self.partial_offset
+    }
+
+    /// Bytes of an incomplete last line held back.
+    #[must_use]
+    pub fn pending_len(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Feeds `bytes` (the next bytes of the file) and appends each completed line to `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Record>) {
+        let mut rest = bytes;
+        while let Some(nl) = memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(nl);
+            self.push_bytes(line);
+            let consumed = self.partial_len_total() + 1;
+            let offset = self.partial_offset;
+            let end = offset + consumed as u64;
+            let mut raw = std::mem::take(&mut self.partial);
+            if raw.last() == Some(&b'\r') && !self.overflow {
+                raw.pop();
+            }
+            let (text, invalid_utf8) = match String::from_utf8(raw) {
+                Ok(s) => (s, false),
+                Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+            };
+            out.push(Record {
+                text,
+                offset,
+                end,
+                truncated: self.overflow,
+                invalid_utf8,
+                partial: false,
+            });
+            self.partial_offset = end;
+            self.skipped = 0;
+            self.overflow = false;
+            rest = &tail[1..];
+        }
+        self.push_bytes(rest);
+    }
+
+    fn partial_len_total(&self) -> usize {
+        self.partial.len() + self.skipped
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        let room = self.max_line_bytes.saturating_sub(self.partial.len());
+        if bytes.len() <= room {
+            self.partial.extend_from_slice(bytes);
+        } else {
+            self.partial.extend_from_slice(&bytes[..room]);
+            self.skipped += bytes.len() - room;
+            self.overflow = true;
+        }
+    }
+
+    /// Takes the held partial line (for a file that will not grow again, e.g. rotated away),
+    /// flagged as incomplete by the caller.
+    pub fn take_partial(&mut self) -> Option<Record> {
+        if self.partial.is_empty() && self.skipped == 0 {
+            return None;
+        }
+        let raw = std::mem::take(&mut self.partial);
+        let consumed = raw.len() + self.skipped;
+        let (text, invalid_utf8) = match String::from_utf8(raw) {
+            Ok(s) => (s, false),
+            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+        };
+        let record = Record {
+            text,
+            offset: self.partial_offset,
+            end: self.partial_offset + consumed as u64,
+            truncated: self.overflow,
+            invalid_utf8,
+            partial: true,
+        };
+        self.partial_offset = record.end;
+        self.skipped = 0;
+        self.overflow = false;
+        Some(record)
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Joins continuation lines to the record they continue.
+#[derive(Debug, Default)]
+pub struct RecordJoiner {
+    held: Option<Record>,
+}
+
+impl RecordJoiner {
+    /// Adds `line`; `starts` says whether it begins a new record. Completed records go to
+    /// `out`. The last record is held until the next record begins or [`Self::flush`].
+    pub fn push(&mut self, line: Record, starts: bool, out: &mut Vec<Record>) {
+        match (&mut self.held, starts) {
+            (Some(held), false) => {
+                held.text.push('\n');
+                held.text.push_str(&line.text);
+                held.end = line.end;
+                held.truncated |= line.truncated;
+                held.invalid_utf8 |= line.invalid_utf8;
+                held.partial |= line.partial;
+            }
+            (held, _) => {
+                if let Some(done) = held.replace(line) {
+                    out.push(done);
+                }
+            }
+        }
+    }
+
+    /// Releases the held record.
+    pub fn flush(&mut self, out: &mut Vec<Record>) {
+        if let Some(done) = self.held.take() {
+            out.push(done);
+        }
+    }
+
+    /// Whether a record is held.
+    #[must_use]
+    pub fn is_holding(&self) -> bool {
+        self.held.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split_all(chunks: &[&[u8]], max: usize) -> (Vec<Record>, LineSplitter) {
+        let mut s = LineSplitter::new(0, max);
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, &mut out);
+        }
+        (out, s)
+    }
+
+    #[test]
+    fn partial_line_is_held_until_newline() {
+        let (out, s) = split_all(&[b"one\ntw", b"o"], 1024);
+        assert_eq!(out.len(), 1);
+        assert_eq!(s.pending_len(), 3);
+        assert_eq!(s.pending_offset(), 4);
+        let (out, _) = split_all(&[b"one\ntw", b"o\n"], 1024);
+        assert_eq!(out[1].text, "two");
+        assert_eq!((out[1].offset, out[1].end), (4, 8));
+    }
+
+    #[test]
+    fn crlf_is_stripped_and_offsets_count_it() {
+        let (out, _) = split_all(&[b"a\r\nb\n"], 1024);
+        assert_eq!(out[0].text, "a");
+        assert_eq!(out[0].end, 3);
+        assert_eq!(out[1].offset, 3);
+    }
+
+    #[test]
+    fn long_lines_are_truncated_and_flagged_not_dropped() {
+        let (out, _) = split_all(&[b"abcdefgh", b"ij\nok\n"], 4);
+        assert_eq!(out[0].text, "abcd");
+        assert!(out[0].truncated);
+        assert_eq!(out[0].end, 11);
+        assert_eq!(out[1].text, "ok");
+        assert!(!out[1].truncated);
+        assert_eq!(out[1].offset, 11);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_and_flagged() {
+        let (out, _) = split_all(&[b"a\xffb\n"], 1024);
+        assert_eq!(out[0].text, "a\u{fffd}b");
+        assert!(out[0].invalid_utf8);
+    }
+
+    #[test]
+    fn continuation_lines_join_the_record_they_follow() {
+        let (lines, _) = split_all(&[b"2025 start\n  at x\n  at y\n2025 next\n"], 1024);
+        let mut j = RecordJoiner::default();
+        let mut out = Vec::new();
+        for line in lines {
+            let starts = line.text.starts_with("2025");
+            j.push(line, starts, &mut out);
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].text, "2025 start\n  at x\n  at y");
+        assert_eq!((out[0].offset, out[0].end), (0, 25));
+        j.flush(&mut out);
+        assert_eq!(out[1].text, "2025 next");
+    }
+
+    proptest! {
+        #[test]
+        fn line_splitting_is_independent_of_chunking(
+            data in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'\r'), Just(b'a'), Just(0xffu8), any::<u8>()], 0..400),
+            cuts in proptest::collection::vec(0usize..400, 0..20),
+        ) {
+            let (whole, w) = split_all(&[&data], 64);
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            points.push(0);
+            points.push(data.len());
+            points.sort_unstable();
+            let pieces: Vec<&[u8]> = points.windows(2).map(|p| &data[p[0]..p[1]]).collect();
+            let (chunked, c) = split_all(&pieces, 64);
+            prop_assert_eq!(whole, chunked);
+            prop_assert_eq!(w.pending_offset(), c.pending_offset());
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Sources: where events come from. Today one type, `file`; its reader hands chunks of records
+//! to an order-preserving parse stage that uses every core.
+
+pub mod discover;
+pub mod file;
+pub mod fingerprint;
+pub mod lines;
+pub mod parallel;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::Acks;
+use crate::budget::Budget;
+use crate::checkpoint::CheckpointBook;
+use crate::config::document::{Document, Section};
+use crate::config::ConfigError;
+use crate::fanout::Fanout;
+use crate::parse::{self, ParseOptions};
+pub use file::{FileLag, FileSourceConfig, ReadStats};
+use lines::Record;
+
+/// Source types a pipeline file may name.
+pub const TYPES: &[&str] = &["file"];
+
+/// Records read from one file, with the acknowledgement that covers their bytes.
+#[derive(Debug)]
+pub struct LineChunk {
+    /// The file's path when read.
+    pub path: Arc<str>,
+    /// The file's stable id.
+    pub file_id: u64,
+    /// The records, in file order.
+    pub records: Vec<Record>,
+    /// Settled when every sink has the events.
+    pub acks: Acks,
+}
+
+/// A source's checked settings.
+#[derive(Debug)]
+pub enum SourceConfig {
+    /// `file`.
+    File(FileSourceConfig),
+}
+
+impl SourceConfig {
+    /// Reads the settings of a source of type `kind`; `None` for an unknown type (no error
+    /// recorded) or after recording errors.
+    pub fn load(
+        kind: &str,
+        doc: &Document,
+        section: &Section,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Self> {
+        match kind {
+            "file" => {
+                let config: FileSourceConfig = doc.deserialize(section, errors)?;
+                let at = |key: &str| {
+                    section
+                        .table
+                        .get_ref()
+                        .get(key)
+                        .map_or(section.name_span.clone(), toml::Spanned::span)
+                };
+                let mut problem = |key: &str, message: String| {
+                    errors.push(doc.error(at(key), &format!("{}.{key}", section.name), &message));
+                };
+                if config.include.is_empty() {
+                    problem("include", "must list at least one path or glob".to_owned());
+                }
+                if let Err(e) = discover::Discovery::new(&config.include, &config.exclude) {
+                    let key = if config.include.contains(&e.pattern) {
+                        "include"
+                    } else {
+                        "exclude"
+                    };
+                    problem(key, e.to_string());
+                }
+                if !config.format.is_available() {
+                    problem(
+                        "format",
+                        format!(
+                            "format `{}` is not available in this build (available: {})",
+                            config.format.name(),
+                            parse::Format::available().join(", ")
+                        ),
+                    );
+                }
+                if config.max_line_bytes.is_some_and(|b| b.0 < 64) {
+                    problem("max_line_bytes", "must be at least 64 bytes".to_owned());
+                }
+                Some(Self::File(config))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// What a running source shares with the pipeline.
+pub struct SourceHandle {
+    /// Its checkpoints, saved once more after the sinks have drained.
+    pub book: Arc<CheckpointBook>,
+    /// The reader thread (taken when joined).
+    pub reader: Option<std::thread::JoinHandle<()>>,
+    /// The parse stage.
+    pub parser: tokio::task::JoinHandle<()>,
+    /// Read counters.
+    pub stats: Arc<ReadStats>,
+    /// Per-file lag.
+    pub lag: Arc<Mutex<Vec<FileLag>>>,
+}
+
+/// Shared resources a source runs with.
+pub struct SourceContext {
+    /// Where checkpoints live.
+    pub data_dir: PathBuf,
+    /// The memory budget.
+    pub budget: Budget,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Starts a source; its events go to `out`.
+pub fn spawn(
+    name: &str,
+    config: &SourceConfig,
+    ctx: &SourceContext,
+    out: Fanout,
+) -> std::io::Result<SourceHandle> {
+    let SourceConfig::File(config) = config;
+    let name: Arc<str> = Arc::from(name);
+    let options = ParseOptions {
+        timezone: config.timezone.clone(),
+    };
+    let parser = parse::for_format(config.format, &options);
+    let book = file::open_book(&ctx.data_dir, &name);
+    let (tx, rx) = mpsc::channel(crate::fanout::CHANNEL_CHUNKS);
+    let stats = Arc::new(ReadStats::default());
+    let lag = Arc::new(Mutex::new(Vec::new()));
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let parse_task = tokio::spawn(parallel::parse_in_order(
+        name.clone(),
+        rx,
+        parser.clone(),
+        out,
+        workers * 2,
+    ));
+    let reader = file::Reader {
+        name: name.clone(),
+        config: config.clone(),
+        parser,
+        book: book.clone(),
+        budget: ctx.budget.clone(),
+        out: tx,
+        shutdown: ctx.shutdown.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        stats: stats.clone(),
+        lag: lag.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("read-{name}"))
+        .spawn(move || reader.run())?;
+    Ok(SourceHandle {
+        book,
+        reader: Some(thread),
+        parser: parse_task,
+        stats,
+        lag,
+    })
+}

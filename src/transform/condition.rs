@@ -1,0 +1,463 @@
+//! The filter condition language: comparisons of ECS fields, combined with `and`, `or`, `not`.
+//!
+//! ```text
+//! expr    = or
+//! or      = and *( ("or" / "||") and )
+//! and     = unary *( ("and" / "&&") unary )
+//! unary   = ("not" / "!") unary / primary
+//! primary = "(" expr ")" / "exists(" path ")" / path op literal
+//! op      = "==" / "!=" / "contains" / "starts_with"
+//! path    = "." segment *("." segment)       ; .event.outcome, .user.target.name, .@timestamp
+//! literal = '"' chars '"' / integer / "true" / "false"
+//! ```
+//! On an array field (`.event.category`, `.tags`), `==` and `starts_with` hold when any element
+//! matches, `contains` tests membership, and `!=` holds when no element equals the literal.
+//! A missing field makes every comparison false except `!=`.
+
+use crate::event::{Event, ValueRef};
+
+/// A compiled condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Condition {
+    /// Both hold.
+    And(Box<Condition>, Box<Condition>),
+    /// Either holds.
+    Or(Box<Condition>, Box<Condition>),
+    /// Does not hold.
+    Not(Box<Condition>),
+    /// The field is present.
+    Exists(String),
+    /// A comparison of a field with a literal.
+    Compare(String, Op, Literal),
+}
+
+/// A comparison operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `contains`
+    Contains,
+    /// `starts_with`
+    StartsWith,
+}
+
+/// A literal on the right of a comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Literal {
+    /// A string.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+}
+
+/// A syntax error, with the 0-based character position where it was found.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at character {position}: {message}")]
+pub struct ConditionError {
+    /// Character offset into the condition text.
+    pub position: usize,
+    /// What was expected.
+    pub message: String,
+}
+
+impl Condition {
+    /// Compiles `text`.
+    pub fn parse(text: &str) -> Result<Self, ConditionError> {
+        let tokens = tokenize(text)?;
+        let mut p = Parser { tokens, pos: 0 };
+        let cond = p.or()?;
+        if let Some(tok) = p.tokens.get(p.pos) {
+            return Err(ConditionError {
+                position: tok.at,
+                message: format!("unexpected `{}`", tok.kind.show()),
+            });
+        }
+        Ok(cond)
+    }
+
+    /// Whether `event` satisfies the condition.
+    #[must_use]
+    pub fn matches(&self, event: &Event) -> bool {
+        match self {
+            Condition::And(a, b) => a.matches(event) && b.matches(event),
+            Condition::Or(a, b) => a.matches(event) || b.matches(event),
+            Condition::Not(a) => !a.matches(event),
+            Condition::Exists(path) => event.get(path).is_some(),
+            Condition::Compare(path, op, lit) => compare(event.get(path), *op, lit),
+        }
+    }
+}
+
+fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
+    let Some(value) = value else {
+        return op == Op::Ne;
+    };
+    match (value, lit) {
+        (ValueRef::Int(i), Literal::Int(l)) => match op {
+            Op::Eq => i == *l,
+            Op::Ne => i != *l,
+            Op::Contains | Op::StartsWith => false,
+        },
+        (ValueRef::Bool(b), Literal::Bool(l)) => match op {
+            Op::Eq => b == *l,
+            Op::Ne => b != *l,
+            Op::Contains | Op::StartsWith => false,
+        },
+        (ValueRef::List(..), Literal::Str(l)) => {
+            let mut items = value.strings();
+            match op {
+                Op::Eq | Op::Contains => items.any(|s| s == l),
+                Op::Ne => items.all(|s| s != l),
+                Op::StartsWith => items.any(|s| s.starts_with(l.as_str())),
+            }
+        }
+        (ValueRef::Str(s) | ValueRef::Json(s), Literal::Str(l)) => match op {
+            Op::Eq => s == l,
+            Op::Ne => s != l,
+            Op::Contains => s.contains(l.as_str()),
+            Op::StartsWith => s.starts_with(l.as_str()),
+        },
+        (ValueRef::Time(ms), Literal::Str(l)) => {
+            let s = crate::time::rfc3339(ms);
+            match op {
+                Op::Eq => s == *l,
+                Op::Ne => s != *l,
+                Op::Contains => s.contains(l.as_str()),
+                Op::StartsWith => s.starts_with(l.as_str()),
+            }
+        }
+        // Different types never compare equal.
+        _ => op == Op::Ne,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Path(String),
+    Str(String),
+    Int(i64),
+    Word(String),
+    Op(Op),
+    LParen,
+    RParen,
+    And,
+    Or,
+    Not,
+}
+
+impl Tok {
+    fn show(&self) -> String {
+        match self {
+            Tok::Path(p) => format!(".{p}"),
+            Tok::Str(s) => format!("\"{s}\""),
+            Tok::Int(i) => i.to_string(),
+            Tok::Word(w) => w.clone(),
+            Tok::Op(Op::Eq) => "==".into(),
+            Tok::Op(Op::Ne) => "!=".into(),
+            Tok::Op(Op::Contains) => "contains".into(),
+            Tok::Op(Op::StartsWith) => "starts_with".into(),
+            Tok::LParen => "(".into(),
+            Tok::RParen => ")".into(),
+            Tok::And => "and".into(),
+            Tok::Or => "or".into(),
+            Tok::Not => "not".into(),
+        }
+    }
+}
+
+struct Token {
+    kind: Tok,
+    at: usize,
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, ConditionError> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let err = |at: usize, message: &str| ConditionError {
+        position: at,
+        message: message.to_owned(),
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let at = i;
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+        let kind = match (c, two.as_str()) {
+            (_, "==") => {
+                i += 2;
+                Tok::Op(Op::Eq)
+            }
+            (_, "!=") => {
+                i += 2;
+                Tok::Op(Op::Ne)
+            }
+            (_, "&&") => {
+                i += 2;
+                Tok::And
+            }
+            (_, "||") => {
+                i += 2;
+                Tok::Or
+            }
+            ('!', _) => {
+                i += 1;
+                Tok::Not
+            }
+            ('(', _) => {
+                i += 1;
+                Tok::LParen
+            }
+            (')', _) => {
+                i += 1;
+                Tok::RParen
+            }
+            ('.', _) => {
+                i += 1;
+                let start = i;
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '.' | '@' | '-'))
+                {
+                    i += 1;
+                }
+                let path: String = chars[start..i].iter().collect();
+                if path.is_empty() || path.ends_with('.') || path.contains("..") {
+                    return Err(err(at, "expected a field path such as .event.outcome"));
+                }
+                Tok::Path(path)
+            }
+            ('"', _) => {
+                i += 1;
+                let mut s = String::new();
+                loop {
+                    match chars.get(i) {
+                        None => return Err(err(at, "unterminated string")),
+                        Some('"') => {
+                            i += 1;
+                            break;
+                        }
+                        Some('\\') => {
+                            match chars.get(i + 1) {
+                                Some('n') => s.push('\n'),
+                                Some('t') => s.push('\t'),
+                                Some(&e @ ('"' | '\\')) => s.push(e),
+                                _ => return Err(err(i, "unknown escape (use \\\" \\\\ \\n \\t)")),
+                            }
+                            i += 2;
+                        }
+                        Some(&ch) => {
+                            s.push(ch);
+                            i += 1;
+                        }
+                    }
+                }
+                Tok::Str(s)
+            }
+            (c, _) if c.is_ascii_digit() || c == '-' => {
+                let start = i;
+                i += 1;
+                while i < chars.len() && chars[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let digits: String = chars[start..i].iter().collect();
+                Tok::Int(digits.parse().map_err(|_| err(at, "expected an integer"))?)
+            }
+            (c, _) if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                match word.as_str() {
+                    "and" => Tok::And,
+                    "or" => Tok::Or,
+                    "not" => Tok::Not,
+                    "contains" => Tok::Op(Op::Contains),
+                    "starts_with" => Tok::Op(Op::StartsWith),
+                    _ => Tok::Word(word),
+                }
+            }
+            _ => return Err(err(at, &format!("unexpected character `{c}`"))),
+        };
+        out.push(Token { kind, at });
+    }
+    Ok(out)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.tokens.get(self.pos).map(|t| &t.kind)
+    }
+
+    fn at(&self) -> usize {
+        self.tokens
+            .get(self.pos)
+            .or(self.tokens.last())
+            .map_or(0, |t| t.at)
+    }
+
+    fn fail<T>(&self, message: &str) -> Result<T, ConditionError> {
+        let found = self.peek().map_or_else(
+            || "end of condition".to_owned(),
+            |t| format!("`{}`", t.show()),
+        );
+        Err(ConditionError {
+            position: self.at(),
+            message: format!("{message}, found {found}"),
+        })
+    }
+
+    fn or(&mut self) -> Result<Condition, ConditionError> {
+        let mut left = self.and()?;
+        while self.peek() == Some(&Tok::Or) {
+            self.pos += 1;
+            let right = self.and()?;
+            left = Condition::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Condition, ConditionError> {
+        let mut left = self.unary()?;
+        while self.peek() == Some(&Tok::And) {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Condition::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Condition, ConditionError> {
+        if self.peek() == Some(&Tok::Not) {
+            self.pos += 1;
+            return Ok(Condition::Not(Box::new(self.unary()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Condition, ConditionError> {
+        match self.peek().cloned() {
+            Some(Tok::LParen) => {
+                self.pos += 1;
+                let inner = self.or()?;
+                if self.peek() != Some(&Tok::RParen) {
+                    return self.fail("expected `)`");
+                }
+                self.pos += 1;
+                Ok(inner)
+            }
+            Some(Tok::Word(w)) if w == "exists" => {
+                self.pos += 1;
+                if self.peek() != Some(&Tok::LParen) {
+                    return self.fail("expected `(` after exists");
+                }
+                self.pos += 1;
+                let Some(Tok::Path(path)) = self.peek().cloned() else {
+                    return self.fail("expected a field path such as .user.name");
+                };
+                self.pos += 1;
+                if self.peek() != Some(&Tok::RParen) {
+                    return self.fail("expected `)`");
+                }
+                self.pos += 1;
+                Ok(Condition::Exists(path))
+            }
+            Some(Tok::Path(path)) => {
+                self.pos += 1;
+                let Some(Tok::Op(op)) = self.peek().cloned() else {
+                    return self.fail("expected ==, !=, contains or starts_with");
+                };
+                self.pos += 1;
+                let literal = match self.peek().cloned() {
+                    Some(Tok::Str(s)) => Literal::Str(s),
+                    Some(Tok::Int(i)) => Literal::Int(i),
+                    Some(Tok::Word(w)) if w == "true" => Literal::Bool(true),
+                    Some(Tok::Word(w)) if w == "false" => Literal::Bool(false),
+                    _ => return self.fail("expected a \"string\", a number, true or false"),
+                };
+                self.pos += 1;
+                Ok(Condition::Compare(path, op, literal))
+            }
+            _ => self.fail("expected a field path, exists(...), not or `(`"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Origin, Text, Value};
+
+    fn login_failure() -> Event {
+        let mut e = Event::new("x".into(), Origin::default(), 0);
+        e.set("event.outcome", Value::Str(Text::Static("failure")));
+        e.set("event.action", Value::Str(Text::Static("LOGIN_ERROR")));
+        e.set("user.name", Value::Str(Text::Static("k.tanaka")));
+        e.set("source.port", Value::Int(443));
+        e.push("event.category", Text::Static("authentication"));
+        e
+    }
+
+    fn holds(cond: &str) -> bool {
+        Condition::parse(cond).unwrap().matches(&login_failure())
+    }
+
+    #[test]
+    fn comparisons_on_strings_numbers_and_arrays() {
+        assert!(holds(r#".event.outcome == "failure""#));
+        assert!(!holds(r#".event.outcome != "failure""#));
+        assert!(holds(r#".event.action starts_with "LOGIN""#));
+        assert!(holds(r#".user.name contains "tanaka""#));
+        assert!(holds(r#".event.category == "authentication""#));
+        assert!(holds(r#".event.category contains "authentication""#));
+        assert!(holds(r#".event.category != "iam""#));
+        assert!(holds(".source.port == 443"));
+        assert!(!holds(r#".source.port == "443""#));
+    }
+
+    #[test]
+    fn boolean_operators_and_precedence() {
+        assert!(holds(
+            r#".event.outcome == "success" or .event.outcome == "failure" and exists(.user.name)"#
+        ));
+        assert!(!holds(
+            r#"(.event.outcome == "success" or .event.outcome == "failure") and not exists(.user.name)"#
+        ));
+        assert!(holds(
+            r#"!(.user.name == "root") && .event.outcome == "failure""#
+        ));
+    }
+
+    #[test]
+    fn missing_fields_only_satisfy_not_equal() {
+        assert!(!holds(r#".user.target.name == "x""#));
+        assert!(holds(r#".user.target.name != "x""#));
+        assert!(!holds("exists(.user.target.name)"));
+        assert!(holds("exists(.event.original)"));
+    }
+
+    #[test]
+    fn syntax_errors_say_where_and_what() {
+        let e = Condition::parse(r#".event.outcome = "failure""#).unwrap_err();
+        assert_eq!(e.position, 15);
+        let e = Condition::parse(r#".event.outcome == "failure" and"#).unwrap_err();
+        assert!(e.message.contains("end of condition"), "{e}");
+        let e = Condition::parse(r#".a == "unterminated"#).unwrap_err();
+        assert!(e.message.contains("unterminated"));
+        let e = Condition::parse(r#"event.outcome == "x""#).unwrap_err();
+        assert_eq!(e.position, 0);
+    }
+}

@@ -1,0 +1,69 @@
+//! Transforms: small synchronous steps that edit a chunk of events in place.
+
+pub mod condition;
+pub mod filter;
+
+use crate::chunk::EventChunk;
+use crate::config::document::{Document, Section};
+use crate::config::ConfigError;
+use condition::Condition;
+pub use filter::{Filter, FilterConfig};
+
+/// Transform types a pipeline file may name.
+pub const TYPES: &[&str] = &["filter"];
+
+/// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
+pub trait Transform: Send {
+    /// Edits `chunk` in place.
+    fn apply(&mut self, chunk: &mut EventChunk);
+}
+
+/// A transform's checked settings.
+#[derive(Debug)]
+pub enum TransformConfig {
+    /// `filter`, with its compiled condition.
+    Filter(FilterConfig, Condition),
+}
+
+impl TransformConfig {
+    /// Reads the settings of a transform of type `kind`; `None` for an unknown type (no
+    /// error recorded) or after recording errors.
+    pub fn load(
+        kind: &str,
+        doc: &Document,
+        section: &Section,
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<Self> {
+        match kind {
+            "filter" => {
+                let config: FilterConfig = doc.deserialize(section, errors)?;
+                match Condition::parse(&config.condition) {
+                    Ok(cond) => Some(Self::Filter(config, cond)),
+                    Err(e) => {
+                        let span = section
+                            .table
+                            .get_ref()
+                            .get("condition")
+                            .map_or(section.name_span.clone(), toml::Spanned::span);
+                        errors.push(doc.error(
+                            span,
+                            &format!("{}.condition", section.name),
+                            &format!("invalid condition {e}"),
+                        ));
+                        // A placeholder so the caller does not also report an unknown type.
+                        Some(Self::Filter(config, Condition::Exists(String::new())))
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The running transform.
+    #[must_use]
+    pub fn build(&self) -> Box<dyn Transform> {
+        match self {
+            Self::Filter(_, cond) => Box::new(Filter::new(cond.clone())),
+        }
+    }
+}
