@@ -11,7 +11,7 @@ use crate::parse::Format;
 #[derive(Debug, Parser)]
 #[command(name = "auditship", version, propagate_version = true)]
 pub struct Cli {
-    /// Agent log level on stderr (error, warn, info, debug, trace); AUDITSHIP_LOG overrides.
+    /// Agent log level on stderr (error, warn, info, debug, trace); `AUDITSHIP_LOG` overrides.
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
     /// What to do.
@@ -40,7 +40,7 @@ pub enum Command {
         /// The format of the input.
         #[arg(long, short = 'f', value_enum, default_value = "auto")]
         format: FormatArg,
-        /// IANA zone for local times without a zone (Keycloak text), e.g. Europe/Berlin.
+        /// IANA zone for local times without a zone (Keycloak text), e.g. `Europe/Berlin`.
         #[arg(long)]
         timezone: Option<String>,
         /// Files to read; standard input when none.
@@ -53,7 +53,7 @@ pub enum Command {
 pub enum FormatArg {
     /// Detect per record.
     Auto,
-    /// Keycloak / TideCloak.
+    /// Keycloak and `TideCloak`.
     Keycloak,
     /// SAP BTP audit log.
     Sap,

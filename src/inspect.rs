@@ -19,6 +19,9 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     if let Some(last) = splitter.take_partial() {
         lines.push(last);
     }
+    if !parser.joins_lines() {
+        return lines;
+    }
     let mut joiner = RecordJoiner::default();
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {

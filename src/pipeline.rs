@@ -108,18 +108,16 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         }
     }
     for (name, handle) in &mut running.sinks {
-        let result = match tokio::time::timeout_at(deadline, &mut *handle).await {
-            Ok(r) => r,
-            Err(_) => {
-                tracing::warn!(sink = %name, "shutdown timeout reached; abandoning in-flight batches (they are re-sent after restart)");
-                abort.cancel();
-                match tokio::time::timeout(Duration::from_secs(5), &mut *handle).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        handle.abort();
-                        continue;
-                    }
-                }
+        let result = if let Ok(r) = tokio::time::timeout_at(deadline, &mut *handle).await {
+            r
+        } else {
+            tracing::warn!(sink = %name, "shutdown timeout reached; abandoning in-flight batches (they are re-sent after restart)");
+            abort.cancel();
+            if let Ok(r) = tokio::time::timeout(Duration::from_secs(5), &mut *handle).await {
+                r
+            } else {
+                handle.abort();
+                continue;
             }
         };
         match result {

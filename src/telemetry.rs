@@ -1,5 +1,7 @@
 //! The agent's own logs: structured, to stderr, never containing event payloads above TRACE.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs the stderr logger at `level` (overridden by `AUDITSHIP_LOG`, e.g. `debug`).
@@ -9,6 +11,7 @@ pub fn init(level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -153,9 +153,14 @@ impl Document {
                 Ok(_) => return None,
                 Err(e) => {
                     let message = first_line(e.message());
+                    let inner = e
+                        .span()
+                        .map(|s| key_path_at(table.get_ref(), &s))
+                        .unwrap_or_default();
                     let culprit = unknown_field(&message)
+                        .filter(|_| inner.len() <= 1)
                         .map(str::to_owned)
-                        .or_else(|| e.span().and_then(|s| key_at(table.get_ref(), &s)));
+                        .or_else(|| inner.first().cloned());
                     let present = culprit.as_deref().and_then(|k| {
                         table
                             .get_ref()
@@ -169,7 +174,21 @@ impl Document {
                             } else {
                                 value_span
                             };
-                            let full = format!("{}.{key}", section.name);
+                            let path = if inner.len() > 1 {
+                                inner.join(".")
+                            } else {
+                                key.clone()
+                            };
+                            let span = if inner.len() > 1 {
+                                e.span().unwrap_or(span)
+                            } else {
+                                span
+                            };
+                            let full = if section.name.is_empty() {
+                                path
+                            } else {
+                                format!("{}.{path}", section.name)
+                            };
                             errors.push(self.error(span, &full, &explain(&message)));
                             table.get_mut().remove(key.as_str());
                         }
@@ -214,6 +233,19 @@ fn explain(message: &str) -> String {
             .replace("expected one of ", "")
             .replace("expected ", "")
             .replace('`', "");
+        if let Some(close) = expected
+            .split(", ")
+            .find(|k| !k.is_empty() && edit_distance(k, field) <= 2)
+        {
+            return format!(
+                "unknown key `{field}` (did you mean `{close}`? known keys: {expected})"
+            );
+        }
+        if expected.contains("there are no fields") {
+            return format!(
+                "unknown key `{field}` (this component takes no keys besides type and inputs)"
+            );
+        }
         return format!("unknown key `{field}` (known keys: {expected})");
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
@@ -223,14 +255,36 @@ fn explain(message: &str) -> String {
     message.to_owned()
 }
 
-/// The key of `table` whose key or value span contains `span`.
-fn key_at(table: &DeTable<'_>, span: &Range<usize>) -> Option<String> {
-    table.iter().find_map(|(k, v)| {
-        let (ks, vs) = (k.span(), v.span());
-        let inside =
-            |r: &Range<usize>| r.start <= span.start && span.start < r.end.max(r.start + 1);
-        (inside(&ks) || inside(&vs)).then(|| k.get_ref().to_string())
-    })
+/// Levenshtein distance, for "did you mean" hints on short keys.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The path of keys (outermost first) whose key or value span contains `span`, descending
+/// into nested tables.
+fn key_path_at(table: &DeTable<'_>, span: &Range<usize>) -> Vec<String> {
+    let inside = |r: &Range<usize>| r.start <= span.start && span.start < r.end.max(r.start + 1);
+    for (k, v) in table {
+        if inside(&k.span()) || inside(&v.span()) {
+            let mut path = vec![k.get_ref().to_string()];
+            if let DeValue::Table(inner) = v.get_ref() {
+                path.extend(key_path_at(inner, span));
+            }
+            return path;
+        }
+    }
+    Vec::new()
 }
 
 /// Expands `${VAR}`/`${VAR:-default}`/`$$`. Returns `Ok(None)` when nothing was expanded,

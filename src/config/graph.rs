@@ -155,22 +155,23 @@ fn topological(edges: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
     if order.len() == n {
         return Ok(order);
     }
-    // Walk backwards along remaining edges from any node left to find one cycle.
-    let left: Vec<usize> = (0..n).filter(|&i| indegree[i] > 0).collect();
-    let mut path = vec![left[0]];
+    // Every node left has a predecessor that is also left; walking predecessors must
+    // revisit a node, and the walk between the two visits is a cycle.
+    let left = |i: usize| indegree[i] > 0;
+    let start = (0..n).find(|&i| left(i)).unwrap_or(0);
+    let mut path = vec![start];
     loop {
-        let here = *path.last().unwrap_or(&left[0]);
-        let next = edges[here]
-            .iter()
-            .copied()
-            .find(|t| indegree[*t] > 0)
-            .unwrap_or(left[0]);
-        if let Some(pos) = path.iter().position(|&p| p == next) {
+        let here = *path.last().unwrap_or(&start);
+        let Some(pred) = (0..n).find(|&p| left(p) && edges[p].contains(&here)) else {
+            return Err(path);
+        };
+        if let Some(pos) = path.iter().position(|&p| p == pred) {
             let mut cycle = path.split_off(pos);
-            cycle.push(next);
+            cycle.reverse();
+            cycle.push(cycle[0]);
             return Err(cycle);
         }
-        path.push(next);
+        path.push(pred);
     }
 }
 

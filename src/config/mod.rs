@@ -176,7 +176,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Plan, ConfigErrors> {
 /// Loads a pipeline held in memory (the embedded default, tests).
 pub fn load_str(name: &Path, text: &str) -> Result<Plan, ConfigErrors> {
     match Document::parse(name, text.to_owned()) {
-        Ok((doc, root)) => build(&mut vec![doc], vec![root], Vec::new()),
+        Ok((doc, root)) => build(&mut [doc], vec![root], Vec::new()),
         Err(e) => Err(ConfigErrors(vec![e])),
     }
 }
@@ -242,12 +242,12 @@ fn build(
         if !top.table.get_ref().is_empty() {
             if let Some(agent) = deserialize_top(&docs[d], &top, &mut errors) {
                 if let Some((first, _)) = &settings {
-                    let (k, _) = top
+                    let k = top
                         .table
                         .get_ref()
                         .iter()
                         .next()
-                        .map_or((0..0, ()), |(k, _)| (k.span(), ()));
+                        .map_or(0..0, |(k, _)| k.span());
                     errors.push(docs[d].error(
                         k,
                         "",
@@ -376,7 +376,9 @@ fn collect_components(
             _ => SinkConfig::load(&type_name, doc, &section, errors).map(Kind::Sink),
         };
         match kind {
-            Some(kind) if errors.len() == before => {
+            // Loaded, possibly with errors in its settings: it still takes part in the graph
+            // checks, so that its inputs are checked too.
+            Some(kind) => {
                 failed.pop();
                 pending.push(Pending {
                     doc: d,
@@ -386,7 +388,6 @@ fn collect_components(
                     kind,
                 });
             }
-            Some(_) => {}
             None if errors.len() == before => errors.push(doc.error(
                 type_span,
                 &format!("{full}.type"),
@@ -485,7 +486,7 @@ fn check_graph(
             inputs: p.inputs.iter().map(|(n, _)| n.as_str()).collect(),
         })
         .collect();
-    if !nodes.iter().any(|n| n.role == Role::Source) && failed.is_empty() {
+    if !nodes.iter().any(|n| n.role == Role::Source) && failed.is_empty() && errors.is_empty() {
         let file = docs.first().map(|d| d.path.clone()).unwrap_or_default();
         errors.push(ConfigError {
             file,

@@ -57,13 +57,14 @@ fn flatten(object: &Map<String, Json>, prefix: &mut String, event: &mut Event) {
             Json::Null => {}
             Json::Object(inner) => flatten(inner, prefix, event),
             Json::Bool(b) => set(event, prefix, Value::Bool(*b)),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => set(event, prefix, Value::Int(i)),
-                None => {
+            Json::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    set(event, prefix, Value::Int(i));
+                } else {
                     let t = event.own(&n.to_string());
                     set(event, prefix, Value::Json(t));
                 }
-            },
+            }
             Json::String(s) => {
                 let t = event.own(s);
                 set(event, prefix, Value::Str(t));

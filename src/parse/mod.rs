@@ -22,7 +22,7 @@ pub enum Format {
     /// Detect the format of each record.
     #[default]
     Auto,
-    /// Keycloak / TideCloak events.
+    /// Keycloak and `TideCloak` events.
     Keycloak,
     /// SAP BTP audit log retrieval records.
     Sap,
@@ -83,7 +83,7 @@ impl Format {
 /// Options that change how records are read.
 #[derive(Clone, Debug, Default)]
 pub struct ParseOptions {
-    /// IANA zone for sources that write local times without a zone (Keycloak text).
+    /// IANA zone (e.g. `Europe/Berlin`) for sources that write local times without a zone (Keycloak text).
     pub timezone: Option<String>,
 }
 
@@ -92,7 +92,14 @@ pub trait Parser: Send + Sync {
     /// Parses one record (physical lines joined by `\n`, terminators removed).
     fn parse(&self, record: &str, origin: Origin, created: i64) -> Event;
 
-    /// Whether `line` begins a new record; `false` joins it to the previous record.
+    /// Whether records of this format can span several lines. Only then does the reader hold
+    /// the last record back, waiting for continuation lines.
+    fn joins_lines(&self) -> bool {
+        false
+    }
+
+    /// Whether `line` begins a new record; `false` joins it to the previous record. Asked only
+    /// when [`Parser::joins_lines`] is true.
     fn starts_record(&self, line: &[u8]) -> bool {
         let _ = line;
         true

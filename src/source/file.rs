@@ -274,6 +274,10 @@ impl Reader {
         f.read_pos += n as u64;
         f.last_data = Instant::now();
         self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if !self.parser.joins_lines() {
+            f.splitter.feed(&buf[..n], records);
+            return Ok(n);
+        }
         let mut lines = Vec::new();
         f.splitter.feed(&buf[..n], &mut lines);
         for line in lines {
@@ -553,16 +557,8 @@ impl Reader {
 }
 
 fn head_hash_of(file: &File, len: u32) -> Option<u64> {
-    let mut head = vec![0u8; len as usize];
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read_at(&mut head[filled..], filled as u64) {
-            Ok(0) => return None,
-            Ok(n) => filled += n,
-            Err(_) => return None,
-        }
-    }
-    Some(super::fingerprint::fnv1a(&head))
+    let head = super::fingerprint::read_head(file, len as usize).ok()?;
+    (head.len() == len as usize).then(|| super::fingerprint::fnv1a(&head))
 }
 
 /// Watches the include roots; sends `true` for structural changes (create, remove, rename)

@@ -66,7 +66,8 @@ impl Fingerprint {
     }
 }
 
-fn read_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
+/// Reads up to `len` bytes from the start of `file` (fewer if it is shorter).
+pub fn read_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
     let mut head = vec![0u8; len];
     let mut filled = 0;
     while filled < len {

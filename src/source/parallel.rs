@@ -17,6 +17,9 @@ use crate::fanout::Fanout;
 use crate::parse::Parser;
 
 /// Parses every chunk from `input` with `parser` and sends the events on `out`, in order.
+///
+/// # Panics
+/// Never: the queue is only awaited when it is not empty.
 pub async fn parse_in_order(
     source: Arc<str>,
     mut input: mpsc::Receiver<LineChunk>,

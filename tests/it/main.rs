@@ -1,0 +1,6 @@
+//! auditship's integration tests: one binary, one module per topic.
+
+mod config_errors;
+mod pipeline_delivery;
+mod shutdown;
+mod support;

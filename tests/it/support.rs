@@ -1,0 +1,110 @@
+//! Helpers: the real binary, temporary directories, bounded waits.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Path of the built `auditship` binary.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_auditship"))
+}
+
+/// Starts `auditship` with `args`, stdout and stderr piped.
+pub fn spawn(args: &[&str]) -> Child {
+    Command::new(binary())
+        .args(args)
+        .env("AUDITSHIP_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start auditship")
+}
+
+/// Sends a signal with the `kill` command (tests forbid unsafe code, so no `libc::kill`).
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+/// Waits (bounded) for `child` to exit; kills it and panics on timeout.
+pub fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("auditship did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `check` every 25 ms until it returns `Some`, for at most `limit`.
+pub fn eventually<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = check() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    None
+}
+
+/// Lines of a file (empty when it does not exist yet).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Reads stdout lines of `child` on a thread; returns a receiver of lines.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let out = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Collects the rest of `child`'s stderr (after it exited).
+pub fn stderr_text(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut err, &mut text);
+    }
+    text
+}
+
+/// A pipeline: one file source over `include` (format), one or more file sinks.
+pub fn file_to_files(data_dir: &Path, include: &Path, format: &str, sinks: &[&Path]) -> String {
+    let mut text = format!(
+        "data_dir = '{}'\nshutdown_timeout = \"10s\"\n\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"{format}\"\nglob_interval = \"1s\"\nclose_after = \"2s\"\n",
+        data_dir.display(),
+        include.display()
+    );
+    for (i, sink) in sinks.iter().enumerate() {
+        let _ = write!(
+            text,
+            "\n[sinks.out{i}]\ntype = \"file\"\ninputs = [\"in\"]\npath = '{}'\n",
+            sink.display()
+        );
+    }
+    text
+}
