@@ -79,6 +79,11 @@ const IDLE_CHECK: Duration = Duration::from_millis(250);
 /// How often checkpoints are written while running.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// The file's head changed under a read: it was truncated or rewritten in place.
+#[derive(Debug, thiserror::Error)]
+#[error("file truncated or rewritten during a read")]
+struct Truncated;
+
 /// Counters for metrics: bytes and lines read by a source.
 #[derive(Debug, Default)]
 pub struct ReadStats {
@@ -121,6 +126,8 @@ pub struct Reader {
     pub stats: Arc<ReadStats>,
     /// Per-file lag, refreshed every pass.
     pub lag: Arc<Mutex<Vec<FileLag>>>,
+    /// Heads of content truncated away this run, with how far it had been read.
+    pub truncated: Mutex<Vec<(u64, u64)>>,
 }
 
 struct Tailed {
@@ -189,6 +196,10 @@ impl Reader {
         let mut last_save = Instant::now();
         let mut start = 0usize;
         let mut buf = vec![0u8; READ_BYTES];
+        let max_line = self
+            .config
+            .max_line_bytes
+            .map_or(1024 * 1024, ByteSize::as_usize);
         while !self.shutdown.is_cancelled() {
             if dirty || last_scan.elapsed() >= glob_interval {
                 self.reconcile(&discovery, &mut files, first_scan);
@@ -208,6 +219,11 @@ impl Reader {
                 match self.read_once(f, &mut buf, &mut records) {
                     Ok(0) => {}
                     Ok(_) => progressed = true,
+                    Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Truncated>()) => {
+                        let len = f.file.metadata().map_or(0, |m| m.len());
+                        self.restart_truncated(f, len, max_line);
+                        progressed = true;
+                    }
                     Err(e) => {
                         tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
                     }
@@ -270,6 +286,12 @@ impl Reader {
         };
         if n == 0 {
             return Ok(0);
+        }
+        // The file may have been truncated (and written again) before or during this read, in
+        // which case these bytes could belong to the new content. If the head no longer
+        // matches, nothing read now is used; the caller restarts the file from its start.
+        if f.fp.head_len > 0 && !f.fp.head_matches(&f.file)? {
+            return Err(std::io::Error::other(Truncated));
         }
         f.read_pos += n as u64;
         f.last_data = Instant::now();
@@ -387,6 +409,20 @@ impl Reader {
                 && e.ino == fp.ino
                 && head_hash_of(&file, e.head_len) == Some(e.head_hash)
         });
+        // A different inode holding the full head of a file being read now: a copy of it
+        // (copytruncate in progress, or done before we noticed the truncation). Continue after
+        // what was already read from the original; duplicates are possible, loss is not.
+        let live_copy = files
+            .iter()
+            .find(|f| fp.is_full() && f.fp.is_full() && f.fp.head_hash == fp.head_hash)
+            .map(|f| f.splitter.pending_offset())
+            .or_else(|| {
+                self.truncated.lock().ok().and_then(|t| {
+                    t.iter()
+                        .find(|(h, _)| *h == fp.head_hash && fp.is_full())
+                        .map(|(_, pos)| *pos)
+                })
+            });
         let copy_of = || {
             entries.iter().find(|e| {
                 fp.is_full()
@@ -404,6 +440,10 @@ impl Reader {
                 tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, size = len, "file is shorter than its checkpoint (truncated while stopped); reading it from the start");
                 (0, fp.file_id(), "truncated while stopped")
             }
+        } else if let Some(read) = live_copy {
+            let offset = read.min(len);
+            tracing::info!(source = %self.name, path = %path.display(), offset, "file is a copy of one being read (copytruncate rotation); continuing after what was read");
+            (offset, fp.file_id(), "copy")
         } else if let Some(e) = copy_of() {
             let offset = e.offset.min(len);
             tracing::info!(source = %self.name, path = %path.display(), copy_of = %e.path, offset, "file is a copy of one already read (copytruncate rotation); continuing from its checkpoint");
@@ -511,6 +551,15 @@ impl Reader {
             tracing::warn!(source = %self.name, path = %f.path.display(), bytes = f.splitter.pending_len(), "an unfinished last line was lost to the truncation (it may be in the rotated copy)");
         }
         self.book.release(f.file_id);
+        if f.fp.is_full() {
+            if let Ok(mut t) = self.truncated.lock() {
+                // Every line before this offset was read before the truncation and handed on.
+                t.push((f.fp.head_hash, f.splitter.pending_offset()));
+                if t.len() > 64 {
+                    t.remove(0);
+                }
+            }
+        }
         let Ok(fp) = Fingerprint::of(&f.file) else {
             return;
         };

@@ -159,6 +159,7 @@ pub fn spawn(
         runtime: tokio::runtime::Handle::current(),
         stats: stats.clone(),
         lag: lag.clone(),
+        truncated: Mutex::new(Vec::new()),
     };
     let thread = std::thread::Builder::new()
         .name(format!("read-{name}"))

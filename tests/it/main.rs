@@ -1,6 +1,7 @@
 //! auditship's integration tests: one binary, one module per topic.
 
 mod config_errors;
+mod file_source;
 mod pipeline_delivery;
 mod shutdown;
 mod support;

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Path of the built `auditship` binary.
@@ -11,15 +13,24 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_auditship"))
 }
 
-/// Starts `auditship` with `args`, stdout and stderr piped.
+static STDERR_FILES: Mutex<Vec<(u32, PathBuf)>> = Mutex::new(Vec::new());
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Starts `auditship` with `args`; stdout is piped, stderr goes to a file (a pipe nobody
+/// reads would fill up and stall the agent's logging).
 pub fn spawn(args: &[&str]) -> Child {
-    Command::new(binary())
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("auditship-it-{}-{n}.stderr", std::process::id()));
+    let file = std::fs::File::create(&path).expect("stderr file");
+    let child = Command::new(binary())
         .args(args)
         .env("AUDITSHIP_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(file))
         .spawn()
-        .expect("start auditship")
+        .expect("start auditship");
+    STDERR_FILES.lock().unwrap().push((child.id(), path));
+    child
 }
 
 /// Sends a signal with the `kill` command (tests forbid unsafe code, so no `libc::kill`).
@@ -83,13 +94,14 @@ pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
-/// Collects the rest of `child`'s stderr (after it exited).
+/// What `child` wrote to stderr so far.
 pub fn stderr_text(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = std::io::Read::read_to_string(&mut err, &mut text);
-    }
-    text
+    let files = STDERR_FILES.lock().unwrap();
+    files
+        .iter()
+        .find(|(pid, _)| *pid == child.id())
+        .map(|(_, path)| std::fs::read_to_string(path).unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// A pipeline: one file source over `include` (format), one or more file sinks.

@@ -1,0 +1,422 @@
+//! The file source on real files with the real binary: rotation, truncation, new files,
+//! deletion, restarts, SIGKILL, and fairness across many files.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use crate::support;
+
+/// Bytes of every test line, newline included, so offsets convert to line counts.
+const LINE: usize = 100;
+
+fn line(seq: usize) -> String {
+    let head = format!("seq={seq:09} ");
+    format!("{head}{}\n", "p".repeat(LINE - head.len() - 1))
+}
+
+fn append(path: &Path, seqs: std::ops::Range<usize>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    let text: String = seqs.map(line).collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A tailing agent over `include`, delivering to `out`.
+struct Agent {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    out: PathBuf,
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn new(include_name: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        std::fs::create_dir_all(&logs).unwrap();
+        let out = dir.path().join("out.ndjson");
+        let config = dir.path().join("pipeline.toml");
+        let text = format!(
+            "data_dir = '{}'\nshutdown_timeout = \"10s\"\n{extra}\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\nglob_interval = \"1s\"\nclose_after = \"1s\"\n\n[sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = '{}'\n",
+            dir.path().join("data").display(),
+            logs.join(include_name).display(),
+            out.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Self {
+            dir,
+            config,
+            out,
+            child: None,
+        }
+    }
+
+    fn logs(&self) -> PathBuf {
+        self.dir.path().join("logs")
+    }
+
+    fn start(&mut self) {
+        self.child = Some(support::spawn(&[
+            "run",
+            "--config",
+            self.config.to_str().unwrap(),
+        ]));
+    }
+
+    fn stop(&mut self) {
+        let mut child = self.child.take().expect("running");
+        support::signal(&child, "TERM");
+        let code = support::wait_exit(&mut child, Duration::from_secs(30));
+        assert_eq!(code, 0, "{}", support::stderr_text(&mut child));
+    }
+
+    fn kill(&mut self) {
+        let mut child = self.child.take().expect("running");
+        support::signal(&child, "KILL");
+        support::wait_exit(&mut child, Duration::from_secs(10));
+    }
+
+    /// Delivered sequence numbers with how often each arrived (torn last lines ignored).
+    fn delivered(&self) -> BTreeMap<usize, usize> {
+        let mut seen = BTreeMap::new();
+        for l in support::lines(&self.out) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
+                continue;
+            };
+            let msg = v["message"].as_str().unwrap_or("");
+            if let Some(n) = msg.strip_prefix("seq=").and_then(|s| s.get(..9)) {
+                *seen.entry(n.parse().unwrap()).or_insert(0) += 1;
+            }
+        }
+        seen
+    }
+
+    fn wait_for(&self, count: usize, secs: u64) -> BTreeMap<usize, usize> {
+        support::eventually(Duration::from_secs(secs), || {
+            let d = self.delivered();
+            (d.len() >= count).then_some(d)
+        })
+        .unwrap_or_else(|| {
+            let d = self.delivered();
+            let keys: Vec<usize> = d.keys().copied().collect();
+            let gaps: Vec<usize> = keys
+                .windows(2)
+                .filter(|w| w[1] != w[0] + 1)
+                .map(|w| w[0] + 1)
+                .take(5)
+                .collect();
+            panic!(
+                "only {} of {count} distinct lines delivered (first: {:?}, last: {:?}, gaps start at {gaps:?})\n{}",
+                d.len(),
+                keys.first(),
+                keys.last(),
+                std::fs::read_to_string(self.dir.path().join("data/checkpoints/in.json")).unwrap_or_default()
+            )
+        })
+    }
+
+    fn checkpoint_lines(&self) -> u64 {
+        let path = self.dir.path().join("data/checkpoints/in.json");
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
+                .unwrap_or_default();
+        v["files"]
+            .as_array()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|f| f["offset"].as_u64().unwrap_or(0) / LINE as u64)
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn exactly_once(d: &BTreeMap<usize, usize>, range: std::ops::Range<usize>) {
+    for seq in range {
+        assert_eq!(d.get(&seq), Some(&1), "line {seq} must arrive exactly once");
+    }
+}
+
+#[test]
+fn partial_line_is_held_until_newline() {
+    let mut agent = Agent::new("a.log", "");
+    let log = agent.logs().join("a.log");
+    append(&log, 0..3);
+    let half = line(3);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&half.as_bytes()[..40])
+        .unwrap();
+    agent.start();
+    agent.wait_for(3, 20);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        agent.delivered().len(),
+        3,
+        "a half-written line is not shipped"
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(&half.as_bytes()[40..])
+        .unwrap();
+    let d = agent.wait_for(4, 20);
+    agent.stop();
+    exactly_once(&d, 0..4);
+}
+
+#[test]
+fn file_created_after_start_is_read() {
+    let mut agent = Agent::new("*.log", "");
+    agent.start();
+    std::thread::sleep(Duration::from_millis(500));
+    append(&agent.logs().join("late.log"), 0..50);
+    let d = agent.wait_for(50, 20);
+    agent.stop();
+    exactly_once(&d, 0..50);
+}
+
+#[test]
+fn rotated_file_is_drained_before_switching() {
+    let mut agent = Agent::new("audit.log", "");
+    let log = agent.logs().join("audit.log");
+    append(&log, 0..100);
+    agent.start();
+    agent.wait_for(100, 20);
+    // The writer keeps its descriptor across the rename and writes 50 more lines to it.
+    let mut old = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::fs::rename(&log, agent.logs().join("audit.log.1")).unwrap();
+    let late: String = (100..150).map(line).collect();
+    old.write_all(late.as_bytes()).unwrap();
+    drop(old);
+    append(&log, 150..250);
+    let d = agent.wait_for(250, 20);
+    agent.stop();
+    exactly_once(&d, 0..250);
+}
+
+#[test]
+fn copytruncate_is_read_from_start() {
+    let mut agent = Agent::new("audit.log", "");
+    let log = agent.logs().join("audit.log");
+    append(&log, 0..100);
+    agent.start();
+    agent.wait_for(100, 20);
+    std::fs::copy(&log, agent.logs().join("audit.log.1")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    append(&log, 100..130);
+    let d = agent.wait_for(130, 20);
+    agent.stop();
+    exactly_once(&d, 0..130);
+}
+
+#[test]
+fn dogtag_copy_and_truncate_in_place_resumes_in_the_copy() {
+    // Dogtag copies tps_audit to tps_audit.<stamp> and truncates the original; both match the
+    // glob. Lines written while the agent was stopped are in the copy only.
+    let mut agent = Agent::new("tps_audit*", "");
+    let log = agent.logs().join("tps_audit");
+    append(&log, 0..40);
+    agent.start();
+    agent.wait_for(40, 20);
+    agent.stop();
+    append(&log, 40..60);
+    std::fs::copy(&log, agent.logs().join("tps_audit.20250112081502")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    append(&log, 60..75);
+    agent.start();
+    let d = agent.wait_for(75, 20);
+    std::thread::sleep(Duration::from_millis(1000));
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..75);
+    assert_eq!(d.len(), 75);
+}
+
+#[test]
+fn deleted_file_is_drained_before_release() {
+    let mut agent = Agent::new("*.log", "");
+    let log = agent.logs().join("gone.log");
+    append(&log, 0..10);
+    agent.start();
+    agent.wait_for(10, 20);
+    // Lines appended just before deletion are still read through the open descriptor.
+    append(&log, 10..3000);
+    std::fs::remove_file(&log).unwrap();
+    let d = agent.wait_for(3000, 30);
+    agent.stop();
+    exactly_once(&d, 0..3000);
+}
+
+#[test]
+fn restart_resumes_after_last_acknowledged_line() {
+    let mut agent = Agent::new("audit.log", "");
+    let log = agent.logs().join("audit.log");
+    append(&log, 0..500);
+    agent.start();
+    agent.wait_for(500, 20);
+    agent.stop();
+    assert_eq!(agent.checkpoint_lines(), 500, "checkpoint at the last line");
+    append(&log, 500..700);
+    agent.start();
+    let d = agent.wait_for(700, 20);
+    agent.stop();
+    exactly_once(&d, 0..700);
+}
+
+#[test]
+fn corrupt_checkpoint_is_reported_moved_aside_and_read_from_the_beginning() {
+    let mut agent = Agent::new("audit.log", "");
+    let log = agent.logs().join("audit.log");
+    append(&log, 0..20);
+    let cp = agent.dir.path().join("data/checkpoints");
+    std::fs::create_dir_all(&cp).unwrap();
+    std::fs::write(cp.join("in.json"), b"{\"version\":1,\"files\":[{\"broken").unwrap();
+    agent.start();
+    agent.wait_for(20, 20);
+    let mut child = agent.child.take().unwrap();
+    support::signal(&child, "TERM");
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(20)), 0);
+    let stderr = support::stderr_text(&mut child);
+    assert!(stderr.contains("checkpoint file is unreadable"), "{stderr}");
+    let aside: Vec<_> = std::fs::read_dir(&cp)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains("corrupt"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the corrupt file is kept for inspection");
+}
+
+#[test]
+fn unacknowledged_lines_are_resent_after_sigkill() {
+    const TOTAL: usize = 200_000;
+    let mut agent = Agent::new("audit.log*", "[buffer]\nmax_bytes = \"4MiB\"\n");
+    let logs = agent.logs();
+    let log = logs.join("audit.log");
+    agent.start();
+    let writer = {
+        let logs = logs.clone();
+        std::thread::spawn(move || {
+            let log = logs.join("audit.log");
+            let mut seq = 0;
+            while seq < TOTAL {
+                let next = (seq + 2000).min(TOTAL);
+                append(&log, seq..next);
+                seq = next;
+                match seq {
+                    50_000 => std::fs::rename(&log, logs.join("audit.log.1")).unwrap(),
+                    100_000 => std::fs::rename(&log, logs.join("audit.log.2")).unwrap(),
+                    150_000 => {
+                        std::fs::copy(&log, logs.join("audit.log.3")).unwrap();
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .open(&log)
+                            .unwrap()
+                            .set_len(0)
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+    };
+    // Kill mid-stream, once a good part has been delivered.
+    support::eventually(Duration::from_secs(60), || {
+        (support::lines(&agent.out).len() > 70_000).then_some(())
+    })
+    .expect("delivery under way");
+    agent.kill();
+    let delivered_at_kill: usize = agent.delivered().values().sum();
+    assert!(delivered_at_kill < TOTAL, "the kill must come mid-stream");
+    let persisted = agent.checkpoint_lines() as usize;
+    std::thread::sleep(Duration::from_millis(300));
+    agent.start();
+    writer.join().unwrap();
+    assert!(log.exists());
+    let d = agent.wait_for(TOTAL, 120);
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.stop();
+    let d = {
+        let now = agent.delivered();
+        assert!(now.len() >= d.len());
+        now
+    };
+    for seq in 0..TOTAL {
+        assert!(d.contains_key(&seq), "line {seq} was lost");
+    }
+    let duplicates: usize = d.values().map(|n| n - 1).sum();
+    // Only lines delivered before the kill but not yet in the saved checkpoint may repeat.
+    assert!(
+        duplicates <= delivered_at_kill.saturating_sub(persisted.min(delivered_at_kill)),
+        "{duplicates} duplicates, but only {} lines were unacknowledged at the kill (delivered {delivered_at_kill}, checkpointed {persisted})",
+        delivered_at_kill - persisted.min(delivered_at_kill)
+    );
+    eprintln!(
+        "sigkill: delivered {delivered_at_kill} before the kill, {persisted} checkpointed, {duplicates} duplicates after restart"
+    );
+}
+
+#[test]
+fn a_thousand_files_share_reading_with_one_hot_file() {
+    let mut agent = Agent::new("*.log", "");
+    let logs = agent.logs();
+    // One hot file of 60,000 lines and 999 small ones of 3 lines each.
+    append(&logs.join("0000-hot.log"), 1_000_000..1_060_000);
+    for i in 1..1000 {
+        append(&logs.join(format!("{i:04}.log")), i * 10..i * 10 + 3);
+    }
+    agent.start();
+    agent.wait_for(60_000 + 999 * 3, 120);
+    agent.stop();
+    // In delivery order, the last small-file line must come before the hot file is done.
+    let order: Vec<usize> = support::lines(&agent.out)
+        .iter()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            v["message"]
+                .as_str()
+                .and_then(|m| m.get(4..13))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect();
+    let last_small = order.iter().rposition(|&s| s < 1_000_000).unwrap();
+    let last_hot = order.iter().rposition(|&s| s >= 1_000_000).unwrap();
+    let hot_before: usize = order[..last_small]
+        .iter()
+        .filter(|&&s| s >= 1_000_000)
+        .count();
+    assert!(
+        last_small < last_hot && hot_before < 40_000,
+        "small files waited for the hot one: {hot_before} hot lines came first"
+    );
+}
