@@ -219,7 +219,11 @@ impl Reader {
                 match self.read_once(f, &mut buf, &mut records) {
                     Ok(0) => {}
                     Ok(_) => progressed = true,
-                    Err(e) if e.get_ref().is_some_and(std::error::Error::is::<Truncated>) => {
+                    Err(e)
+                        if e.get_ref().is_some_and(
+                            <dyn std::error::Error + Send + Sync>::is::<Truncated>,
+                        ) =>
+                    {
                         let len = f.file.metadata().map_or(0, |m| m.len());
                         self.restart_truncated(f, len, max_line);
                         progressed = true;
