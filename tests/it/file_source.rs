@@ -126,15 +126,12 @@ impl Agent {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
                 .unwrap_or_default();
-        v["files"]
-            .as_array()
-            .map(|files| {
-                files
-                    .iter()
-                    .map(|f| f["offset"].as_u64().unwrap_or(0) / LINE as u64)
-                    .sum()
-            })
-            .unwrap_or(0)
+        v["files"].as_array().map_or(0, |files| {
+            files
+                .iter()
+                .map(|f| f["offset"].as_u64().unwrap_or(0) / LINE as u64)
+                .sum()
+        })
     }
 }
 
@@ -256,7 +253,7 @@ fn dogtag_copy_and_truncate_in_place_resumes_in_the_copy() {
     append(&log, 60..75);
     agent.start();
     let d = agent.wait_for(75, 20);
-    std::thread::sleep(Duration::from_millis(1000));
+    std::thread::sleep(Duration::from_secs(1));
     agent.stop();
     exactly_once(&agent.delivered(), 0..75);
     assert_eq!(d.len(), 75);
