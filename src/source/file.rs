@@ -196,10 +196,7 @@ impl Reader {
         let mut last_save = Instant::now();
         let mut start = 0usize;
         let mut buf = vec![0u8; READ_BYTES];
-        let max_line = self
-            .config
-            .max_line_bytes
-            .map_or(1024 * 1024, ByteSize::as_usize);
+        let max_line = self.max_line_bytes();
         while !self.shutdown.is_cancelled() {
             if dirty || last_scan.elapsed() >= glob_interval {
                 self.reconcile(&discovery, &mut files, first_scan);
@@ -261,9 +258,13 @@ impl Reader {
                 }
             }
         }
-        // Complete records held for continuation lines are shipped; partial lines are not
-        // (they are re-read after restart, from the checkpoint).
-        for f in &mut files {
+        self.finish(&mut files);
+    }
+
+    /// At shutdown: complete records held for continuation lines are shipped; partial lines
+    /// are not (they are read again after restart, from the checkpoint).
+    fn finish(&self, files: &mut [Tailed]) {
+        for f in files {
             let mut records = Vec::new();
             f.joiner.flush(&mut records);
             if !records.is_empty() {
@@ -473,10 +474,7 @@ impl Reader {
             },
             tracker.clone(),
         );
-        let max_line = self
-            .config
-            .max_line_bytes
-            .map_or(1024 * 1024, ByteSize::as_usize);
+        let max_line = self.max_line_bytes();
         Tailed {
             path,
             path_str,
@@ -493,12 +491,15 @@ impl Reader {
         }
     }
 
+    fn max_line_bytes(&self) -> usize {
+        self.config
+            .max_line_bytes
+            .map_or(1024 * 1024, ByteSize::as_usize)
+    }
+
     /// Truncation, head growth, deletion and release of idle files.
     fn idle_checks(&self, files: &mut Vec<Tailed>, close_after: Duration, dirty: &mut bool) {
-        let max_line = self
-            .config
-            .max_line_bytes
-            .map_or(1024 * 1024, ByteSize::as_usize);
+        let max_line = self.max_line_bytes();
         let mut released = Vec::new();
         for (i, f) in files.iter_mut().enumerate() {
             if f.last_check.elapsed() < IDLE_CHECK || f.last_data.elapsed() < IDLE_CHECK {
