@@ -44,7 +44,8 @@ pub fn parse_to(
     let path: Arc<str> = Arc::from(path);
     let mut buf = Vec::with_capacity(64 * 1024);
     let records = records(bytes, parser, 1024 * 1024);
-    for record in &records {
+    let count = records.len();
+    for record in records {
         let origin = Origin {
             source: source.clone(),
             path: Some(path.clone()),
@@ -52,7 +53,7 @@ pub fn parse_to(
             offset: record.offset,
             end: record.end,
         };
-        let mut event = parser.parse(&record.text, origin, created);
+        let mut event = parser.parse(record.text, origin, created);
         if record.truncated {
             event.add_tag("audit_truncated");
         }
@@ -71,7 +72,7 @@ pub fn parse_to(
     }
     out.write_all(&buf)?;
     out.flush()?;
-    Ok(records.len())
+    Ok(count)
 }
 
 /// Reads `path` (or stdin for `-`) whole.

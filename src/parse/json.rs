@@ -14,22 +14,21 @@ use crate::event::{Event, Origin, Value};
 pub struct JsonParser;
 
 impl Parser for JsonParser {
-    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event {
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         let body = record.trim_start_matches('\u{feff}');
         let object: Map<String, Json> = match serde_json::from_str(body) {
             Ok(Json::Object(map)) => map,
             Ok(_) => return failure(record, origin, created, "JSON line is not an object"),
-            Err(e) => return failure(record, origin, created, &format!("invalid JSON: {e}")),
+            Err(e) => {
+                let reason = format!("invalid JSON: {e}");
+                return failure(record, origin, created, &reason);
+            }
         };
         if let Some(dup) = duplicate_key(body) {
-            return failure(
-                record,
-                origin,
-                created,
-                &format!("duplicate JSON key `{dup}`"),
-            );
+            let reason = format!("duplicate JSON key `{dup}`");
+            return failure(record, origin, created, &reason);
         }
-        let mut event = Event::new(record.to_owned(), origin, created);
+        let mut event = Event::new(record, origin, created);
         for key in ["@timestamp", "timestamp", "time"] {
             if let Some(ms) = object
                 .get(key)
@@ -159,7 +158,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> serde_json::Value {
-        let e = JsonParser.parse(line, Origin::default(), 0);
+        let e = JsonParser.parse(line.to_owned(), Origin::default(), 0);
         serde_json::from_str(&e.to_json()).unwrap()
     }
 

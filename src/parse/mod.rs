@@ -89,8 +89,9 @@ pub struct ParseOptions {
 
 /// Turns records into events.
 pub trait Parser: Send + Sync {
-    /// Parses one record (physical lines joined by `\n`, terminators removed).
-    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event;
+    /// Parses one record (physical lines joined by `\n`, terminators removed). The record's
+    /// buffer becomes the event's `event.original`, so values sliced from it are not copied.
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event;
 
     /// Whether records of this format can span several lines. Only then does the reader hold
     /// the last record back, waiting for continuation lines.
@@ -122,7 +123,7 @@ pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
 pub struct Auto;
 
 impl Parser for Auto {
-    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event {
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         let trimmed = record.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with('{') {
             return json::JsonParser.parse(record, origin, created);
@@ -139,8 +140,8 @@ impl Parser for Auto {
 /// The event for a record that could not be parsed: the original text, its origin, the tag
 /// `audit_parse_failure` and the reason in `error.message`. `@timestamp` is the read time.
 #[must_use]
-pub fn failure(record: &str, origin: Origin, created: i64, reason: &str) -> Event {
-    let mut event = Event::new(record.to_owned(), origin, created);
+pub fn failure(record: String, origin: Origin, created: i64, reason: &str) -> Event {
+    let mut event = Event::new(record, origin, created);
     event.set("event.kind", Value::Str(Text::Static("event")));
     event.add_tag("audit_parse_failure");
     event.set_str("error.message", reason);

@@ -8,10 +8,10 @@ use crate::event::{Event, Origin, Text, Value};
 pub struct RawParser;
 
 impl Parser for RawParser {
-    fn parse(&self, record: &str, origin: Origin, created: i64) -> Event {
-        let mut event = Event::new(record.to_owned(), origin, created);
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
+        let all = Text::Original(0, record.len() as u32);
+        let mut event = Event::new(record, origin, created);
         event.set("event.kind", Value::Str(Text::Static("event")));
-        let all = Text::within(record, record).unwrap_or(Text::Static(""));
         event.set("message", Value::Str(all));
         event
     }

@@ -64,7 +64,7 @@ impl LineSplitter {
     /// Feeds `bytes` (the next bytes of the file) and appends each completed line to `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<Record>) {
         let mut rest = bytes;
-        while let Some(nl) = memchr(b'\n', rest) {
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(nl);
             self.push_bytes(line);
             let consumed = self.partial_len_total() + 1;
@@ -134,10 +134,6 @@ impl LineSplitter {
         self.overflow = false;
         Some(record)
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// Joins continuation lines to the record they continue.

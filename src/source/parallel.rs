@@ -64,7 +64,7 @@ pub async fn parse_in_order(
 pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> EventChunk {
     let created = crate::time::now_ms();
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
-    for record in &chunk.records {
+    for record in chunk.records {
         let origin = Origin {
             source: source.clone(),
             path: Some(chunk.path.clone()),
@@ -72,7 +72,7 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
             offset: record.offset,
             end: record.end,
         };
-        let mut event = parser.parse(&record.text, origin, created);
+        let mut event = parser.parse(record.text, origin, created);
         if record.truncated {
             event.add_tag("audit_truncated");
         }
