@@ -39,7 +39,17 @@ pub fn parse_to(
     parser: &dyn Parser,
     out: &mut impl Write,
 ) -> std::io::Result<usize> {
-    let created = crate::time::now_ms();
+    parse_to_at(bytes, path, parser, out, crate::time::now_ms())
+}
+
+/// [`parse_to`] with a fixed read time (`event.created`), for reproducible output.
+pub fn parse_to_at(
+    bytes: &[u8],
+    path: &str,
+    parser: &dyn Parser,
+    out: &mut impl Write,
+    created: i64,
+) -> std::io::Result<usize> {
     let source: Arc<str> = Arc::from("parse");
     let path: Arc<str> = Arc::from(path);
     let mut buf = Vec::with_capacity(64 * 1024);

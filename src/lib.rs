@@ -21,6 +21,8 @@ pub mod source;
 
 pub mod parse;
 
+pub mod normalize;
+
 pub mod transform;
 
 pub mod chunk;

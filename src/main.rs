@@ -123,7 +123,13 @@ fn parse_files(format: parse::Format, timezone: Option<String>, files: &[PathBuf
         );
         return ExitCode::from(USAGE);
     }
-    let parser = parse::for_format(format, &parse::ParseOptions { timezone });
+    let parser = parse::for_format(
+        format,
+        &parse::ParseOptions {
+            timezone,
+            zones: Vec::new(),
+        },
+    );
     let stdin = [PathBuf::from("-")];
     let inputs = if files.is_empty() { &stdin[..] } else { files };
     let stdout = std::io::stdout();

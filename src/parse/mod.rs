@@ -6,6 +6,8 @@
 //! `\n`: the reader asks [`Parser::starts_record`] whether a line begins a new record or
 //! continues the previous one (stack traces, values holding newlines).
 
+pub mod dogtag;
+pub mod draft;
 pub mod json;
 pub mod raw;
 
@@ -57,7 +59,10 @@ impl Format {
     /// Whether this build has a parser for the format.
     #[must_use]
     pub fn is_available(self) -> bool {
-        matches!(self, Format::Auto | Format::Json | Format::Raw)
+        matches!(
+            self,
+            Format::Auto | Format::Dogtag | Format::Json | Format::Raw
+        )
     }
 
     /// The formats this build can parse.
@@ -85,6 +90,26 @@ impl Format {
 pub struct ParseOptions {
     /// IANA zone (e.g. `Europe/Berlin`) for sources that write local times without a zone (Keycloak text).
     pub timezone: Option<String>,
+    /// Zone abbreviations (Dogtag) that override the default table: name → minutes east of UTC.
+    pub zones: Vec<(String, i32)>,
+}
+
+/// Minutes east of UTC for `+05:30` / `-08:00` / `+0530`.
+#[must_use]
+pub fn parse_offset(text: &str) -> Option<i32> {
+    let t = text.trim();
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some(p) => p,
+        None if rest.len() == 4 => rest.split_at(2),
+        None => return None,
+    };
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    (h <= 23 && m <= 59).then_some(sign * (h * 60 + m))
 }
 
 /// Turns records into events.
@@ -110,23 +135,53 @@ pub trait Parser: Send + Sync {
 /// The parser for `format`.
 #[must_use]
 pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
-    let _ = options;
     match format {
+        Format::Dogtag => Arc::new(dogtag::DogtagParser::new(&options.zones)),
         Format::Json => Arc::new(json::JsonParser),
         Format::Raw => Arc::new(raw::RawParser),
-        _ => Arc::new(Auto),
+        _ => Arc::new(Auto::new(options)),
     }
 }
 
 /// Detects the format of each record.
 #[derive(Debug, Default)]
-pub struct Auto;
+pub struct Auto {
+    dogtag: dogtag::DogtagParser,
+}
+
+impl Auto {
+    /// A detector whose format parsers use `options`.
+    #[must_use]
+    pub fn new(options: &ParseOptions) -> Self {
+        Self {
+            dogtag: dogtag::DogtagParser::new(&options.zones),
+        }
+    }
+}
 
 impl Parser for Auto {
+    fn joins_lines(&self) -> bool {
+        true
+    }
+
+    fn starts_record(&self, line: &[u8]) -> bool {
+        // Detection cannot know which format a free-form line continues, so only the shape of
+        // a Java stack trace is joined (indented lines, `Caused by:`). Set the source's format
+        // to join a format's own continuation lines (Dogtag values holding newlines).
+        !(line.first().is_some_and(|b| *b == b' ' || *b == b'\t')
+            || line.starts_with(b"Caused by: "))
+    }
+
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         let trimmed = record.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with('{') {
             return json::JsonParser.parse(record, origin, created);
+        }
+        if trimmed.starts_with("[AuditEvent=")
+            || (trimmed.starts_with(|c: char| c.is_ascii_digit())
+                && trimmed.contains("] [14] [6] [AuditEvent="))
+        {
+            return self.dogtag.parse(record, origin, created);
         }
         failure(
             record,

@@ -48,6 +48,10 @@ pub struct FileSourceConfig {
     pub format: Format,
     /// IANA zone for local times without a zone (Keycloak text), e.g. "Europe/Berlin".
     pub timezone: Option<String>,
+    /// Zone abbreviations to read differently from the default table (Dogtag), e.g.
+    /// `{ IST = "+02:00" }` for Israel rather than India.
+    #[serde(default)]
+    pub zones: std::collections::BTreeMap<String, String>,
     /// Where to start in files that have no checkpoint and exist at startup.
     #[serde(default)]
     pub read_from: ReadFrom,

@@ -89,6 +89,16 @@ impl SourceConfig {
                         ),
                     );
                 }
+                for (abbr, offset) in &config.zones {
+                    if parse::parse_offset(offset).is_none() {
+                        problem(
+                            "zones",
+                            format!(
+                                "zone `{abbr}`: `{offset}` is not an offset like +05:30 or -08:00"
+                            ),
+                        );
+                    }
+                }
                 if config.max_line_bytes.is_some_and(|b| b.0 < 64) {
                     problem("max_line_bytes", "must be at least 64 bytes".to_owned());
                 }
@@ -134,6 +144,11 @@ pub fn spawn(
     let name: Arc<str> = Arc::from(name);
     let options = ParseOptions {
         timezone: config.timezone.clone(),
+        zones: config
+            .zones
+            .iter()
+            .filter_map(|(k, v)| parse::parse_offset(v).map(|o| (k.clone(), o)))
+            .collect(),
     };
     let parser = parse::for_format(config.format, &options);
     let book = file::open_book(&ctx.data_dir, &name);

@@ -1,0 +1,173 @@
+//! Normalisation: each source's event names → ECS `event.category`, `event.type` and outcome,
+//! kept as data tables (one file per source), plus the shared rules of FORMATS.md §1.
+//!
+//! Policy: `event.action` is the source's own name, verbatim; `event.outcome` is `success` or
+//! `failure` only when the source says so, else `unknown`; an unknown action of a known source
+//! gets no category and keeps its action.
+
+pub mod dogtag;
+
+use std::net::IpAddr;
+
+use crate::parse::draft::Draft;
+
+/// ECS categorisation of one event name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// `event.category` values.
+    pub category: &'static [&'static str],
+    /// `event.type` values.
+    pub kind: &'static [&'static str],
+}
+
+/// A table row: a name pattern (`NAME`, `PREFIX*`, `*SUFFIX`) and its mapping.
+pub type Row = (&'static str, Mapping);
+
+/// Shorthand for table rows.
+#[must_use]
+pub const fn m(category: &'static [&'static str], kind: &'static [&'static str]) -> Mapping {
+    Mapping { category, kind }
+}
+
+/// The first row whose pattern matches `name`.
+#[must_use]
+pub fn lookup(table: &[Row], name: &str) -> Option<Mapping> {
+    table
+        .iter()
+        .find(|(p, _)| matches(p, name))
+        .map(|(_, m)| *m)
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        name.starts_with(prefix)
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        name.ends_with(suffix)
+    } else {
+        pattern == name
+    }
+}
+
+/// Writes `event.category` and `event.type`.
+pub fn categorise(draft: &mut Draft, mapping: Mapping) {
+    for c in mapping.category {
+        draft.push_constant("event.category", c);
+    }
+    for t in mapping.kind {
+        draft.push_constant("event.type", t);
+    }
+}
+
+/// An event's outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The source says it succeeded.
+    Success,
+    /// The source says it failed.
+    Failure,
+    /// The source does not say.
+    Unknown,
+}
+
+impl Outcome {
+    /// The ECS value.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// Writes `event.outcome`.
+pub fn outcome(draft: &mut Draft, outcome: Outcome) {
+    draft.constant("event.outcome", outcome.as_str());
+}
+
+/// The IP address in `raw` (trimmed; IPv6 zone id, brackets and a port removed), as a slice of
+/// `raw`, or `None` when it is not an address (`unknown`, a host name).
+#[must_use]
+pub fn clean_ip(raw: &str) -> Option<&str> {
+    let s = raw.trim();
+    let s = s
+        .strip_prefix('[')
+        .map_or(s, |inner| inner.split(']').next().unwrap_or(inner));
+    let s = s.split('%').next().unwrap_or(s);
+    if s.parse::<IpAddr>().is_ok() {
+        return Some(s);
+    }
+    // a.b.c.d:port
+    let (host, port) = s.rsplit_once(':')?;
+    (port.chars().all(|c| c.is_ascii_digit()) && host.parse::<std::net::Ipv4Addr>().is_ok())
+        .then_some(host)
+}
+
+/// Sets `<prefix>.ip` (and `related.ip`) when `raw` is an address, else `<prefix>.address`.
+pub fn ip_or_address(
+    draft: &mut Draft,
+    line: &str,
+    raw: &str,
+    ip_key: &'static str,
+    address_key: &'static str,
+) {
+    let raw = raw.trim();
+    if raw.is_empty() || is_nothing(raw) {
+        return;
+    }
+    match clean_ip(raw) {
+        Some(ip) => {
+            draft.str(ip_key, line, ip);
+            draft.push("related.ip", line, ip);
+        }
+        None => draft.str(address_key, line, raw),
+    }
+}
+
+/// Values that say "nothing" in the sources (FORMATS.md §7).
+#[must_use]
+pub fn is_nothing(value: &str) -> bool {
+    matches!(
+        value,
+        "" | "null" | "<null>" | "?" | "(null)" | "unknown" | "-" | "UNKNOWN_USER" | "$USER"
+    )
+}
+
+/// Sets a user field and adds it to `related.user`, unless it says "nothing".
+pub fn user(draft: &mut Draft, key: &'static str, line: &str, value: &str) {
+    if is_nothing(value) {
+        return;
+    }
+    draft.str(key, line, value);
+    draft.push("related.user", line, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_names_prefixes_and_suffixes() {
+        const T: &[Row] = &[
+            ("AUTH", m(&["authentication"], &["start"])),
+            ("CONFIG_*", m(&["configuration"], &["change"])),
+            ("*_CRL_PUBLISHING", m(&["iam"], &["info"])),
+        ];
+        assert_eq!(lookup(T, "AUTH").unwrap().category, ["authentication"]);
+        assert_eq!(lookup(T, "CONFIG_TOKEN_PROFILE").unwrap().kind, ["change"]);
+        assert_eq!(lookup(T, "FULL_CRL_PUBLISHING").unwrap().category, ["iam"]);
+        assert!(lookup(T, "AUTHZ").is_none());
+    }
+
+    #[test]
+    fn addresses_are_cleaned_or_kept_as_text() {
+        assert_eq!(clean_ip(" 198.51.100.14 "), Some("198.51.100.14"));
+        assert_eq!(clean_ip("fe80::1%eth0"), Some("fe80::1"));
+        assert_eq!(clean_ip("::ffff:192.0.2.1"), Some("::ffff:192.0.2.1"));
+        assert_eq!(clean_ip("[2001:db8::1]:443"), Some("2001:db8::1"));
+        assert_eq!(clean_ip("203.0.113.9:51000"), Some("203.0.113.9"));
+        assert_eq!(clean_ip("unknown"), None);
+        assert_eq!(clean_ip("db-2.corp.test"), None);
+    }
+}

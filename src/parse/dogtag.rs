@@ -1,0 +1,519 @@
+//! `dogtag`: Dogtag PKI signed audit lines (CA, KRA, OCSP, TKS, TPS), FORMATS.md §5.
+//!
+//! `pid.thread - [dd/MMM/yyyy:HH:mm:ss zone] [14] [6] [AuditEvent=NAME][Name=value]... text`,
+//! with or without the prefix. Values are written unescaped, so a value ends at the first `]`
+//! that is followed by another `[Name=` attribute, by the free text (when no attribute follows),
+//! or by the end of the record. A value with a newline continues on the next physical line,
+//! which does not start with the prefix; such lines are joined to their record.
+
+use nom::bytes::complete::{tag, take_until, take_while1};
+use nom::IResult;
+
+use super::draft::Draft;
+use super::{failure, Parser};
+use crate::event::{Event, Origin};
+use crate::normalize::dogtag::{
+    attribute_field, MASK, MONTHS, RENAMED, SENSITIVE_PARAMS, TABLE, ZONES,
+};
+use crate::normalize::{self, Outcome};
+
+/// Text that precedes the signature of an `AUDIT_LOG_SIGNING` record.
+const SIGNING_TEXT: &str = "signature of audit buffer just flushed: sig: ";
+
+/// The Dogtag parser, with its zone-abbreviation table.
+#[derive(Debug, Clone)]
+pub struct DogtagParser {
+    zones: Vec<(String, i32)>,
+}
+
+impl Default for DogtagParser {
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
+
+impl DogtagParser {
+    /// A parser whose zone table is the default one with `overrides` (abbreviation, minutes
+    /// east of UTC) taking precedence.
+    #[must_use]
+    pub fn new(overrides: &[(String, i32)]) -> Self {
+        let mut zones: Vec<(String, i32)> = overrides.to_vec();
+        zones.extend(ZONES.iter().map(|(z, o)| ((*z).to_owned(), *o)));
+        Self { zones }
+    }
+
+    fn zone_offset(&self, zone: &str) -> Option<i32> {
+        if let Some((_, off)) = self.zones.iter().find(|(z, _)| z == zone) {
+            return Some(*off);
+        }
+        // Java prints GMT±hh:mm when a zone has no short name; accept ±hhmm too.
+        let rest = zone
+            .strip_prefix("GMT")
+            .or_else(|| zone.strip_prefix("UTC"))
+            .unwrap_or(zone);
+        super::parse_offset(rest)
+    }
+
+    /// Parses `dd/MMM/yyyy:HH:mm:ss zone` to epoch ms.
+    fn stamp(&self, stamp: &str) -> Option<i64> {
+        let (date, zone) = stamp.split_once(' ')?;
+        let mut parts = date.splitn(3, '/');
+        let day: u32 = parts.next()?.parse().ok()?;
+        let month_name = parts.next()?.trim_end_matches('.').to_lowercase();
+        let rest = parts.next()?;
+        let month = MONTHS.iter().find(|(n, _)| *n == month_name)?.1;
+        let mut hms = rest.splitn(4, ':');
+        let year: i64 = hms.next()?.parse().ok()?;
+        let h: u32 = hms.next()?.parse().ok()?;
+        let mi: u32 = hms.next()?.parse().ok()?;
+        let s: u32 = hms.next()?.parse().ok()?;
+        let offset = self.zone_offset(zone.trim())?;
+        let local = crate::time::utc_ms(year, month, day, h, mi, s, 0)?;
+        Some(local - i64::from(offset) * 60_000)
+    }
+}
+
+impl Parser for DogtagParser {
+    fn joins_lines(&self) -> bool {
+        true
+    }
+
+    fn starts_record(&self, line: &[u8]) -> bool {
+        std::str::from_utf8(line).is_ok_and(|l| prefix(l).is_ok() || l.starts_with("[AuditEvent="))
+    }
+
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
+        if let Some(redacted) = redact(&record) {
+            let mut event = match self.draft(&redacted, origin.path.as_deref()) {
+                Ok(draft) => draft.finish(redacted, origin, created),
+                Err(reason) => failure(redacted, origin, created, &reason),
+            };
+            event.add_tag("audit_redacted");
+            return event;
+        }
+        match self.draft(&record, origin.path.as_deref()) {
+            Ok(draft) => draft.finish(record, origin, created),
+            Err(reason) => failure(record, origin, created, &reason),
+        }
+    }
+}
+
+/// The parts of the `pid.thread - [stamp] [source] [level] ` prefix.
+struct Prefix<'a> {
+    pid: &'a str,
+    thread: &'a str,
+    stamp: &'a str,
+    message: &'a str,
+}
+
+fn prefix(line: &str) -> Result<Prefix<'_>, nom::Err<nom::error::Error<&str>>> {
+    fn inner(i: &str) -> IResult<&str, Prefix<'_>> {
+        let (i, pid) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+        let (i, _) = tag(".")(i)?;
+        let (i, thread) = take_until(" - [")(i)?;
+        let (i, _) = tag(" - [")(i)?;
+        let (i, stamp) = take_until("]")(i)?;
+        let (i, _) = tag("] [")(i)?;
+        let (i, _source) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+        let (i, _) = tag("] [")(i)?;
+        let (i, _level) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+        let (i, _) = tag("] ")(i)?;
+        Ok((
+            "",
+            Prefix {
+                pid,
+                thread,
+                stamp,
+                message: i,
+            },
+        ))
+    }
+    inner(line).map(|(_, p)| p)
+}
+
+/// Whether `s` starts with `[Name=`.
+fn attribute_starts(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('[') else {
+        return false;
+    };
+    let name_len = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    name_len > 0 && rest.as_bytes().get(name_len) == Some(&b'=')
+}
+
+/// `(name, value)` pairs in line order.
+type Attributes<'a> = Vec<(&'a str, &'a str)>;
+
+/// Splits `[Name=value]...` attributes off `message`; returns them and the free text.
+fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
+    let mut attrs = Vec::with_capacity(12);
+    let mut rest = message;
+    while attribute_starts(rest) {
+        let body = &rest[1..];
+        let eq = body.find('=').unwrap_or(0);
+        let name = &body[..eq];
+        let value_start = eq + 1;
+        // The value ends at the first `]` followed by another attribute or the end; before
+        // the free text, at the last `]` followed by a space (the text has no `]`).
+        let mut end = None;
+        let mut before_text = None;
+        for j in memchr::memchr_iter(b']', &body.as_bytes()[value_start..]) {
+            let at = value_start + j;
+            let next = &body[at + 1..];
+            if next.is_empty() || attribute_starts(next) {
+                end = Some(at);
+                break;
+            }
+            if next.starts_with(' ') && !contains_attribute(next) {
+                before_text = Some(at);
+            }
+        }
+        let end = end.or(before_text);
+        let Some(end) = end else {
+            return Err(format!("attribute `{name}` has no closing `]`"));
+        };
+        attrs.push((name, &body[value_start..end]));
+        rest = &body[end + 1..];
+    }
+    if attrs.is_empty() {
+        return Err("no [AuditEvent=...] attribute".to_owned());
+    }
+    Ok((attrs, rest.strip_prefix(' ').unwrap_or(rest)))
+}
+
+fn contains_attribute(s: &str) -> bool {
+    memchr::memchr_iter(b'[', s.as_bytes()).any(|i| attribute_starts(&s[i..]))
+}
+
+/// The current name of an event and the outcome its old name implied.
+fn normalise_name(raw: &str) -> (&str, Option<Outcome>) {
+    if let Some((_, new)) = RENAMED.iter().find(|(old, _)| *old == raw) {
+        return (new, None);
+    }
+    for (suffix, outcome) in [
+        ("_SUCCESS", Outcome::Success),
+        ("_FAILURE", Outcome::Failure),
+        ("_FAIL", Outcome::Failure),
+    ] {
+        if let Some(base) = raw.strip_suffix(suffix) {
+            if !base.is_empty() {
+                return (base, Some(outcome));
+            }
+        }
+    }
+    (raw, None)
+}
+
+/// The subsystem that wrote the file, from its name (`tps_audit` → `dogtag-tps`).
+fn provider(path: Option<&str>) -> &'static str {
+    let name = path.and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+    for (sub, provider) in [
+        ("ca_audit", "dogtag-ca"),
+        ("kra_audit", "dogtag-kra"),
+        ("ocsp_audit", "dogtag-ocsp"),
+        ("tks_audit", "dogtag-tks"),
+        ("tps_audit", "dogtag-tps"),
+    ] {
+        if name.starts_with(sub) {
+            return provider;
+        }
+    }
+    "dogtag"
+}
+
+impl DogtagParser {
+    fn draft(&self, line: &str, path: Option<&str>) -> Result<Draft, String> {
+        let mut d = Draft::new();
+        let message = if line.starts_with('[') {
+            d.tag("audit_no_timestamp");
+            line
+        } else {
+            let p = prefix(line).map_err(|_| {
+                "not a Dogtag signed audit line (expected `pid.thread - [time] [14] [6] [AuditEvent=...]`)"
+                    .to_owned()
+            })?;
+            if let Some(ms) = self.stamp(p.stamp) {
+                d.timestamp = Some(ms);
+            } else {
+                d.tag("audit_timestamp_unparsed");
+                d.owned(
+                    "error.message",
+                    format!("unknown time or zone `{}`", p.stamp),
+                );
+            }
+            if let Ok(pid) = p.pid.parse::<i64>() {
+                d.int("process.pid", pid);
+            }
+            d.str("process.thread.name", line, p.thread);
+            p.message
+        };
+        let (attrs, text) = attributes(message)?;
+        let Some(&("AuditEvent", raw_name)) = attrs.first() else {
+            return Err("the first attribute is not AuditEvent".to_owned());
+        };
+        let (name, implied) = normalise_name(raw_name);
+        d.constant("event.kind", "event");
+        d.constant("event.module", "dogtag");
+        d.constant("event.dataset", "dogtag.signed_audit");
+        d.constant("event.provider", provider(path));
+        d.str("event.action", line, name);
+        if name != raw_name {
+            d.str("event.code", line, raw_name);
+        }
+        if let Some(mapping) = normalize::lookup(TABLE, name) {
+            normalize::categorise(&mut d, mapping);
+        } else {
+            d.tag("audit_unknown_action");
+        }
+        let session = name.contains("ACCESS_SESSION");
+        let (outcome, subject, attempted) = fields(&mut d, line, &attrs[1..], session);
+        normalize::outcome(&mut d, outcome.or(implied).unwrap_or(Outcome::Unknown));
+        actor(&mut d, line, subject, attempted, session);
+        if name == "AUDIT_LOG_SIGNING" {
+            if let Some(sig) = text.strip_prefix(SIGNING_TEXT) {
+                d.str("dogtag.signature", line, sig.trim());
+            } else {
+                d.tag("audit_signature_malformed");
+            }
+        }
+        if !text.is_empty() {
+            d.str("message", line, text);
+        }
+        Ok(d)
+    }
+}
+
+/// Maps the attributes; returns the stated outcome, `SubjectID` and `AttemptedCred`.
+fn fields<'a>(
+    d: &mut Draft,
+    line: &str,
+    attrs: &[(&'a str, &'a str)],
+    session: bool,
+) -> (Option<Outcome>, Option<&'a str>, Option<&'a str>) {
+    let mut outcome = None;
+    let mut subject: Option<&str> = None;
+    let mut attempted: Option<&str> = None;
+    for &(key, value) in attrs {
+        match key {
+            "Outcome" => {
+                if value.eq_ignore_ascii_case("success") {
+                    outcome = Some(Outcome::Success);
+                } else if value.eq_ignore_ascii_case("failure") {
+                    outcome = Some(Outcome::Failure);
+                }
+            }
+            "SubjectID" => subject = Some(value),
+            "AttemptedCred" => attempted = Some(value),
+            "ClientIP" | "IP" => {
+                normalize::ip_or_address(d, line, value, "source.ip", "source.address");
+            }
+            "ServerIP" => {
+                normalize::ip_or_address(d, line, value, "destination.ip", "destination.address")
+            }
+            "CertSerialNum" if session => {
+                d.str("tls.client.x509.serial_number", line, serial(value));
+            }
+            "CertSerialNum" | "SerialNum" => {
+                d.str("dogtag.cert.serial_number", line, serial(value));
+            }
+            "IssuerDN" if session => {
+                d.str("tls.client.x509.issuer.distinguished_name", line, value);
+            }
+            "ParamNameValPairs" => params(d, line, value),
+            _ if value == "<null>" => {}
+            _ => match attribute_field(key) {
+                Some(field) => d.str(field, line, value),
+                None => d.dynamic("dogtag", line, key, value),
+            },
+        }
+    }
+    (outcome, subject, attempted)
+}
+
+/// The actor: `SubjectID` unless it is a placeholder, else the attempted credential.
+fn actor(d: &mut Draft, line: &str, subject: Option<&str>, attempted: Option<&str>, session: bool) {
+    let placeholder = |s: &str| {
+        matches!(
+            s,
+            "$Unidentified$" | "$NonRoleUser$" | "<null>" | "" | "$System$" | "SYSTEM"
+        )
+    };
+    match (subject, attempted) {
+        (Some(s), _) if !placeholder(s) => {
+            normalize::user(d, "user.name", line, s);
+            if session && s.contains('=') {
+                d.str("tls.client.x509.subject.distinguished_name", line, s);
+            }
+        }
+        (_, Some(a)) => normalize::user(d, "user.name", line, a),
+        _ => {}
+    }
+    if let Some(s) = subject {
+        d.str("dogtag.subject_id", line, s);
+    }
+}
+
+/// A certificate serial in hex without `0x` (decimal serials are kept as written).
+fn serial(value: &str) -> &str {
+    value
+        .strip_prefix("0x")
+        .or_else(|| value.strip_prefix("0X"))
+        .unwrap_or(value)
+}
+
+/// `name;;value+name;;value`, split on `+` only where the next piece holds `;;`.
+fn split_params(raw: &str) -> Vec<(&str, &str)> {
+    let mut pieces: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, _) in raw.match_indices('+') {
+        if i < start {
+            continue;
+        }
+        let next = &raw[i + 1..];
+        let next_piece_end = next.find('+').unwrap_or(next.len());
+        if next[..next_piece_end].contains(";;") {
+            pieces.push(&raw[start..i]);
+            start = i + 1;
+        }
+    }
+    pieces.push(&raw[start..]);
+    pieces
+        .into_iter()
+        .filter_map(|p| p.split_once(";;"))
+        .collect()
+}
+
+fn params(d: &mut Draft, line: &str, raw: &str) {
+    d.str("dogtag.params_raw", line, raw);
+    for (name, value) in split_params(raw) {
+        let clean = name.trim();
+        if clean.is_empty()
+            || !clean
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
+            continue;
+        }
+        d.dynamic("dogtag.params", line, clean, value);
+    }
+}
+
+/// The record with sensitive parameter values masked, or `None` when nothing needs masking.
+fn redact(line: &str) -> Option<String> {
+    let start = line.find("[ParamNameValPairs=")? + "[ParamNameValPairs=".len();
+    let body = &line[start..];
+    let mut out: Option<String> = None;
+    for (name, value) in split_params(body) {
+        let sensitive = SENSITIVE_PARAMS
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(name.trim()));
+        if !sensitive || value == MASK || value == "<null>" || value.is_empty() {
+            continue;
+        }
+        // Only the value up to the attribute's closing bracket is masked.
+        let value = value.split(']').next().unwrap_or(value);
+        let at = value.as_ptr() as usize - line.as_ptr() as usize;
+        let text = out.get_or_insert_with(|| line.to_owned());
+        let shift = text.len() as isize - line.len() as isize;
+        let from = (at as isize + shift) as usize;
+        text.replace_range(from..from + value.len(), MASK);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> serde_json::Value {
+        let origin = Origin {
+            path: Some("/var/lib/pki/pki-tomcat/logs/tps/signedAudit/tps_audit".into()),
+            ..Origin::default()
+        };
+        let e = DogtagParser::default().parse(line.to_owned(), origin, 0);
+        serde_json::from_str(&e.to_json()).unwrap()
+    }
+
+    #[test]
+    fn auth_failure_takes_the_attempted_name_and_time_zone() {
+        let v = parse("0.https-jsse-nio-8443-exec-4 - [12/Jan/2025:08:15:02 CET] [14] [6] [AuditEvent=AUTH][SubjectID=$Unidentified$][Outcome=Failure][AuthMgr=passwdUserDBAuthMgr][AttemptedCred=m.ortiz] authentication failure");
+        assert_eq!(v["@timestamp"], "2025-01-12T07:15:02.000Z");
+        assert_eq!(v["event"]["action"], "AUTH");
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(
+            v["event"]["category"],
+            serde_json::json!(["authentication"])
+        );
+        assert_eq!(v["user"]["name"], "m.ortiz");
+        assert_eq!(v["dogtag"]["auth_manager"], "passwdUserDBAuthMgr");
+        assert_eq!(v["event"]["provider"], "dogtag-tps");
+        assert_eq!(v["message"], "authentication failure");
+    }
+
+    #[test]
+    fn values_may_hold_brackets_and_separators() {
+        let v = parse("0.main - [12/Jan/2025:08:16:11 GMT+05:45] [14] [6] [AuditEvent=CONFIG_ROLE][SubjectID=caadmin][Outcome=Success][ParamNameValPairs=Scope;;groups+Operation;;OP_MODIFY+Resource;;Certificate Manager Agents+desc;;a+b [x] y] role configuration parameter(s) change");
+        assert_eq!(v["@timestamp"], "2025-01-12T02:31:11.000Z");
+        assert_eq!(
+            v["dogtag"]["params"]["Resource"],
+            "Certificate Manager Agents"
+        );
+        assert_eq!(v["dogtag"]["params"]["desc"], "a+b [x] y");
+        assert_eq!(v["message"], "role configuration parameter(s) change");
+    }
+
+    #[test]
+    fn old_names_become_current_names_with_outcome() {
+        let v = parse("0.main - [12/Jan/2025:08:16:11 UTC] [14] [6] [AuditEvent=TOKEN_FORMAT_SUCCESS][SubjectID=asmith][CUID=4090] token format");
+        assert_eq!(v["event"]["action"], "TOKEN_FORMAT");
+        assert_eq!(v["event"]["code"], "TOKEN_FORMAT_SUCCESS");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["dogtag"]["token"]["cuid"], "4090");
+    }
+
+    #[test]
+    fn signing_records_are_recognised_by_their_structure() {
+        let v = parse("0./var/lib/pki/pki-tomcat/logs/tps/signedAudit/tps_audit.flush-3 - [12/Jan/2025:08:20:35 CET] [14] [6] [AuditEvent=AUDIT_LOG_SIGNING][SubjectID=$System$][Outcome=Success] signature of audit buffer just flushed: sig: Qm9ndXM=");
+        assert_eq!(v["dogtag"]["signature"], "Qm9ndXM=");
+        assert_eq!(v["event"]["category"], serde_json::json!(["process"]));
+        let fake = parse("0.main - [12/Jan/2025:08:20:35 CET] [14] [6] [AuditEvent=AUTH][SubjectID=x][Info=AUDIT_LOG_SIGNING sig: x] auth");
+        assert!(fake["dogtag"]["signature"].is_null());
+    }
+
+    #[test]
+    fn sensitive_parameters_are_masked_in_fields_and_original() {
+        let v = parse("0.main - [12/Jan/2025:08:20:35 CET] [14] [6] [AuditEvent=TOKEN_PIN_RESET][SubjectID=asmith][Outcome=Success][ParamNameValPairs=Scope;;tps+pin;;123456+uid;;asmith] pin reset");
+        assert_eq!(v["dogtag"]["params"]["pin"], MASK);
+        assert!(!v["event"]["original"].as_str().unwrap().contains("123456"));
+        assert!(v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "audit_redacted"));
+    }
+
+    #[test]
+    fn localised_months_and_unknown_zones() {
+        let v = parse("0.main - [14/nov./2023:22:13:20 UTC] [14] [6] [AuditEvent=AUTH][SubjectID=a][Outcome=Success] x");
+        assert_eq!(v["@timestamp"], "2023-11-14T22:13:20.000Z");
+        let v = parse("0.main - [14/Nov/2023:22:13:20 XYZT] [14] [6] [AuditEvent=AUTH][SubjectID=a][Outcome=Success] x");
+        assert!(v["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "audit_timestamp_unparsed"));
+        assert_eq!(v["event"]["action"], "AUTH");
+    }
+
+    #[test]
+    fn garbage_is_a_tagged_failure() {
+        let v = parse("hello world");
+        assert_eq!(v["tags"], serde_json::json!(["audit_parse_failure"]));
+        let v = parse(
+            "0.main - [14/Nov/2023:22:13:20 UTC] [14] [6] [AuditEvent=AUTH][Info=never closed",
+        );
+        assert_eq!(v["tags"], serde_json::json!(["audit_parse_failure"]));
+    }
+}
