@@ -310,7 +310,7 @@ fn fields<'a>(
                 normalize::ip_or_address(d, line, value, "source.ip", "source.address");
             }
             "ServerIP" => {
-                normalize::ip_or_address(d, line, value, "destination.ip", "destination.address")
+                normalize::ip_or_address(d, line, value, "destination.ip", "destination.address");
             }
             "CertSerialNum" if session => {
                 d.str("tls.client.x509.serial_number", line, serial(value));
