@@ -118,6 +118,9 @@ pub struct Event {
     pub timestamp: Option<i64>,
     /// When the agent read it (`event.created`), epoch ms UTC.
     pub created: i64,
+    /// A second reading of an ambiguous local time (the repeated hour when summer time ends),
+    /// for the per-file sequencer to choose from line order; never written out.
+    pub alt_timestamp: Option<i64>,
     /// Where it was read from.
     pub origin: Origin,
 }
@@ -141,6 +144,7 @@ impl Event {
             fields: Vec::with_capacity(16),
             timestamp: None,
             created,
+            alt_timestamp: None,
             origin,
         }
     }

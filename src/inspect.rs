@@ -55,6 +55,7 @@ pub fn parse_to_at(
     let mut buf = Vec::with_capacity(64 * 1024);
     let records = records(bytes, parser, 1024 * 1024);
     let count = records.len();
+    let mut sequencer = parser.sequencer();
     for record in records {
         let origin = Origin {
             source: source.clone(),
@@ -72,6 +73,9 @@ pub fn parse_to_at(
         }
         if record.partial {
             event.add_tag("audit_partial");
+        }
+        if let Some(s) = sequencer.as_mut() {
+            s.sequence(&mut event);
         }
         event.write_json(&mut buf);
         buf.push(b'\n');

@@ -6,6 +6,7 @@
 //! gets no category and keeps its action.
 
 pub mod dogtag;
+pub mod keycloak;
 
 use std::net::IpAddr;
 

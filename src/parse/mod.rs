@@ -9,6 +9,7 @@
 pub mod dogtag;
 pub mod draft;
 pub mod json;
+pub mod keycloak;
 pub mod raw;
 
 use std::sync::Arc;
@@ -61,7 +62,7 @@ impl Format {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            Format::Auto | Format::Dogtag | Format::Json | Format::Raw
+            Format::Auto | Format::Dogtag | Format::Keycloak | Format::Json | Format::Raw
         )
     }
 
@@ -130,13 +131,32 @@ pub trait Parser: Send + Sync {
         let _ = line;
         true
     }
+
+    /// A fresh per-file sequencer, for formats whose events depend on the lines before them.
+    fn sequencer(&self) -> Option<Box<dyn Sequencer>> {
+        None
+    }
+}
+
+/// Stateful fix-ups that need file order (run after the parallel parse, one per file).
+pub trait Sequencer: Send {
+    /// Adjusts `event`, the next event of the file in order.
+    fn sequence(&mut self, event: &mut Event);
+}
+
+/// The zone named `name` (IANA), for sources that write local times.
+pub fn zone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("unknown time zone `{name}` (use an IANA name such as Europe/Berlin)"))
 }
 
 /// The parser for `format`.
 #[must_use]
 pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
+    let tz = options.timezone.as_deref().and_then(|z| zone(z).ok());
     match format {
         Format::Dogtag => Arc::new(dogtag::DogtagParser::new(&options.zones)),
+        Format::Keycloak => Arc::new(keycloak::KeycloakParser::new(tz)),
         Format::Json => Arc::new(json::JsonParser),
         Format::Raw => Arc::new(raw::RawParser),
         _ => Arc::new(Auto::new(options)),
@@ -147,6 +167,7 @@ pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
 #[derive(Debug, Default)]
 pub struct Auto {
     dogtag: dogtag::DogtagParser,
+    keycloak: keycloak::KeycloakParser,
 }
 
 impl Auto {
@@ -155,6 +176,9 @@ impl Auto {
     pub fn new(options: &ParseOptions) -> Self {
         Self {
             dogtag: dogtag::DogtagParser::new(&options.zones),
+            keycloak: keycloak::KeycloakParser::new(
+                options.timezone.as_deref().and_then(|z| zone(z).ok()),
+            ),
         }
     }
 }
@@ -162,6 +186,10 @@ impl Auto {
 impl Parser for Auto {
     fn joins_lines(&self) -> bool {
         true
+    }
+
+    fn sequencer(&self) -> Option<Box<dyn Sequencer>> {
+        self.keycloak.sequencer()
     }
 
     fn starts_record(&self, line: &[u8]) -> bool {
@@ -175,7 +203,20 @@ impl Parser for Auto {
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         let trimmed = record.trim_start_matches('\u{feff}').trim_start();
         if trimmed.starts_with('{') {
+            let keycloak = [
+                "\"realmId\"",
+                "\"loggerName\":\"org.keycloak",
+                "\"log.logger\":\"org.keycloak",
+            ]
+            .iter()
+            .any(|k| trimmed.contains(k));
+            if keycloak {
+                return self.keycloak.parse(record, origin, created);
+            }
             return json::JsonParser.parse(record, origin, created);
+        }
+        if self.keycloak.starts_record(trimmed.as_bytes()) {
+            return self.keycloak.parse(record, origin, created);
         }
         if trimmed.starts_with("[AuditEvent=")
             || (trimmed.starts_with(|c: char| c.is_ascii_digit())

@@ -89,6 +89,11 @@ impl SourceConfig {
                         ),
                     );
                 }
+                if let Some(tz) = &config.timezone {
+                    if let Err(e) = parse::zone(tz) {
+                        problem("timezone", e);
+                    }
+                }
                 for (abbr, offset) in &config.zones {
                     if parse::parse_offset(offset).is_none() {
                         problem(

@@ -10,11 +10,32 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use std::collections::HashMap;
+
 use super::LineChunk;
 use crate::chunk::EventChunk;
 use crate::event::{Event, Origin};
 use crate::fanout::Fanout;
-use crate::parse::Parser;
+use crate::parse::{Parser, Sequencer};
+
+/// Runs the parser's per-file sequencer over a chunk, in file order.
+fn sequence(
+    parser: &dyn Parser,
+    sequencers: &mut HashMap<u64, Box<dyn Sequencer>>,
+    chunk: &mut EventChunk,
+) {
+    for event in &mut chunk.events {
+        let file = event.origin.file_id;
+        let sequencer = match sequencers.entry(file) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => match parser.sequencer() {
+                Some(s) => v.insert(s),
+                None => return,
+            },
+        };
+        sequencer.sequence(event);
+    }
+}
 
 /// Parses every chunk from `input` with `parser` and sends the events on `out`, in order.
 ///
@@ -29,13 +50,15 @@ pub async fn parse_in_order(
 ) {
     let mut queue: VecDeque<JoinHandle<EventChunk>> = VecDeque::new();
     let mut input_open = true;
+    let mut sequencers: HashMap<u64, Box<dyn Sequencer>> = HashMap::new();
     loop {
         tokio::select! {
             biased;
             done = async { queue.front_mut().expect("guarded by !is_empty").await }, if !queue.is_empty() => {
                 queue.pop_front();
                 match done {
-                    Ok(chunk) => {
+                    Ok(mut chunk) => {
+                        sequence(&*parser, &mut sequencers, &mut chunk);
                         if out.send(chunk).await.is_err() {
                             tracing::error!(source = %source, "downstream stopped; events stay unacknowledged and will be re-read");
                             return;

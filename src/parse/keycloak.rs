@@ -1,0 +1,975 @@
+//! `keycloak`: Keycloak and `TideCloak` events (FORMATS.md §2): jboss-logging text lines, the
+//! Quarkus JSON log layouts carrying the same text, and the REST representations.
+//!
+//! Text lines carry local time without a zone: the source's `timezone` gives it. In the
+//! repeated hour at the end of summer time a local time has two readings; the parser takes the
+//! first and records the second, and the per-file [`KeycloakSequencer`] switches to the second
+//! reading when time goes backwards (FORMATS.md §1.5). Lines that do not start with a date are
+//! continuation lines (stack traces) and are joined to the record before them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime, TimeZone};
+use nom::bytes::complete::{tag, take_until, take_while1, take_while_m_n};
+use nom::IResult;
+use serde::Deserialize;
+
+use super::draft::Draft;
+use super::{failure, Parser, Sequencer};
+use crate::event::{Event, Origin};
+use crate::normalize::keycloak::{
+    detail_field, is_tidecloak, operation_type, resource_from_path, user_event, ADMIN_RESOURCES,
+};
+use crate::normalize::{self, Outcome};
+
+/// The Keycloak parser.
+#[derive(Debug, Clone, Default)]
+pub struct KeycloakParser {
+    zone: Option<chrono_tz::Tz>,
+}
+
+impl KeycloakParser {
+    /// A parser reading zone-less text times in `zone` (UTC, tagged, when `None`).
+    #[must_use]
+    pub fn new(zone: Option<chrono_tz::Tz>) -> Self {
+        Self { zone }
+    }
+}
+
+/// One event as the three layouts carry it.
+#[derive(Debug, Default)]
+struct Record<'a> {
+    /// `type` (user event) or `operationType` (admin event).
+    kind: Option<Cow<'a, str>>,
+    admin: bool,
+    realm_id: Option<Cow<'a, str>>,
+    realm_name: Option<Cow<'a, str>>,
+    client_id: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
+    session_id: Option<Cow<'a, str>>,
+    ip_address: Option<Cow<'a, str>>,
+    error: Option<Cow<'a, str>>,
+    resource_type: Option<Cow<'a, str>>,
+    resource_path: Option<Cow<'a, str>>,
+    representation: Option<Cow<'a, str>>,
+    /// The changed realm, when it differs from the admin's (REST admin events).
+    target_realm: Option<Cow<'a, str>>,
+    id: Option<Cow<'a, str>>,
+    details: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+impl Parser for KeycloakParser {
+    fn joins_lines(&self) -> bool {
+        true
+    }
+
+    fn starts_record(&self, line: &[u8]) -> bool {
+        line.first() == Some(&b'{') || std::str::from_utf8(line).is_ok_and(|l| stamp(l).is_ok())
+    }
+
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
+        if let Some(redacted) = redact(&record) {
+            let mut event = self.parse_clean(redacted, origin, created);
+            event.add_tag("audit_redacted");
+            return event;
+        }
+        self.parse_clean(record, origin, created)
+    }
+
+    fn sequencer(&self) -> Option<Box<dyn Sequencer>> {
+        Some(Box::new(KeycloakSequencer::default()))
+    }
+}
+
+impl KeycloakParser {
+    fn parse_clean(&self, record: String, origin: Origin, created: i64) -> Event {
+        // Field ranges are offsets into the record, so a byte-order mark is removed first.
+        let record = match record.strip_prefix('\u{feff}') {
+            Some(rest) => rest.to_owned(),
+            None => record,
+        };
+        let body = record.as_str();
+        let result = if body.starts_with('{') {
+            json_record(body)
+        } else {
+            self.text_record(body)
+        };
+        match result {
+            Ok((d, alt)) => {
+                let mut event = d.finish(record, origin, created);
+                event.alt_timestamp = alt;
+                event
+            }
+            Err(reason) => failure(record, origin, created, &reason),
+        }
+    }
+
+    /// A jboss-logging pattern line: `stamp LEVEL [category] (thread) message`.
+    fn text_record(&self, line: &str) -> Result<(Draft, Option<i64>), String> {
+        let (rest, naive) = stamp(line).map_err(|_| {
+            "not a Keycloak log line (expected `yyyy-MM-dd HH:mm:ss,SSS LEVEL [category] (thread) ...`)"
+                .to_owned()
+        })?;
+        let (message, (level, category, thread)) =
+            header(rest).map_err(|_| "no `LEVEL [category] (thread)` after the time".to_owned())?;
+        let mut d = Draft::new();
+        let mut alt = None;
+        if let Some(zone) = self.zone {
+            match zone.from_local_datetime(&naive) {
+                chrono::LocalResult::Single(t) => d.timestamp = Some(t.timestamp_millis()),
+                chrono::LocalResult::Ambiguous(first, second) => {
+                    d.timestamp = Some(first.timestamp_millis());
+                    alt = Some(second.timestamp_millis());
+                }
+                chrono::LocalResult::None => {
+                    // In the gap when clocks go forward: read it with the offset in force
+                    // just before the gap.
+                    let before = naive - chrono::TimeDelta::hours(3);
+                    let offset = zone
+                        .offset_from_local_datetime(&before)
+                        .earliest()
+                        .map_or(0, |o| i64::from(chrono::Offset::fix(&o).local_minus_utc()));
+                    d.timestamp = Some(naive.and_utc().timestamp_millis() - offset * 1000);
+                    d.tag("audit_time_in_dst_gap");
+                }
+            }
+        } else {
+            d.timestamp = Some(naive.and_utc().timestamp_millis());
+            d.tag("audit_timezone_assumed");
+        }
+        d.str("log.level", line, level);
+        d.str("log.logger", line, category);
+        d.str("process.thread.name", line, thread);
+        let (first, trace) = match message.split_once('\n') {
+            Some((first, trace)) => (first, Some(trace)),
+            None => (message, None),
+        };
+        if let Some(trace) = trace {
+            d.str("error.stack_trace", line, trace);
+        }
+        let events_category = category.ends_with("events");
+        if events_category && (first.starts_with("type=") || first.starts_with("operationType=")) {
+            let record = kv_record(first)?;
+            emit(&mut d, line, &record);
+        } else {
+            // Another Keycloak logger: shipped as a log record, not as an audit event.
+            d.constant("event.kind", "event");
+            d.constant("event.module", "keycloak");
+            d.constant("event.dataset", "keycloak.log");
+            d.str("message", line, first);
+        }
+        Ok((d, alt))
+    }
+}
+
+type Stamped<'a> = IResult<&'a str, NaiveDateTime>;
+
+/// `yyyy-MM-dd HH:mm:ss,SSS` at the start of a line.
+fn stamp(line: &str) -> Stamped<'_> {
+    let digits = |n| take_while_m_n(n, n, |c: char| c.is_ascii_digit());
+    let (i, year) = digits(4)(line)?;
+    let (i, _) = tag("-")(i)?;
+    let (i, month) = digits(2)(i)?;
+    let (i, _) = tag("-")(i)?;
+    let (i, day) = digits(2)(i)?;
+    let (i, _) = tag(" ")(i)?;
+    let (i, hour) = digits(2)(i)?;
+    let (i, _) = tag(":")(i)?;
+    let (i, minute) = digits(2)(i)?;
+    let (i, _) = tag(":")(i)?;
+    let (i, second) = digits(2)(i)?;
+    let (i, _) = nom::Parser::parse(&mut nom::branch::alt((tag(","), tag("."))), i)?;
+    let (i, milli) = digits(3)(i)?;
+    let num = |text: &str| text.parse::<u32>().unwrap_or(u32::MAX);
+    let date = NaiveDate::from_ymd_opt(num(year) as i32, num(month), num(day));
+    let time = date
+        .and_then(|date| date.and_hms_milli_opt(num(hour), num(minute), num(second), num(milli)));
+    match time {
+        Some(t) => Ok((i, t)),
+        None => Err(nom::Err::Error(nom::error::Error::new(
+            line,
+            nom::error::ErrorKind::Verify,
+        ))),
+    }
+}
+
+/// ` LEVEL [category] (thread) ` → (level, category, thread); the rest is the message.
+fn header(i: &str) -> IResult<&str, (&str, &str, &str)> {
+    let (i, _) = take_while1(|c| c == ' ')(i)?;
+    let (i, level) = take_while1(|c: char| c.is_ascii_uppercase())(i)?;
+    let (i, _) = take_while1(|c| c == ' ')(i)?;
+    let (i, _) = tag("[")(i)?;
+    let (i, category) = take_until("] (")(i)?;
+    let (i, _) = tag("] (")(i)?;
+    let (i, thread) = take_until(") ")(i)?;
+    let (i, _) = tag(") ")(i)?;
+    Ok((i, (level, category, thread)))
+}
+
+/// Whether `s` is `, key=` (the start of the next pair).
+fn next_key(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix(", ") else {
+        return false;
+    };
+    let n = rest
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        .count();
+    n > 0 && rest.as_bytes().get(n) == Some(&b'=')
+}
+
+/// The end of a value starting at `rest[from..]`: the first `close` (or, with `None`, the first
+/// `, `) that is followed by the next pair or by the end.
+fn value_end(rest: &str, from: usize, close: Option<u8>) -> Option<usize> {
+    let bytes = rest.as_bytes();
+    match close {
+        Some(c) => memchr::memchr_iter(c, &bytes[from..])
+            .map(|j| from + j)
+            .find(|&at| at + 1 == rest.len() || next_key(&rest[at + 1..])),
+        None => Some(
+            memchr::memmem::find_iter(&bytes[from..], b", ")
+                .map(|j| from + j)
+                .find(|&at| next_key(&rest[at..]))
+                .unwrap_or(rest.len()),
+        ),
+    }
+}
+
+/// Tokenises `key=value, key=value` in any of the three value encodings (§2.2).
+fn pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
+    let first_value = message.find('=').map_or(0, |i| i + 1);
+    let quote = match message.as_bytes().get(first_value) {
+        Some(b'"') => Some(b'"'),
+        Some(b'\'') => Some(b'\''),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(16);
+    let mut rest = message;
+    loop {
+        let eq = rest
+            .find('=')
+            .ok_or_else(|| format!("expected `key=` at `{}`", truncate(rest)))?;
+        let key = &rest[..eq];
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(format!("bad key `{}`", truncate(key)));
+        }
+        let vstart = eq + 1;
+        let first = rest.as_bytes().get(vstart).copied();
+        let (value, end): (Cow<'_, str>, usize) = if key == "cookies" && first == Some(b'[') {
+            let end = value_end(rest, vstart + 1, Some(b']'))
+                .ok_or_else(|| "unclosed cookies=[".to_owned())?;
+            (Cow::Borrowed(&rest[vstart + 1..end]), end + 1)
+        } else if let (Some(q), Some(f)) = (quote, first) {
+            if f == q {
+                let end = value_end(rest, vstart + 1, Some(q))
+                    .ok_or_else(|| format!("unclosed quote in value of `{key}`"))?;
+                let raw = &rest[vstart + 1..end];
+                let escaped = [b'\\', q];
+                let escaped = std::str::from_utf8(&escaped).unwrap_or("\\\"");
+                let value = if raw.contains(escaped) {
+                    Cow::Owned(raw.replace(escaped, &escaped[1..]))
+                } else {
+                    Cow::Borrowed(raw)
+                };
+                (value, end + 1)
+            } else {
+                let end = value_end(rest, vstart, None).unwrap_or(rest.len());
+                (Cow::Borrowed(&rest[vstart..end]), end)
+            }
+        } else if first == Some(b'\'') {
+            // Old format: detail values with spaces in single quotes, unescaped.
+            if let Some(end) = value_end(rest, vstart + 1, Some(b'\'')) {
+                (Cow::Borrowed(&rest[vstart + 1..end]), end + 1)
+            } else {
+                let end = value_end(rest, vstart, None).unwrap_or(rest.len());
+                (Cow::Borrowed(&rest[vstart..end]), end)
+            }
+        } else {
+            let end = value_end(rest, vstart, None).unwrap_or(rest.len());
+            (Cow::Borrowed(&rest[vstart..end]), end)
+        };
+        out.push((key, value));
+        rest = &rest[end..];
+        if rest.is_empty() {
+            return Ok(out);
+        }
+        rest = rest
+            .strip_prefix(", ")
+            .ok_or_else(|| format!("expected `, ` after the value of `{key}`"))?;
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    let mut end = s.len().min(40);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A present value: `null` (quoted or not) and empty mean absent.
+fn present(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    (!value.is_empty() && value != "null").then_some(value)
+}
+
+/// Builds a [`Record`] from a text message.
+fn kv_record(message: &str) -> Result<Record<'_>, String> {
+    let mut r = Record::default();
+    for (key, value) in pairs(message)? {
+        match key {
+            "type" => r.kind = present(value),
+            "operationType" => {
+                r.kind = present(value);
+                r.admin = true;
+            }
+            "realmId" => r.realm_id = present(value),
+            "realmName" => r.realm_name = present(value),
+            "clientId" => r.client_id = present(value),
+            "userId" => r.user_id = present(value),
+            "sessionId" => r.session_id = present(value),
+            "ipAddress" => r.ip_address = present(value),
+            "error" => r.error = present(value),
+            "resourceType" => r.resource_type = present(value),
+            "resourcePath" => r.resource_path = Some(value),
+            "representation" => r.representation = present(value),
+            _ => r.details.push((Cow::Borrowed(key), value)),
+        }
+    }
+    Ok(r)
+}
+
+/// The JSON layouts: REST representations and Quarkus JSON log records.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Json<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    time: Option<i64>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    operation_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    realm_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    realm_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    client_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    session_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resource_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    resource_path: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    representation: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    details: Option<BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+    #[serde(borrow)]
+    auth_details: Option<AuthDetails<'a>>,
+    // JSON log layouts (default and ECS field names).
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "@timestamp", borrow)]
+    at_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    logger_name: Option<Cow<'a, str>>,
+    #[serde(rename = "log.logger", borrow)]
+    log_logger: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    level: Option<Cow<'a, str>>,
+    #[serde(rename = "log.level", borrow)]
+    log_level: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    thread_name: Option<Cow<'a, str>>,
+    #[serde(rename = "process.thread.name", borrow)]
+    process_thread_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    host_name: Option<Cow<'a, str>>,
+    #[serde(rename = "host.hostname", borrow)]
+    host_hostname: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    stack_trace: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthDetails<'a> {
+    #[serde(borrow)]
+    realm_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    realm_name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    client_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    ip_address: Option<Cow<'a, str>>,
+}
+
+fn json_record(line: &str) -> Result<(Draft, Option<i64>), String> {
+    let j: Json<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let mut d = Draft::new();
+    // A JSON log record: the message is the text of a pattern line.
+    if let Some(message) = &j.message {
+        let stamp = j.timestamp.as_deref().or(j.at_timestamp.as_deref());
+        d.timestamp = stamp.and_then(crate::time::parse_rfc3339);
+        if d.timestamp.is_none() {
+            d.tag("audit_timestamp_unparsed");
+        }
+        let logger = j.logger_name.as_deref().or(j.log_logger.as_deref());
+        if let Some(l) = logger {
+            d.str("log.logger", line, l);
+        }
+        if let Some(l) = j.level.as_deref().or(j.log_level.as_deref()) {
+            d.str("log.level", line, l);
+        }
+        if let Some(t) = j
+            .thread_name
+            .as_deref()
+            .or(j.process_thread_name.as_deref())
+        {
+            d.str("process.thread.name", line, t);
+        }
+        if let Some(h) = j.host_name.as_deref().or(j.host_hostname.as_deref()) {
+            d.str("host.name", line, h);
+        }
+        if let Some(s) = &j.stack_trace {
+            d.str("error.stack_trace", line, s);
+        }
+        let is_event = logger.is_some_and(|l| l.ends_with("events"))
+            && (message.starts_with("type=") || message.starts_with("operationType="));
+        if is_event {
+            let record = kv_record(message)?;
+            emit(&mut d, line, &record);
+        } else {
+            d.constant("event.kind", "event");
+            d.constant("event.module", "keycloak");
+            d.constant("event.dataset", "keycloak.log");
+            d.str("message", line, message);
+        }
+        return Ok((d, None));
+    }
+    // A REST representation.
+    let Some(time) = j.time else {
+        return Err("Keycloak JSON without `time` or `message`".to_owned());
+    };
+    d.timestamp = Some(time);
+    let mut r = Record {
+        id: j.id,
+        error: j.error.and_then(present),
+        representation: j.representation,
+        ..Record::default()
+    };
+    if let Some(op) = j.operation_type {
+        r.admin = true;
+        r.kind = Some(op);
+        r.resource_path = j.resource_path;
+        r.resource_type = j.resource_type.or_else(|| {
+            r.resource_path
+                .as_deref()
+                .map(|p| Cow::Borrowed(resource_from_path(p)))
+        });
+        r.target_realm = j.realm_id;
+        if let Some(a) = j.auth_details {
+            r.realm_id = a.realm_id;
+            r.realm_name = a.realm_name;
+            r.client_id = a.client_id.and_then(present);
+            r.user_id = a.user_id.and_then(present);
+            r.ip_address = a.ip_address.and_then(present);
+        }
+    } else if let Some(kind) = j.kind {
+        r.kind = Some(kind);
+        r.realm_id = j.realm_id;
+        r.realm_name = j.realm_name;
+        r.client_id = j.client_id.and_then(present);
+        r.user_id = j.user_id.and_then(present);
+        r.session_id = j.session_id.and_then(present);
+        r.ip_address = j.ip_address.and_then(present);
+    } else {
+        return Err("Keycloak event JSON without `type` or `operationType`".to_owned());
+    }
+    for (k, v) in j.details.into_iter().flatten() {
+        if let Some(v) = v {
+            r.details.push((k, v));
+        }
+    }
+    emit(&mut d, line, &r);
+    Ok((d, None))
+}
+
+/// Maps a record to ECS (§2.6, §2.7).
+fn emit(d: &mut Draft, line: &str, r: &Record<'_>) {
+    let kind = r.kind.as_deref().unwrap_or("");
+    let tide = is_tidecloak(kind) || r.resource_type.as_deref().is_some_and(is_tidecloak);
+    d.constant("event.kind", "event");
+    d.constant("event.module", "keycloak");
+    d.constant(
+        "event.provider",
+        if tide { "tidecloak" } else { "keycloak" },
+    );
+    let failed = r.error.is_some() || kind.ends_with("_ERROR");
+    normalize::outcome(
+        d,
+        if failed {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        },
+    );
+    if r.admin {
+        emit_admin(d, line, r, kind);
+    } else {
+        d.constant("event.dataset", "keycloak.event");
+        d.str("event.action", line, kind);
+        match user_event(kind) {
+            Some(mapping) => normalize::categorise(d, mapping),
+            None => d.tag("audit_unknown_action"),
+        }
+    }
+    emit_common(d, line, r);
+}
+
+/// The admin-event part of [`emit`]: `<OP>-<RESOURCE>`, the resource's category, the target.
+fn emit_admin(d: &mut Draft, line: &str, r: &Record<'_>, kind: &str) {
+    {
+        d.constant("event.dataset", "keycloak.admin");
+        // Old versions write no resourceType: infer it from the path (§2.4).
+        let resource = r.resource_type.as_deref().unwrap_or_else(|| {
+            r.resource_path.as_deref().map_or("REALM", resource_from_path)
+        });
+        d.owned("event.action", format!("{kind}-{resource}"));
+        d.str("keycloak.admin.operation", line, kind);
+        d.str("keycloak.admin.resource.type", line, resource);
+        let mapping = normalize::lookup(ADMIN_RESOURCES, resource);
+        match (mapping, resource) {
+            (Some(_), "USER_SESSION") => {
+                d.push_constant("event.category", "session");
+                d.push_constant("event.type", if kind == "DELETE" { "end" } else { "info" });
+            }
+            (Some(_), "GROUP_MEMBERSHIP") => {
+                d.push_constant("event.category", "iam");
+                d.push_constant("event.type", "group");
+                d.push_constant("event.type", "change");
+            }
+            (Some(mapping), _) => {
+                normalize::categorise(d, mapping);
+                if let Some(t) = operation_type(kind) {
+                    d.push_constant("event.type", t);
+                }
+            }
+            (None, _) => d.tag("audit_unknown_action"),
+        }
+        let about_accounts = mapping.is_some_and(|m| m.category != ["configuration"]);
+        if let Some(path) = &r.resource_path {
+            d.str("keycloak.admin.resource.path", line, path);
+            let mut segments = path.split('/');
+            match (segments.next(), segments.next()) {
+                (Some("users"), Some(id)) if !id.is_empty() && about_accounts => {
+                    d.str("user.target.id", line, id);
+                    d.push("related.user", line, id);
+                }
+                (Some("groups"), Some(id)) if !id.is_empty() => d.str("group.id", line, id),
+                _ => {}
+            }
+            if kind == "ACTION" {
+                if let Some(last) = path.rsplit('/').next().filter(|s| !s.is_empty()) {
+                    d.str("keycloak.admin.action", line, last);
+                }
+            }
+        }
+        if let Some(target) = &r.target_realm {
+            d.str("keycloak.admin.realm.id", line, target);
+        }
+        if let Some(rep) = &r.representation {
+            d.str("keycloak.admin.representation", line, rep);
+        }
+    }
+}
+
+/// Fields common to user and admin events: realm, client, session, address, actor, details.
+fn emit_common(d: &mut Draft, line: &str, r: &Record<'_>) {
+    if let Some(id) = &r.id {
+        d.str("event.id", line, id);
+    }
+    if let Some(realm) = &r.realm_id {
+        d.str("keycloak.realm.id", line, realm);
+        d.str("organization.id", line, realm);
+    }
+    if let Some(name) = &r.realm_name {
+        d.str("user.domain", line, name);
+        d.str("organization.name", line, name);
+    }
+    if let Some(c) = &r.client_id {
+        d.str("keycloak.client.id", line, c);
+    }
+    if let Some(s) = &r.session_id {
+        d.str("keycloak.session.id", line, s);
+    }
+    if let Some(ip) = &r.ip_address {
+        normalize::ip_or_address(d, line, ip, "source.ip", "source.address");
+    }
+    if let Some(e) = &r.error {
+        d.str("error.code", line, e);
+    }
+    let impersonator = r
+        .details
+        .iter()
+        .find(|(k, _)| k == "impersonator")
+        .map(|(_, v)| v);
+    match (impersonator, &r.user_id) {
+        (Some(actor), Some(user)) => {
+            normalize::user(d, "user.name", line, actor);
+            d.str("user.effective.id", line, user);
+            d.push("related.user", line, user);
+        }
+        (_, Some(user)) => normalize::user(d, "user.id", line, user),
+        _ => {}
+    }
+    for (key, value) in &r.details {
+        details(d, line, key, value, impersonator.is_some());
+    }
+}
+
+fn details(d: &mut Draft, line: &str, key: &str, value: &str, impersonated: bool) {
+    match key {
+        "impersonator" => {}
+        "impersonator_realm" => d.str("user.domain", line, value),
+        "username" if impersonated => d.str("user.effective.name", line, value),
+        "username" => normalize::user(d, "user.name", line, value),
+        "previous_email" | "previous_first_name" | "previous_last_name" => {
+            d.dynamic("keycloak.details", line, key, value);
+        }
+        "updated_first_name" => d.str("user.changes.full_name", line, value),
+        "cookies" => {
+            // Names only: cookie values are session secrets.
+            let names: Vec<&str> = value
+                .split(", ")
+                .filter_map(|c| c.split('=').next())
+                .collect();
+            d.owned("keycloak.cookies", names.join(", "));
+        }
+        "redirect_uri" => {
+            d.str("url.original", line, value);
+            d.str("keycloak.redirect_uri", line, value);
+        }
+        _ => match detail_field(key) {
+            Some(field) => d.str(field, line, value),
+            None => d.dynamic("keycloak.details", line, key, value),
+        },
+    }
+}
+
+/// Secrets in a record, masked (FORMATS.md §1.6): credential and secret values inside admin
+/// representations, cookie values, and `code=`/`session_code=` in request URIs. `None` when
+/// there is nothing to mask.
+fn redact(record: &str) -> Option<String> {
+    let mut out: Option<String> = None;
+    for key in [
+        "value",
+        "secret",
+        "password",
+        "clientSecret",
+        "client_secret",
+    ] {
+        for quote in ["\"", "\\\""] {
+            let pattern = format!("{quote}{key}{quote}:{quote}");
+            mask_after(record, &mut out, &pattern, quote);
+        }
+    }
+    for param in ["code=", "session_code="] {
+        mask_query(record, &mut out, param);
+    }
+    mask_cookies(record, &mut out);
+    out
+}
+
+const MASK: &str = "********";
+
+/// Masks the string value after each `pattern` (up to the closing `quote`).
+fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str) {
+    let current = out.as_deref().unwrap_or(record).to_owned();
+    let mut result = String::with_capacity(current.len());
+    let mut rest = current.as_str();
+    let mut changed = false;
+    while let Some(i) = rest.find(pattern) {
+        let start = i + pattern.len();
+        result.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = if quote == "\"" {
+            // JSON string: ends at an unescaped quote.
+            let mut esc = false;
+            tail.char_indices()
+                .find(|&(_, c)| {
+                    let stop = c == '"' && !esc;
+                    esc = c == '\\' && !esc;
+                    stop
+                })
+                .map_or(tail.len(), |(j, _)| j)
+        } else {
+            tail.find(quote).unwrap_or(tail.len())
+        };
+        if &tail[..end] != MASK && end > 0 {
+            changed = true;
+            result.push_str(MASK);
+        } else {
+            result.push_str(&tail[..end]);
+        }
+        rest = &tail[end..];
+    }
+    result.push_str(rest);
+    if changed {
+        *out = Some(result);
+    }
+}
+
+fn mask_query(record: &str, out: &mut Option<String>, param: &str) {
+    let current = out.as_deref().unwrap_or(record).to_owned();
+    let mut result = String::with_capacity(current.len());
+    let mut rest = current.as_str();
+    let mut changed = false;
+    while let Some(i) = rest.find(param) {
+        let before = rest[..i].chars().last();
+        let start = i + param.len();
+        result.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail.find(['&', '"', ',', ' ', '\'']).unwrap_or(tail.len());
+        if matches!(before, Some('?' | '&')) && end > 0 && &tail[..end] != MASK {
+            result.push_str(MASK);
+            changed = true;
+        } else {
+            result.push_str(&tail[..end]);
+        }
+        rest = &tail[end..];
+    }
+    result.push_str(rest);
+    if changed {
+        *out = Some(result);
+    }
+}
+
+fn mask_cookies(record: &str, out: &mut Option<String>) {
+    let current = out.as_deref().unwrap_or(record);
+    let Some(i) = current.find("cookies=[") else {
+        return;
+    };
+    let start = i + "cookies=[".len();
+    let Some(len) = current[start..].find(']') else {
+        return;
+    };
+    let list = &current[start..start + len];
+    let masked: Vec<String> = list
+        .split(", ")
+        .map(|c| match c.split_once('=') {
+            Some((name, v)) if v != MASK => format!("{name}={MASK}"),
+            _ => c.to_owned(),
+        })
+        .collect();
+    let masked = masked.join(", ");
+    if masked != list {
+        let mut s = String::with_capacity(current.len());
+        s.push_str(&current[..start]);
+        s.push_str(&masked);
+        s.push_str(&current[start + len..]);
+        *out = Some(s);
+    }
+}
+
+/// Resolves the repeated hour at the end of summer time from line order: once time goes
+/// backwards inside an ambiguous hour, the second reading applies until the hour is over.
+#[derive(Debug, Default)]
+pub struct KeycloakSequencer {
+    last: Option<i64>,
+    second_pass: bool,
+}
+
+/// Backwards steps smaller than this are ordinary disorder between threads.
+const DISORDER_MS: i64 = 5 * 60 * 1000;
+
+impl Sequencer for KeycloakSequencer {
+    fn sequence(&mut self, event: &mut Event) {
+        let Some(first) = event.timestamp else {
+            return;
+        };
+        match event.alt_timestamp.take() {
+            Some(second) => {
+                let backwards = self.last.is_some_and(|l| first + DISORDER_MS < l);
+                if self.second_pass || backwards {
+                    self.second_pass = true;
+                    event.timestamp = Some(second);
+                }
+            }
+            None => self.second_pass = false,
+        }
+        self.last = event.timestamp;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(zone: Option<chrono_tz::Tz>, line: &str) -> serde_json::Value {
+        let e = KeycloakParser::new(zone).parse(line.to_owned(), Origin::default(), 0);
+        serde_json::from_str(&e.to_json()).unwrap()
+    }
+
+    fn parse(line: &str) -> serde_json::Value {
+        parse_with(Some(chrono_tz::Europe::Berlin), line)
+    }
+
+    #[test]
+    fn quoted_login_maps_actor_realm_and_zone() {
+        let v = parse(
+            r#"2025-06-03 09:14:22,481 DEBUG [org.keycloak.events] (executor-thread-12) type="LOGIN", realmId="7b0c", realmName="corp", clientId="hr-portal", userId="a1b2", sessionId="f0e1", ipAddress="198.51.100.14", auth_method="openid-connect", redirect_uri="https://hr.corp.test/callback?a=b, c", username="k.tanaka""#,
+        );
+        assert_eq!(v["@timestamp"], "2025-06-03T07:14:22.481Z");
+        assert_eq!(v["event"]["action"], "LOGIN");
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(
+            v["event"]["category"],
+            serde_json::json!(["authentication"])
+        );
+        assert_eq!(v["user"]["name"], "k.tanaka");
+        assert_eq!(v["user"]["id"], "a1b2");
+        assert_eq!(v["user"]["domain"], "corp");
+        assert_eq!(v["organization"]["id"], "7b0c");
+        assert_eq!(v["source"]["ip"], "198.51.100.14");
+        assert_eq!(v["url"]["original"], "https://hr.corp.test/callback?a=b, c");
+    }
+
+    #[test]
+    fn escaped_quotes_and_null_user() {
+        let v = parse(
+            r#"2025-06-03 09:15:02,007 WARN  [org.keycloak.events] (executor-thread-3) type="LOGIN_ERROR", realmId="7b0c", clientId="hr-portal", userId="null", ipAddress="203.0.113.90", error="user_not_found", username="adm\"in""#,
+        );
+        assert_eq!(v["user"]["name"], "adm\"in");
+        assert!(v["user"]["id"].is_null());
+        assert_eq!(v["event"]["outcome"], "failure");
+        assert_eq!(v["error"]["code"], "user_not_found");
+    }
+
+    #[test]
+    fn unquoted_old_format_with_single_quoted_details() {
+        let v = parse("2023-02-11 17:02:59,114 WARN  [org.keycloak.events] (executor-thread-1) type=REFRESH_TOKEN_ERROR, realmId=legacy, clientId=mobile, userId=null, ipAddress=10.4.4.4, error=invalid_token, grant_type=refresh_token, reason='Token is not active'");
+        assert_eq!(v["event"]["reason"], "Token is not active");
+        assert_eq!(v["keycloak"]["grant_type"], "refresh_token");
+        assert_eq!(
+            v["event"]["category"],
+            serde_json::json!(["authentication"])
+        );
+        assert_eq!(v["event"]["type"], serde_json::json!(["info"]));
+    }
+
+    #[test]
+    fn admin_events_name_target_and_tidecloak() {
+        let v = parse(
+            r#"2025-06-03 09:31:10,020 DEBUG [org.keycloak.events] (executor-thread-2) operationType="ACTION", realmId="7b0c", realmName="corp", clientId="security-admin-console", userId="0f0e", ipAddress="192.0.2.33", resourceType="TIDE_VENDOR_KEY", resourcePath="vendorResources/sign""#,
+        );
+        assert_eq!(v["event"]["action"], "ACTION-TIDE_VENDOR_KEY");
+        assert_eq!(v["event"]["provider"], "tidecloak");
+        assert_eq!(v["event"]["category"], serde_json::json!(["configuration"]));
+        let v = parse(
+            r#"2025-06-03 09:20:45,300 DEBUG [org.keycloak.events] (executor-thread-8) operationType="CREATE", realmId="m1", realmName="master", clientId="security-admin-console", userId="0f0e", ipAddress="192.0.2.33", resourceType="REALM_ROLE_MAPPING", resourcePath="users/a1b2/role-mappings/realm""#,
+        );
+        assert_eq!(v["user"]["target"]["id"], "a1b2");
+        assert_eq!(v["user"]["id"], "0f0e");
+        assert_eq!(v["event"]["type"], serde_json::json!(["user", "creation"]));
+    }
+
+    #[test]
+    fn rest_and_json_log_layouts() {
+        let v = parse(
+            r#"{"id":"5c6d","time":1748942062007,"type":"LOGIN_ERROR","realmId":"7b0c","clientId":"hr-portal","userId":null,"sessionId":null,"ipAddress":"203.0.113.90","error":"user_not_found","details":{"auth_method":"openid-connect","username":"admin"}}"#,
+        );
+        assert_eq!(v["@timestamp"], "2025-06-03T09:14:22.007Z");
+        assert_eq!(v["event"]["id"], "5c6d");
+        assert_eq!(v["user"]["name"], "admin");
+        let v = parse(
+            r#"{"timestamp":"2025-06-03T11:14:22.481907113+02:00","sequence":40211,"loggerClassName":"org.jboss.logging.Logger","loggerName":"org.keycloak.events","level":"INFO","message":"type=\"LOGOUT\", realmId=\"7b0c\", realmName=\"corp\", clientId=\"hr-portal\", userId=\"a1b2\", ipAddress=\"198.51.100.14\"","threadName":"executor-thread-12","threadId":88,"mdc":{"kc.realmName":"corp"},"ndc":"","hostName":"kc-1","processName":"java","processId":1}"#,
+        );
+        assert_eq!(v["@timestamp"], "2025-06-03T09:14:22.481Z");
+        assert_eq!(v["event"]["action"], "LOGOUT");
+        assert_eq!(v["event"]["type"], serde_json::json!(["end"]));
+        assert_eq!(v["host"]["name"], "kc-1");
+    }
+
+    #[test]
+    fn repeated_hour_is_resolved_from_line_order() {
+        let p = KeycloakParser::new(Some(chrono_tz::Europe::Berlin));
+        let mut seq = KeycloakSequencer::default();
+        let lines = [
+            "2025-10-26 02:10:00,000 INFO  [org.keycloak.events] (t) type=\"LOGIN\", realmId=\"r\", clientId=\"c\", userId=\"u\", ipAddress=\"10.0.0.1\"",
+            "2025-10-26 02:50:00,000 INFO  [org.keycloak.events] (t) type=\"LOGIN\", realmId=\"r\", clientId=\"c\", userId=\"u\", ipAddress=\"10.0.0.1\"",
+            "2025-10-26 02:05:00,000 INFO  [org.keycloak.events] (t) type=\"LOGIN\", realmId=\"r\", clientId=\"c\", userId=\"u\", ipAddress=\"10.0.0.1\"",
+            "2025-10-26 02:30:00,000 INFO  [org.keycloak.events] (t) type=\"LOGIN\", realmId=\"r\", clientId=\"c\", userId=\"u\", ipAddress=\"10.0.0.1\"",
+            "2025-10-26 03:01:00,000 INFO  [org.keycloak.events] (t) type=\"LOGIN\", realmId=\"r\", clientId=\"c\", userId=\"u\", ipAddress=\"10.0.0.1\"",
+        ];
+        let stamps: Vec<String> = lines
+            .iter()
+            .map(|l| {
+                let mut e = p.parse((*l).to_owned(), Origin::default(), 0);
+                seq.sequence(&mut e);
+                crate::time::rfc3339(e.timestamp.unwrap())
+            })
+            .collect();
+        assert_eq!(
+            stamps,
+            [
+                "2025-10-26T00:10:00.000Z",
+                "2025-10-26T00:50:00.000Z",
+                "2025-10-26T01:05:00.000Z",
+                "2025-10-26T01:30:00.000Z",
+                "2025-10-26T02:01:00.000Z"
+            ]
+        );
+    }
+
+    #[test]
+    fn secrets_are_masked_in_the_original() {
+        let v = parse(
+            r#"2025-06-03 09:20:45,300 DEBUG [org.keycloak.events] (t) operationType="CREATE", realmId="r", clientId="c", userId="u", ipAddress="192.0.2.33", resourceType="USER", resourcePath="users/a1", representation="{\"username\":\"bob\",\"credentials\":[{\"type\":\"password\",\"value\":\"hunter2\"}]}""#,
+        );
+        let orig = v["event"]["original"].as_str().unwrap();
+        assert!(!orig.contains("hunter2"), "{orig}");
+        assert!(!v["keycloak"]["admin"]["representation"]
+            .as_str()
+            .unwrap()
+            .contains("hunter2"));
+        let v = parse(
+            r#"2025-06-03 09:20:45,300 TRACE [org.keycloak.events] (t) type="LOGIN", realmId="r", clientId="c", userId="u", ipAddress="192.0.2.33", requestUri="https://kc/realms/r/login-actions/authenticate?session_code=abc123&execution=x", cookies=[KC_RESTART=eyJhbGciOi, AUTH_SESSION_ID=xyz]"#,
+        );
+        let orig = v["event"]["original"].as_str().unwrap();
+        assert!(
+            !orig.contains("abc123") && !orig.contains("eyJhbGciOi") && !orig.contains("xyz"),
+            "{orig}"
+        );
+        assert_eq!(v["keycloak"]["cookies"], "KC_RESTART, AUTH_SESSION_ID");
+    }
+
+    #[test]
+    fn stack_traces_join_and_other_loggers_are_log_records() {
+        let p = KeycloakParser::default();
+        assert!(!p.starts_record(b"\tat org.keycloak.Foo.bar(Foo.java:1)"));
+        assert!(p.starts_record(b"2025-06-03 09:14:22,481 DEBUG [x] (y) z"));
+        let v = parse("2025-06-03 09:14:22,481 ERROR [org.keycloak.services] (executor-thread-1) Uncaught server error\njava.lang.NullPointerException\n\tat org.keycloak.Foo.bar(Foo.java:1)");
+        assert_eq!(v["event"]["dataset"], "keycloak.log");
+        assert!(v["error"]["stack_trace"]
+            .as_str()
+            .unwrap()
+            .contains("NullPointerException"));
+    }
+}
