@@ -549,7 +549,9 @@ fn emit_admin(d: &mut Draft, line: &str, r: &Record<'_>, kind: &str) {
         d.constant("event.dataset", "keycloak.admin");
         // Old versions write no resourceType: infer it from the path (§2.4).
         let resource = r.resource_type.as_deref().unwrap_or_else(|| {
-            r.resource_path.as_deref().map_or("REALM", resource_from_path)
+            r.resource_path
+                .as_deref()
+                .map_or("REALM", resource_from_path)
         });
         d.owned("event.action", format!("{kind}-{resource}"));
         d.str("keycloak.admin.operation", line, kind);

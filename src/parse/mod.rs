@@ -11,6 +11,7 @@ pub mod draft;
 pub mod json;
 pub mod keycloak;
 pub mod raw;
+pub mod totp;
 
 use std::sync::Arc;
 
@@ -62,7 +63,12 @@ impl Format {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            Format::Auto | Format::Dogtag | Format::Keycloak | Format::Json | Format::Raw
+            Format::Auto
+                | Format::Dogtag
+                | Format::Keycloak
+                | Format::Totp
+                | Format::Json
+                | Format::Raw
         )
     }
 
@@ -157,6 +163,7 @@ pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
     match format {
         Format::Dogtag => Arc::new(dogtag::DogtagParser::new(&options.zones)),
         Format::Keycloak => Arc::new(keycloak::KeycloakParser::new(tz)),
+        Format::Totp => Arc::new(totp::TotpParser),
         Format::Json => Arc::new(json::JsonParser),
         Format::Raw => Arc::new(raw::RawParser),
         _ => Arc::new(Auto::new(options)),
@@ -212,6 +219,9 @@ impl Parser for Auto {
             .any(|k| trimmed.contains(k));
             if keycloak {
                 return self.keycloak.parse(record, origin, created);
+            }
+            if trimmed.contains("\"action\"") && trimmed.contains("\"ip_address\"") {
+                return totp::TotpParser.parse(record, origin, created);
             }
             return json::JsonParser.parse(record, origin, created);
         }
