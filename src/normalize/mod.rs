@@ -7,6 +7,7 @@
 
 pub mod dogtag;
 pub mod keycloak;
+pub mod sap;
 pub mod totp;
 
 use std::net::IpAddr;

@@ -93,7 +93,7 @@ fn set(event: &mut Event, key: &str, value: Value) {
 }
 
 /// The first key that occurs twice in the same object, if any.
-fn duplicate_key(text: &str) -> Option<String> {
+pub(crate) fn duplicate_key(text: &str) -> Option<String> {
     use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
     use std::cell::RefCell;
 

@@ -11,6 +11,7 @@ pub mod draft;
 pub mod json;
 pub mod keycloak;
 pub mod raw;
+pub mod sap;
 pub mod totp;
 
 use std::sync::Arc;
@@ -67,6 +68,7 @@ impl Format {
                 | Format::Dogtag
                 | Format::Keycloak
                 | Format::Totp
+                | Format::Sap
                 | Format::Json
                 | Format::Raw
         )
@@ -164,6 +166,7 @@ pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
         Format::Dogtag => Arc::new(dogtag::DogtagParser::new(&options.zones)),
         Format::Keycloak => Arc::new(keycloak::KeycloakParser::new(tz)),
         Format::Totp => Arc::new(totp::TotpParser),
+        Format::Sap => Arc::new(sap::SapParser),
         Format::Json => Arc::new(json::JsonParser),
         Format::Raw => Arc::new(raw::RawParser),
         _ => Arc::new(Auto::new(options)),
@@ -219,6 +222,9 @@ impl Parser for Auto {
             .any(|k| trimmed.contains(k));
             if keycloak {
                 return self.keycloak.parse(record, origin, created);
+            }
+            if trimmed.contains("\"message_uuid\"") || trimmed.contains("\"Uuid\"") {
+                return sap::SapParser.parse(record, origin, created);
             }
             if trimmed.contains("\"action\"") && trimmed.contains("\"ip_address\"") {
                 return totp::TotpParser.parse(record, origin, created);

@@ -1,0 +1,515 @@
+//! `sap`: SAP Audit Log retrieval records, one JSON object per line (FORMATS.md §3): the Cloud
+//! Foundry v2 shape (`message` an object or a JSON string) and the Neo shape (capitalised keys,
+//! `2018-03-21T09.00.40.572+0000` times, free-text `Message`).
+//!
+//! SAP's records are varied enough that this parser reads them into a `serde_json::Value`.
+//! The OAuth 2.0 service payload (`action`, `key`/`objectID`, `operation`, `tenantId`,
+//! `account`) is documented only as search terms, so it is extracted by key from the decoded
+//! text, whatever its nesting or quoting.
+
+use serde_json::{Map, Value};
+
+use super::draft::Draft;
+use super::{failure, Parser};
+use crate::event::{Event, Origin};
+use crate::normalize::sap::{oauth_object, uaa_outcome, UAA_EVENTS};
+use crate::normalize::{self, Outcome};
+
+/// The SAP audit log parser.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SapParser;
+
+impl Parser for SapParser {
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
+        match draft(&record) {
+            Ok(d) => d.finish(record, origin, created),
+            Err(reason) => failure(record, origin, created, &reason),
+        }
+    }
+}
+
+fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    map.get(key).and_then(Value::as_str)
+}
+
+/// SAP's "no user" values.
+fn is_placeholder(user: &str) -> bool {
+    let u = user.trim();
+    u.is_empty() || u == "UNKNOWN_USER" || u == "$USER" || u == "$PROVIDER" || u == "$SUBSCRIBER"
+}
+
+/// `2018-03-21T09.00.40.572+0000` (Neo) or RFC 3339.
+fn sap_time(s: &str) -> Option<i64> {
+    if let Some(ms) = crate::time::parse_rfc3339(s) {
+        return Some(ms);
+    }
+    // Neo writes dots between hours, minutes and seconds.
+    let b = s.as_bytes();
+    if b.len() >= 19 && b[13] == b'.' && b[16] == b'.' {
+        let mut fixed = s.to_owned();
+        fixed.replace_range(13..14, ":");
+        fixed.replace_range(16..17, ":");
+        return crate::time::parse_rfc3339(&fixed);
+    }
+    None
+}
+
+fn draft(line: &str) -> Result<Draft, String> {
+    let body = line.trim_start_matches('\u{feff}');
+    let record: Map<String, Value> =
+        serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    if let Some(dup) = super::json::duplicate_key(body) {
+        return Err(format!("duplicate JSON key `{dup}`"));
+    }
+    let mut d = Draft::new();
+    d.constant("event.kind", "event");
+    d.constant("event.module", "sap");
+    d.constant("event.dataset", "sap.auditlog");
+    if record.contains_key("Uuid") || record.contains_key("Category") {
+        neo(&mut d, line, &record)?;
+    } else {
+        cloud_foundry(&mut d, line, &record)?;
+    }
+    Ok(d)
+}
+
+fn cloud_foundry(d: &mut Draft, line: &str, r: &Map<String, Value>) -> Result<(), String> {
+    // `message` is an object, or a string holding JSON (parsed a second time).
+    let decoded;
+    let message: Option<&Map<String, Value>> = match r.get("message") {
+        Some(Value::Object(m)) => Some(m),
+        Some(Value::String(s)) => {
+            decoded = serde_json::from_str::<Value>(s).ok();
+            decoded.as_ref().and_then(Value::as_object)
+        }
+        _ => None,
+    };
+    let time = message
+        .and_then(|m| text(m, "time"))
+        .and_then(sap_time)
+        .or_else(|| text(r, "time").and_then(sap_time))
+        .ok_or_else(|| "record without a usable `time`".to_owned())?;
+    d.timestamp = Some(time);
+    if let Some(id) = text(r, "message_uuid") {
+        d.str("event.id", line, id);
+    }
+    if let Some(t) = text(r, "tenant") {
+        d.str("organization.id", line, t);
+    }
+    for (key, field) in [
+        ("org_id", "sap.org_id"),
+        ("space_id", "sap.space_id"),
+        ("als_service_id", "sap.als_service_id"),
+    ] {
+        if let Some(v) = text(r, key).filter(|v| !v.is_empty()) {
+            d.str(field, line, v);
+        }
+    }
+    match text(r, "app_or_service_id").filter(|v| !v.is_empty()) {
+        Some(p) => d.str("event.provider", line, p),
+        None => d.constant("event.provider", "sap-audit-log"),
+    }
+    let user = message
+        .and_then(|m| text(m, "user"))
+        .filter(|u| !is_placeholder(u))
+        .or_else(|| text(r, "user").filter(|u| !is_placeholder(u)));
+    if let Some(u) = user {
+        normalize::user(d, "user.name", line, u);
+    }
+    if let Some(ip) = message.and_then(|m| text(m, "ip")) {
+        normalize::ip_or_address(d, line, ip, "source.ip", "source.address");
+    }
+    let category = message
+        .and_then(|m| text(m, "category"))
+        .or_else(|| text(r, "category"))
+        .unwrap_or("");
+    d.str("event.code", line, category);
+    let data = message.and_then(|m| text(m, "data")).unwrap_or("");
+    categorise(d, line, category, message, data);
+    Ok(())
+}
+
+fn neo(d: &mut Draft, line: &str, r: &Map<String, Value>) -> Result<(), String> {
+    let time = text(r, "Time")
+        .and_then(sap_time)
+        .ok_or_else(|| "record without a usable `Time`".to_owned())?;
+    d.timestamp = Some(time);
+    if let Some(id) = text(r, "Uuid") {
+        d.str("event.id", line, id);
+    }
+    if let Some(t) = text(r, "Tenant") {
+        d.str("organization.id", line, t);
+    }
+    if let Some(a) = text(r, "Account") {
+        d.str("cloud.account.id", line, a);
+    }
+    match text(r, "Application").filter(|v| !v.is_empty()) {
+        Some(p) => d.str("event.provider", line, p),
+        None => d.constant("event.provider", "sap-audit-log"),
+    }
+    if let Some(user) = text(r, "User") {
+        // "<A> on behalf of <B>": A is who the service authenticated, B was asserted.
+        let (actor, behalf) = match user.split_once("on behalf of ") {
+            Some((a, b)) => (a.trim(), Some(b.trim())),
+            None => (user.trim(), None),
+        };
+        let actor = if actor.is_empty() {
+            behalf.unwrap_or("")
+        } else {
+            actor
+        };
+        if !is_placeholder(actor) {
+            normalize::user(d, "user.name", line, actor);
+        }
+        if let Some(b) = behalf.filter(|b| !b.is_empty()) {
+            d.str("sap.on_behalf_of", line, b);
+        }
+    }
+    let category = text(r, "Category").unwrap_or("");
+    d.str("event.code", line, category);
+    let message = text(r, "Message").unwrap_or("");
+    if !message.is_empty() {
+        d.str("message", line, message);
+    }
+    categorise(d, line, category, None, message);
+    Ok(())
+}
+
+/// The category policy of §3.5.
+fn categorise(
+    d: &mut Draft,
+    line: &str,
+    category: &str,
+    message: Option<&Map<String, Value>>,
+    data: &str,
+) {
+    let base = category
+        .splitn(3, '.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    match base.as_str() {
+        "audit.security-events" => security(d, line, data),
+        "audit.configuration" => {
+            d.constant("event.action", "configuration-change");
+            d.push_constant("event.category", "configuration");
+            let attrs = message
+                .and_then(|m| m.get("attributes"))
+                .and_then(Value::as_array);
+            let has = |k: &str| attrs.is_some_and(|a| a.iter().any(|x| x.get(k).is_some()));
+            let kind = match (has("new"), has("old")) {
+                (true, false) => "creation",
+                (false, true) => "deletion",
+                _ => "change",
+            };
+            d.push_constant("event.type", kind);
+            object(d, line, message);
+            normalize::outcome(d, stated(message));
+        }
+        "audit.data-access" => {
+            d.constant("event.action", "data-access");
+            d.push_constant("event.category", "database");
+            d.push_constant("event.type", "access");
+            object(d, line, message);
+            let mut outcome = stated(message);
+            if outcome == Outcome::Unknown {
+                outcome = attribute_success(message);
+            }
+            normalize::outcome(d, outcome);
+        }
+        "audit.data-modification" => {
+            d.constant("event.action", "data-modification");
+            d.push_constant("event.category", "database");
+            d.push_constant("event.type", "change");
+            object(d, line, message);
+            normalize::outcome(d, stated(message));
+        }
+        _ => {
+            d.str(
+                "event.action",
+                line,
+                if category.is_empty() {
+                    "unknown"
+                } else {
+                    category
+                },
+            );
+            d.tag("audit_unknown_action");
+            normalize::outcome(d, Outcome::Unknown);
+        }
+    }
+}
+
+/// `success` (absent: an "intention", logged before the action).
+fn stated(message: Option<&Map<String, Value>>) -> Outcome {
+    match message
+        .and_then(|m| m.get("success"))
+        .and_then(Value::as_bool)
+    {
+        Some(true) => Outcome::Success,
+        Some(false) => Outcome::Failure,
+        None => Outcome::Unknown,
+    }
+}
+
+/// Data access: every attribute `successful` → success, any false → failure.
+fn attribute_success(message: Option<&Map<String, Value>>) -> Outcome {
+    let Some(attrs) = message
+        .and_then(|m| m.get("attributes"))
+        .and_then(Value::as_array)
+    else {
+        return Outcome::Unknown;
+    };
+    let flags: Vec<bool> = attrs
+        .iter()
+        .filter_map(|a| {
+            a.get("successful")
+                .or_else(|| a.get("successfull"))
+                .and_then(Value::as_bool)
+        })
+        .collect();
+    if flags.is_empty() {
+        Outcome::Unknown
+    } else if flags.iter().all(|f| *f) {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    }
+}
+
+/// `object`, `attributes` and `data_subject` into the `sap.*` namespace.
+fn object(d: &mut Draft, line: &str, message: Option<&Map<String, Value>>) {
+    let Some(m) = message else { return };
+    if let Some(obj) = m.get("object").and_then(Value::as_object) {
+        if let Some(t) = text(obj, "type") {
+            d.str("sap.object.type", line, t);
+        }
+        if let Some(ids) = obj.get("id").and_then(Value::as_object) {
+            for (k, v) in ids {
+                if let Some(v) = v.as_str() {
+                    d.dynamic("sap.object.id", line, k, v);
+                }
+            }
+        }
+    }
+    if let Some(attrs) = m.get("attributes").and_then(Value::as_array) {
+        for a in attrs {
+            if let Some(name) = a.get("name").and_then(Value::as_str) {
+                d.push("sap.attributes", line, name);
+            }
+            if let Some(new) = a.get("new").and_then(Value::as_str) {
+                d.push("sap.attributes_new", line, new);
+            }
+        }
+    }
+    if let Some(subject) = m.get("data_subject").and_then(Value::as_object) {
+        for key in ["type", "role"] {
+            if let Some(v) = text(subject, key) {
+                d.dynamic("sap.data_subject", line, key, v);
+            }
+        }
+        if let Some(ids) = subject.get("id").and_then(Value::as_object) {
+            for (k, v) in ids {
+                if let Some(v) = v.as_str() {
+                    d.dynamic("sap.data_subject.id", line, k, v);
+                }
+            }
+        }
+    }
+}
+
+/// Security events: UAA messages, OAuth 2.0 service payloads, or anything else.
+fn security(d: &mut Draft, line: &str, data: &str) {
+    let unquoted = unescape_quotes(data);
+    if let Some(action) = payload_value(&unquoted, "action") {
+        let subject =
+            payload_value(&unquoted, "key").or_else(|| payload_value(&unquoted, "objectID"));
+        if let Some(subject) = subject {
+            oauth(d, line, &unquoted, &action, &subject);
+            return;
+        }
+    }
+    if let Some(uaa) = uaa_message(&unquoted) {
+        d.owned("event.action", uaa.name.clone());
+        match normalize::lookup(UAA_EVENTS, &uaa.name) {
+            Some(mapping) => {
+                normalize::categorise(d, mapping);
+                normalize::outcome(d, uaa_outcome(&uaa.name));
+            }
+            None => {
+                d.push_constant("event.category", "iam");
+                d.push_constant("event.type", "info");
+                normalize::outcome(d, Outcome::Unknown);
+            }
+        }
+        if let Some(ip) = uaa.remote_address {
+            normalize::ip_or_address(d, line, &ip, "source.ip", "source.address");
+        }
+        if let Some(c) = uaa.client_id {
+            d.owned("sap.oauth.client_id", c);
+        }
+        return;
+    }
+    d.constant("event.action", "security-event");
+    d.push_constant("event.category", "iam");
+    d.push_constant("event.type", "info");
+    normalize::outcome(d, Outcome::Unknown);
+    if !data.is_empty() {
+        d.str("message", line, data);
+    }
+}
+
+/// `<action>-<object>` from `"action":"create"` and `"key":"Creating access token: X7pQa"`.
+fn oauth(d: &mut Draft, line: &str, payload: &str, action: &str, subject: &str) {
+    let action = action.trim().to_ascii_lowercase();
+    let (head, tail) = subject.split_once(':').unwrap_or((subject, ""));
+    // "Creating access token" → "access token"; the verb is the first word.
+    let object = head
+        .trim()
+        .split_once(' ')
+        .map_or("", |(_, o)| o)
+        .trim()
+        .to_ascii_lowercase();
+    let kebab = object.split_whitespace().collect::<Vec<_>>().join("-");
+    d.owned("event.action", format!("{action}-{kebab}"));
+    let mapping = oauth_object(&object, &action);
+    normalize::categorise(d, mapping);
+    // The service logs after the fact in practice, but nothing in the record says so.
+    normalize::outcome(d, Outcome::Unknown);
+    let value = tail
+        .trim()
+        .trim_matches(|c: char| c == '"' || c.is_whitespace());
+    if object.contains("client") {
+        if !value.is_empty() {
+            d.owned("sap.oauth.client_id", value.to_owned());
+        }
+    } else if !value.is_empty() {
+        // SAP keeps only the first 5 characters of a token: not a secret, kept as written.
+        let prefix: String = value.chars().take(5).collect();
+        d.owned("sap.oauth.token_prefix", prefix);
+    }
+    d.owned("sap.oauth.object", object);
+    for (key, field) in [
+        ("operation", "sap.oauth.operation"),
+        ("tenantId", "sap.oauth.tenant_id"),
+        ("account", "sap.oauth.account"),
+    ] {
+        if let Some(v) = payload_value(payload, key) {
+            d.owned(field, v);
+        }
+    }
+    let _ = line;
+}
+
+/// Removes backslashes before quotes, however deep the payload was JSON-in-a-string.
+fn unescape_quotes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            let mut run = 1;
+            while chars.peek() == Some(&'\\') {
+                chars.next();
+                run += 1;
+            }
+            if chars.peek() == Some(&'"') {
+                continue;
+            }
+            out.extend(std::iter::repeat_n('\\', run));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The string value of `"key": "..."` in `text`, tolerant of stray quotes around it.
+fn payload_value(text: &str, key: &str) -> Option<String> {
+    let pattern = format!("\"{key}\"");
+    let at = text.find(&pattern)? + pattern.len();
+    let rest = text[at..].trim_start().strip_prefix(':')?;
+    let rest = rest.trim_start_matches(|c: char| c == '"' || c.is_whitespace());
+    let end = ["\",", "\"}", "\" }"]
+        .iter()
+        .filter_map(|t| rest.find(t))
+        .min()
+        .unwrap_or(rest.len());
+    let value: String = rest[..end].chars().filter(|c| *c != '"').collect();
+    let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!value.is_empty()).then_some(value)
+}
+
+struct Uaa {
+    name: String,
+    remote_address: Option<String>,
+    client_id: Option<String>,
+}
+
+/// `<UaaEventName> ('<desc>'): principal=..., origin=[remoteAddress=.., clientId=..], ...`
+fn uaa_message(text: &str) -> Option<Uaa> {
+    let message = payload_value(text, "message")?;
+    let name: String = message
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    if name.is_empty() || !message[name.len()..].trim_start().starts_with("('") {
+        return None;
+    }
+    let field = |key: &str| {
+        let at = message.find(key)? + key.len();
+        let v: String = message[at..]
+            .chars()
+            .take_while(|c| !matches!(c, ',' | ']' | ' '))
+            .collect();
+        (!v.is_empty()).then_some(v)
+    };
+    Some(Uaa {
+        name,
+        remote_address: field("remoteAddress="),
+        client_id: field("clientId="),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> serde_json::Value {
+        let e = SapParser.parse(line.to_owned(), Origin::default(), 0);
+        serde_json::from_str(&e.to_json()).unwrap()
+    }
+
+    #[test]
+    fn oauth_token_creation_in_a_data_string() {
+        let v = parse(
+            r#"{"message_uuid":"9f1e","time":"2025-01-20T06:41:09.512Z","tenant":"c0ffee00","app_or_service_id":"oauth-svc-01","user":"ci-runner","category":"audit.security-events","message":{"uuid":"1111","user":"ci-runner","time":"2025-01-20T06:41:09.512Z","ip":"10.1.1.9","data":"{\"action\":\"create\",\"key\":\"Creating access token: X7pQa\",\"tenantId\":\"c0ffee00\"}","category":"audit.security-events","tenant":"$PROVIDER"}}"#,
+        );
+        assert_eq!(v["event"]["action"], "create-access-token");
+        assert_eq!(v["sap"]["oauth"]["token_prefix"], "X7pQa");
+        assert_eq!(v["event"]["outcome"], "unknown");
+        assert_eq!(v["organization"]["id"], "c0ffee00");
+        assert_eq!(v["source"]["ip"], "10.1.1.9");
+    }
+
+    #[test]
+    fn neo_times_users_on_behalf_and_nested_quotes() {
+        let v = parse(
+            r#"{"Uuid":"4c4c4c-18d2e3f4a5b-1f","Category":"audit.security-events","User":"p2099001 on behalf of s.ops","Tenant":"neo-t-42","Account":"corpprod","Application":"oauthas","Time":"2019-11-05T22.10.03.004+0000","Message":"Security event message. Security event: \"{\\\"action\\\":\\\"delete\\\",\\\"key\\\":\\\"Deleting cloud access token: Q0wEr\\\"}\"","InstanceId":null,"FormatVersion":"2.2"}"#,
+        );
+        assert_eq!(v["@timestamp"], "2019-11-05T22:10:03.004Z");
+        assert_eq!(v["event"]["action"], "delete-cloud-access-token");
+        assert_eq!(v["user"]["name"], "p2099001");
+        assert_eq!(v["sap"]["on_behalf_of"], "s.ops");
+        assert_eq!(v["sap"]["oauth"]["token_prefix"], "Q0wEr");
+    }
+
+    #[test]
+    fn configuration_change_with_only_new_values_is_a_creation() {
+        let v = parse(
+            r#"{"message_uuid":"0d0d","time":"2025-01-20T06:45:00.000Z","tenant":"c0ffee00","user":"sec.admin@corp.test","category":"audit.configuration","message":{"user":"sec.admin@corp.test","time":"2025-01-20T06:45:00.000Z","category":"audit.configuration","tenant":"$PROVIDER","object":{"type":"xsrolecollections","id":{"crudType":"CREATE"}},"attributes":[{"name":"name","new":"Auditors EU"}],"success":true}}"#,
+        );
+        assert_eq!(v["event"]["type"], serde_json::json!(["creation"]));
+        assert_eq!(v["event"]["outcome"], "success");
+        assert_eq!(v["sap"]["object"]["type"], "xsrolecollections");
+    }
+}
