@@ -331,16 +331,13 @@ fn security(d: &mut Draft, line: &str, data: &str) {
     }
     if let Some(uaa) = uaa_message(&unquoted) {
         d.owned("event.action", uaa.name.clone());
-        match normalize::lookup(UAA_EVENTS, &uaa.name) {
-            Some(mapping) => {
-                normalize::categorise(d, mapping);
-                normalize::outcome(d, uaa_outcome(&uaa.name));
-            }
-            None => {
-                d.push_constant("event.category", "iam");
-                d.push_constant("event.type", "info");
-                normalize::outcome(d, Outcome::Unknown);
-            }
+        if let Some(mapping) = normalize::lookup(UAA_EVENTS, &uaa.name) {
+            normalize::categorise(d, mapping);
+            normalize::outcome(d, uaa_outcome(&uaa.name));
+        } else {
+            d.push_constant("event.category", "iam");
+            d.push_constant("event.type", "info");
+            normalize::outcome(d, Outcome::Unknown);
         }
         if let Some(ip) = uaa.remote_address {
             normalize::ip_or_address(d, line, &ip, "source.ip", "source.address");
@@ -389,6 +386,7 @@ fn oauth(d: &mut Draft, line: &str, payload: &str, action: &str, subject: &str) 
         d.owned("sap.oauth.token_prefix", prefix);
     }
     d.owned("sap.oauth.object", object);
+    let _ = line;
     for (key, field) in [
         ("operation", "sap.oauth.operation"),
         ("tenantId", "sap.oauth.tenant_id"),
@@ -398,7 +396,6 @@ fn oauth(d: &mut Draft, line: &str, payload: &str, action: &str, subject: &str) 
             d.owned(field, v);
         }
     }
-    let _ = line;
 }
 
 /// Removes backslashes before quotes, however deep the payload was JSON-in-a-string.
