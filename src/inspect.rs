@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::event::Origin;
+use crate::event::{Event, Origin};
 use crate::parse::Parser;
 use crate::source::lines::{LineSplitter, Record, RecordJoiner};
 
@@ -54,8 +54,9 @@ pub fn parse_to_at(
     let path: Arc<str> = Arc::from(path);
     let mut buf = Vec::with_capacity(64 * 1024);
     let records = records(bytes, parser, 1024 * 1024);
-    let count = records.len();
     let mut sequencer = parser.sequencer();
+    let mut ready = Vec::new();
+    let mut emitted = 0;
     for record in records {
         let origin = Origin {
             source: source.clone(),
@@ -64,29 +65,34 @@ pub fn parse_to_at(
             offset: record.offset,
             end: record.end,
         };
-        let mut event = parser.parse(record.text, origin, created);
-        if record.truncated {
-            event.add_tag("audit_truncated");
+        let event = crate::source::parallel::parse_record(parser, record, origin, created);
+        match sequencer.as_mut() {
+            Some(s) => s.push(event, &mut ready),
+            None => ready.push(event),
         }
-        if record.invalid_utf8 {
-            event.add_tag("audit_invalid_utf8");
-        }
-        if record.partial {
-            event.add_tag("audit_partial");
-        }
-        if let Some(s) = sequencer.as_mut() {
-            s.sequence(&mut event);
-        }
-        event.write_json(&mut buf);
-        buf.push(b'\n');
+        emitted += write_events(&mut ready, &mut buf);
         if buf.len() > 60 * 1024 {
             out.write_all(&buf)?;
             buf.clear();
         }
     }
+    if let Some(s) = sequencer.as_mut() {
+        s.flush(created, true, &mut ready);
+    }
+    emitted += write_events(&mut ready, &mut buf);
     out.write_all(&buf)?;
     out.flush()?;
-    Ok(count)
+    Ok(emitted)
+}
+
+/// Writes (and drains) `events` as ECS JSON lines; returns how many.
+fn write_events(events: &mut Vec<Event>, buf: &mut Vec<u8>) -> usize {
+    let n = events.len();
+    for event in events.drain(..) {
+        event.write_json(buf);
+        buf.push(b'\n');
+    }
+    n
 }
 
 /// Reads `path` (or stdin for `-`) whole.

@@ -66,6 +66,10 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
     let abort = CancellationToken::new();
     let mut running = start(&plan, &shutdown, &abort)?;
     let mut failure: Option<PipelineError> = None;
+    tracing::info!(
+        components = plan.components.len(),
+        "pipeline running; SIGTERM or SIGINT drains and stops it"
+    );
 
     // Run until asked to stop, or until a sink gives up.
     let sink_failed = async {

@@ -802,7 +802,15 @@ pub struct KeycloakSequencer {
 const DISORDER_MS: i64 = 5 * 60 * 1000;
 
 impl Sequencer for KeycloakSequencer {
-    fn sequence(&mut self, event: &mut Event) {
+    fn push(&mut self, mut event: Event, out: &mut Vec<Event>) {
+        self.resolve(&mut event);
+        out.push(event);
+    }
+}
+
+impl KeycloakSequencer {
+    /// Chooses the reading of an ambiguous local time.
+    pub fn resolve(&mut self, event: &mut Event) {
         let Some(first) = event.timestamp else {
             return;
         };
@@ -924,7 +932,7 @@ mod tests {
             .iter()
             .map(|l| {
                 let mut e = p.parse((*l).to_owned(), Origin::default(), 0);
-                seq.sequence(&mut e);
+                seq.resolve(&mut e);
                 crate::time::rfc3339(e.timestamp.unwrap())
             })
             .collect();

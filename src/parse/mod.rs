@@ -146,10 +146,25 @@ pub trait Parser: Send + Sync {
     }
 }
 
-/// Stateful fix-ups that need file order (run after the parallel parse, one per file).
+/// Stateful steps that need file order, run after the parallel parse, one per file: fixing
+/// times from line order, merging the records of one multi-record event.
+///
+/// Contract: every event pushed comes out of `push` or `flush` exactly once (possibly merged
+/// into another); [`Sequencer::oldest_held`] names the file offset of the oldest record still
+/// held, so that acknowledgements of lines from there on wait until it is released.
 pub trait Sequencer: Send {
-    /// Adjusts `event`, the next event of the file in order.
-    fn sequence(&mut self, event: &mut Event);
+    /// Takes the next event of the file; appends the events that are complete to `out`.
+    fn push(&mut self, event: Event, out: &mut Vec<Event>);
+
+    /// Releases held events older than the sequencer's window (all of them with `force`).
+    fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
+        let _ = (now_ms, force, out);
+    }
+
+    /// File offset of the oldest record still held, if any.
+    fn oldest_held(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The zone named `name` (IANA), for sources that write local times.

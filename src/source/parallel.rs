@@ -1,39 +1,143 @@
 //! Parses chunks of records on every core while keeping each source's file order.
 //!
 //! Chunks are handed to the runtime's worker threads as they arrive; at most
-//! `max_in_flight` are being parsed at once, and results are forwarded strictly in arrival
-//! order (a FIFO of join handles), so events of one file never overtake each other.
+//! `max_in_flight` are being parsed at once, and results are taken strictly in arrival order
+//! (a FIFO of join handles), so events of one file never overtake each other. Then each file's
+//! [`Sequencer`] runs in order: it may hold records back (auditd events spanning records and
+//! chunks) and merge them later.
+//!
+//! Invariant: a chunk's acknowledgement is released only when none of its records is held;
+//! until then, every outgoing chunk that carries some of its events carries a fork of it
+//! (so a failure of that delivery still holds the checkpoint).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use std::collections::HashMap;
-
 use super::LineChunk;
+use crate::ack::Acks;
 use crate::chunk::EventChunk;
 use crate::event::{Event, Origin};
 use crate::fanout::Fanout;
 use crate::parse::{Parser, Sequencer};
 
-/// Runs the parser's per-file sequencer over a chunk, in file order.
-fn sequence(
-    parser: &dyn Parser,
-    sequencers: &mut HashMap<u64, Box<dyn Sequencer>>,
-    chunk: &mut EventChunk,
-) {
-    for event in &mut chunk.events {
-        let file = event.origin.file_id;
-        let sequencer = match sequencers.entry(file) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => match parser.sequencer() {
-                Some(s) => v.insert(s),
-                None => return,
-            },
-        };
-        sequencer.sequence(event);
+/// How often held records are checked against their flush window.
+const FLUSH_TICK: Duration = Duration::from_millis(500);
+
+/// A parsed chunk with the file range its acknowledgement covers.
+pub struct Parsed {
+    chunk: EventChunk,
+    file_id: u64,
+    start: u64,
+    end: u64,
+}
+
+/// Acknowledgements waiting for held records, per chunk.
+struct Pending {
+    file_id: u64,
+    start: u64,
+    end: u64,
+    acks: Acks,
+}
+
+/// The ordered, sequenced output of one source.
+struct Sequenced {
+    parser: Arc<dyn Parser>,
+    sequencers: HashMap<u64, Box<dyn Sequencer>>,
+    pending: VecDeque<Pending>,
+}
+
+impl Sequenced {
+    fn new(parser: Arc<dyn Parser>) -> Self {
+        Self {
+            parser,
+            sequencers: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Runs a parsed chunk through its file's sequencer; returns what can go downstream.
+    fn accept(&mut self, parsed: Parsed) -> Option<EventChunk> {
+        let Parsed {
+            chunk,
+            file_id,
+            start,
+            end,
+        } = parsed;
+        if !self.sequencers.contains_key(&file_id) {
+            match self.parser.sequencer() {
+                Some(s) => {
+                    self.sequencers.insert(file_id, s);
+                }
+                None => return Some(chunk),
+            }
+        }
+        let mut out = Vec::with_capacity(chunk.events.len());
+        if let Some(seq) = self.sequencers.get_mut(&file_id) {
+            for event in chunk.events {
+                seq.push(event, &mut out);
+            }
+        }
+        self.pending.push_back(Pending {
+            file_id,
+            start,
+            end,
+            acks: chunk.acks,
+        });
+        Some(self.release(out))
+    }
+
+    /// Flushes held records past their window (or all, with `force`).
+    fn flush(&mut self, force: bool) -> Option<EventChunk> {
+        let now = crate::time::now_ms();
+        let mut out = Vec::new();
+        for seq in self.sequencers.values_mut() {
+            seq.flush(now, force, &mut out);
+        }
+        if out.is_empty() && !self.pending.iter().any(|p| self.releasable(p)) {
+            return None;
+        }
+        Some(self.release(out))
+    }
+
+    fn holding(&self) -> bool {
+        self.sequencers.values().any(|s| s.oldest_held().is_some())
+    }
+
+    fn releasable(&self, p: &Pending) -> bool {
+        self.sequencers
+            .get(&p.file_id)
+            .and_then(|s| s.oldest_held())
+            .is_none_or(|held| held >= p.end)
+    }
+
+    /// Builds the outgoing chunk for `events`: the acknowledgements of chunks with nothing
+    /// held are released into it; chunks still holding records that contributed events get a
+    /// fork.
+    fn release(&mut self, events: Vec<Event>) -> EventChunk {
+        let mut acks = Acks::none();
+        let mut kept = VecDeque::with_capacity(self.pending.len());
+        let pending = std::mem::take(&mut self.pending);
+        for p in pending {
+            if self.releasable(&p) {
+                acks.absorb(p.acks);
+            } else {
+                let contributes = events.iter().any(|e| {
+                    e.origin.file_id == p.file_id
+                        && e.origin.end > p.start
+                        && e.origin.offset < p.end
+                });
+                if contributes {
+                    acks.absorb(p.acks.fork());
+                }
+                kept.push_back(p);
+            }
+        }
+        self.pending = kept;
+        EventChunk::new(events, acks)
     }
 }
 
@@ -48,23 +152,21 @@ pub async fn parse_in_order(
     out: Fanout,
     max_in_flight: usize,
 ) {
-    let mut queue: VecDeque<JoinHandle<EventChunk>> = VecDeque::new();
+    let mut queue: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
     let mut input_open = true;
-    let mut sequencers: HashMap<u64, Box<dyn Sequencer>> = HashMap::new();
+    let mut sequenced = Sequenced::new(parser.clone());
     loop {
-        tokio::select! {
+        let holding = sequenced.holding();
+        let outgoing = tokio::select! {
             biased;
             done = async { queue.front_mut().expect("guarded by !is_empty").await }, if !queue.is_empty() => {
                 queue.pop_front();
                 match done {
-                    Ok(mut chunk) => {
-                        sequence(&*parser, &mut sequencers, &mut chunk);
-                        if out.send(chunk).await.is_err() {
-                            tracing::error!(source = %source, "downstream stopped; events stay unacknowledged and will be re-read");
-                            return;
-                        }
+                    Ok(parsed) => sequenced.accept(parsed),
+                    Err(e) => {
+                        tracing::error!(source = %source, error = %e, "a parse task failed; its lines stay unacknowledged and will be re-read after restart");
+                        None
                     }
-                    Err(e) => tracing::error!(source = %source, error = %e, "a parse task failed; its lines stay unacknowledged and will be re-read after restart"),
                 }
             }
             chunk = input.recv(), if input_open && queue.len() < max_in_flight.max(1) => {
@@ -76,16 +178,33 @@ pub async fn parse_in_order(
                     }
                     None => input_open = false,
                 }
+                None
             }
+            () = tokio::time::sleep(FLUSH_TICK), if holding => sequenced.flush(false),
             else => break,
+        };
+        if let Some(chunk) = outgoing {
+            if chunk.events.is_empty() && chunk.acks.is_empty() {
+                continue;
+            }
+            if out.send(chunk).await.is_err() {
+                tracing::error!(source = %source, "downstream stopped; events stay unacknowledged and will be re-read");
+                return;
+            }
         }
+    }
+    // Input closed (shutdown): release everything still held.
+    if let Some(chunk) = sequenced.flush(true) {
+        let _ = out.send(chunk).await;
     }
 }
 
 /// Parses one chunk (synchronously).
 #[must_use]
-pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> EventChunk {
+pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> Parsed {
     let created = crate::time::now_ms();
+    let start = chunk.records.first().map_or(0, |r| r.offset);
+    let end = chunk.records.last().map_or(0, |r| r.end);
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
     for record in chunk.records {
         let origin = Origin {
@@ -95,17 +214,33 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
             offset: record.offset,
             end: record.end,
         };
-        let mut event = parser.parse(record.text, origin, created);
-        if record.truncated {
-            event.add_tag("audit_truncated");
-        }
-        if record.invalid_utf8 {
-            event.add_tag("audit_invalid_utf8");
-        }
-        if record.partial {
-            event.add_tag("audit_partial");
-        }
-        events.push(event);
+        events.push(parse_record(parser, record, origin, created));
     }
-    EventChunk::new(events, chunk.acks)
+    Parsed {
+        chunk: EventChunk::new(events, chunk.acks),
+        file_id: chunk.file_id,
+        start,
+        end,
+    }
+}
+
+/// Parses one framed record and tags what the framing found (cut, invalid UTF-8, no LF).
+#[must_use]
+pub fn parse_record(
+    parser: &dyn Parser,
+    record: super::lines::Record,
+    origin: Origin,
+    created: i64,
+) -> Event {
+    let mut event = parser.parse(record.text, origin, created);
+    if record.truncated {
+        event.add_tag("audit_truncated");
+    }
+    if record.invalid_utf8 {
+        event.add_tag("audit_invalid_utf8");
+    }
+    if record.partial {
+        event.add_tag("audit_partial");
+    }
+    event
 }

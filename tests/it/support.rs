@@ -34,7 +34,21 @@ pub fn spawn(args: &[&str]) -> Child {
 }
 
 /// Sends a signal with the `kill` command (tests forbid unsafe code, so no `libc::kill`).
+/// A graceful signal waits (bounded) until the agent says it runs, so that it does not arrive
+/// before the signal handlers exist.
 pub fn signal(child: &Child, name: &str) {
+    if name != "KILL" {
+        let ready = eventually(Duration::from_secs(20), || {
+            let files = STDERR_FILES.lock().unwrap();
+            let path = files.iter().find(|(pid, _)| *pid == child.id())?.1.clone();
+            drop(files);
+            std::fs::read_to_string(path)
+                .ok()?
+                .contains("pipeline running")
+                .then_some(())
+        });
+        assert!(ready.is_some(), "the agent never reported that it runs");
+    }
     let status = Command::new("kill")
         .args([format!("-{name}"), child.id().to_string()])
         .status()
