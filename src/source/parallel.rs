@@ -60,7 +60,7 @@ impl Sequenced {
     }
 
     /// Runs a parsed chunk through its file's sequencer; returns what can go downstream.
-    fn accept(&mut self, parsed: Parsed) -> Option<EventChunk> {
+    fn accept(&mut self, parsed: Parsed) -> EventChunk {
         let Parsed {
             chunk,
             file_id,
@@ -72,7 +72,7 @@ impl Sequenced {
                 Some(s) => {
                     self.sequencers.insert(file_id, s);
                 }
-                None => return Some(chunk),
+                None => return chunk,
             }
         }
         let mut out = Vec::with_capacity(chunk.events.len());
@@ -87,7 +87,7 @@ impl Sequenced {
             end,
             acks: chunk.acks,
         });
-        Some(self.release(out))
+        self.release(out)
     }
 
     /// Flushes held records past their window (or all, with `force`).
@@ -162,7 +162,7 @@ pub async fn parse_in_order(
             done = async { queue.front_mut().expect("guarded by !is_empty").await }, if !queue.is_empty() => {
                 queue.pop_front();
                 match done {
-                    Ok(parsed) => sequenced.accept(parsed),
+                    Ok(parsed) => Some(sequenced.accept(parsed)),
                     Err(e) => {
                         tracing::error!(source = %source, error = %e, "a parse task failed; its lines stay unacknowledged and will be re-read after restart");
                         None
