@@ -121,6 +121,8 @@ pub struct Event {
     /// A second reading of an ambiguous local time (the repeated hour when summer time ends),
     /// for the per-file sequencer to choose from line order; never written out.
     pub alt_timestamp: Option<i64>,
+    /// The key under which a sequencer merges records of one event (auditd); never written.
+    pub group_key: Option<Box<str>>,
     /// Where it was read from.
     pub origin: Origin,
 }
@@ -145,6 +147,7 @@ impl Event {
             timestamp: None,
             created,
             alt_timestamp: None,
+            group_key: None,
             origin,
         }
     }

@@ -5,6 +5,7 @@
 //! `failure` only when the source says so, else `unknown`; an unknown action of a known source
 //! gets no category and keeps its action.
 
+pub mod auditd;
 pub mod dogtag;
 pub mod keycloak;
 pub mod sap;

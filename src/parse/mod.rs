@@ -6,6 +6,7 @@
 //! `\n`: the reader asks [`Parser::starts_record`] whether a line begins a new record or
 //! continues the previous one (stack traces, values holding newlines).
 
+pub mod auditd;
 pub mod dogtag;
 pub mod draft;
 pub mod json;
@@ -69,6 +70,7 @@ impl Format {
                 | Format::Keycloak
                 | Format::Totp
                 | Format::Sap
+                | Format::Auditd
                 | Format::Json
                 | Format::Raw
         )
@@ -182,9 +184,10 @@ pub fn for_format(format: Format, options: &ParseOptions) -> Arc<dyn Parser> {
         Format::Keycloak => Arc::new(keycloak::KeycloakParser::new(tz)),
         Format::Totp => Arc::new(totp::TotpParser),
         Format::Sap => Arc::new(sap::SapParser),
+        Format::Auditd => Arc::new(auditd::AuditdParser),
         Format::Json => Arc::new(json::JsonParser),
         Format::Raw => Arc::new(raw::RawParser),
-        _ => Arc::new(Auto::new(options)),
+        Format::Auto => Arc::new(Auto::new(options)),
     }
 }
 
@@ -214,7 +217,7 @@ impl Parser for Auto {
     }
 
     fn sequencer(&self) -> Option<Box<dyn Sequencer>> {
-        self.keycloak.sequencer()
+        Some(Box::new(AutoSequencer::default()))
     }
 
     fn starts_record(&self, line: &[u8]) -> bool {
@@ -249,6 +252,9 @@ impl Parser for Auto {
         if self.keycloak.starts_record(trimmed.as_bytes()) {
             return self.keycloak.parse(record, origin, created);
         }
+        if trimmed.starts_with("type=") || trimmed.starts_with("node=") {
+            return auditd::AuditdParser.parse(record, origin, created);
+        }
         if trimmed.starts_with("[AuditEvent=")
             || (trimmed.starts_with(|c: char| c.is_ascii_digit())
                 && trimmed.contains("] [14] [6] [AuditEvent="))
@@ -273,4 +279,30 @@ pub fn failure(record: String, origin: Origin, created: i64, reason: &str) -> Ev
     event.add_tag("audit_parse_failure");
     event.set_str("error.message", reason);
     event
+}
+
+/// The sequencers of every detected format: auditd records are grouped, Keycloak times are
+/// resolved, everything else passes.
+#[derive(Default)]
+struct AutoSequencer {
+    keycloak: keycloak::KeycloakSequencer,
+    auditd: auditd::AuditdSequencer,
+}
+
+impl Sequencer for AutoSequencer {
+    fn push(&mut self, event: Event, out: &mut Vec<Event>) {
+        if event.group_key.is_some() {
+            self.auditd.push(event, out);
+        } else {
+            self.keycloak.push(event, out);
+        }
+    }
+
+    fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
+        self.auditd.flush(now_ms, force, out);
+    }
+
+    fn oldest_held(&self) -> Option<u64> {
+        self.auditd.oldest_held()
+    }
 }

@@ -1,0 +1,756 @@
+//! `auditd`: Linux audit records (RAW and ENRICHED), grouped into one ECS event per
+//! `(node, time, serial)` (FORMATS.md §6).
+//!
+//! The parallel parse only reads each record's header (its group key and type). The per-file
+//! [`AuditdSequencer`] then gathers the records of one event, however they interleave, and
+//! builds the event when it is complete: on `EOE`, when a record of a much newer event of the
+//! same node arrives, after [`FLUSH_AFTER_MS`] without records, or at shutdown. User-space
+//! records (PAM, sshd, sudo, useradd) are single-record events and are built at once.
+
+use std::collections::HashMap;
+
+use nom::bytes::complete::{tag, take_until, take_while1};
+use nom::IResult;
+
+use super::draft::Draft;
+use super::{failure, Parser, Sequencer};
+use crate::event::{Event, Origin};
+use crate::normalize::auditd as table;
+use crate::normalize::{self, Outcome};
+
+/// A compound event is built after this long without a new record.
+pub const FLUSH_AFTER_MS: i64 = 2000;
+/// Serial distance after which an incomplete event of the same node is considered done.
+const SERIAL_WINDOW: u64 = 16;
+/// The ENRICHED format separator.
+const GS: char = '\u{1d}';
+
+/// The auditd parser.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditdParser;
+
+/// A record's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// `node=` (empty when absent).
+    pub node: &'a str,
+    /// The record type.
+    pub kind: &'a str,
+    /// Seconds since the epoch.
+    pub secs: &'a str,
+    /// Milliseconds.
+    pub millis: &'a str,
+    /// Serial number (per node, restarts at boot).
+    pub serial: &'a str,
+}
+
+/// Parses `[node=N ]type=T msg=audit(S.MS:SERIAL):`; returns the header and the body.
+pub fn header(line: &str) -> IResult<&str, Header<'_>> {
+    let (i, node) = match tag::<_, _, nom::error::Error<&str>>("node=")(line) {
+        Ok((i, _)) => {
+            let (i, node) = take_until(" ")(i)?;
+            let (i, _) = tag(" ")(i)?;
+            (i, node)
+        }
+        Err(_) => (line, ""),
+    };
+    let (i, _) = tag("type=")(i)?;
+    let (i, kind) = take_until(" ")(i)?;
+    let (i, _) = tag(" msg=audit(")(i)?;
+    let (i, secs) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+    let (i, _) = tag(".")(i)?;
+    let (i, millis) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+    let (i, _) = tag(":")(i)?;
+    let (i, serial) = take_while1(|c: char| c.is_ascii_digit())(i)?;
+    let (i, _) = tag("):")(i)?;
+    Ok((
+        i,
+        Header {
+            node,
+            kind,
+            secs,
+            millis,
+            serial,
+        },
+    ))
+}
+
+impl Parser for AuditdParser {
+    fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
+        let key = match header(&record) {
+            Ok((_, h)) => format!("{}|{}.{}:{}|{}", h.node, h.secs, h.millis, h.serial, h.kind),
+            Err(_) => {
+                return failure(
+                    record,
+                    origin,
+                    created,
+                    "not an auditd record (expected `type=... msg=audit(secs.ms:serial):`)",
+                )
+            }
+        };
+        let mut event = Event::new(record, origin, created);
+        event.group_key = Some(key.into_boxed_str());
+        event
+    }
+
+    fn sequencer(&self) -> Option<Box<dyn Sequencer>> {
+        Some(Box::new(AuditdSequencer::default()))
+    }
+}
+
+/// One record of a group: text and file range.
+#[derive(Debug)]
+struct Part {
+    text: String,
+    offset: u64,
+    end: u64,
+}
+
+#[derive(Debug)]
+struct Group {
+    id: String,
+    node: String,
+    serial: u64,
+    parts: Vec<Part>,
+    origin: Origin,
+    created: i64,
+    last_ms: i64,
+}
+
+/// Groups the records of one event (see the module documentation).
+#[derive(Debug, Default)]
+pub struct AuditdSequencer {
+    groups: Vec<Group>,
+    newest: HashMap<String, u64>,
+}
+
+impl Sequencer for AuditdSequencer {
+    fn push(&mut self, event: Event, out: &mut Vec<Event>) {
+        let Some(key) = event.group_key.clone() else {
+            out.push(event);
+            return;
+        };
+        let mut fields = key.splitn(3, '|');
+        let node = fields.next().unwrap_or("").to_owned();
+        let id = fields.next().unwrap_or("").to_owned();
+        let kind = fields.next().unwrap_or("").to_owned();
+        let serial: u64 = id
+            .rsplit(':')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let part = Part {
+            text: event.original().to_owned(),
+            offset: event.origin.offset,
+            end: event.origin.end,
+        };
+        let existing = self
+            .groups
+            .iter()
+            .position(|g| g.id == id && g.node == node);
+        if existing.is_none() && !table::is_compound(&kind) {
+            // A user-space record is an event of its own.
+            out.push(build(&[part], event.origin.clone(), event.created));
+            return;
+        }
+        let index = existing.unwrap_or_else(|| {
+            self.groups.push(Group {
+                id: id.clone(),
+                node: node.clone(),
+                serial,
+                parts: Vec::new(),
+                origin: event.origin.clone(),
+                created: event.created,
+                last_ms: crate::time::now_ms(),
+            });
+            self.groups.len() - 1
+        });
+        let group = &mut self.groups[index];
+        group.parts.push(part);
+        group.last_ms = crate::time::now_ms();
+        if kind == "EOE" {
+            let g = self.groups.remove(index);
+            out.push(build_group(g));
+        }
+        let newest = self.newest.entry(node.clone()).or_insert(serial);
+        *newest = (*newest).max(serial);
+        let newest = *newest;
+        let mut i = 0;
+        while i < self.groups.len() {
+            if self.groups[i].node == node && newest >= self.groups[i].serial + SERIAL_WINDOW {
+                let g = self.groups.remove(i);
+                out.push(build_group(g));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
+        let mut i = 0;
+        while i < self.groups.len() {
+            if force || now_ms - self.groups[i].last_ms >= FLUSH_AFTER_MS {
+                let g = self.groups.remove(i);
+                out.push(build_group(g));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn oldest_held(&self) -> Option<u64> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.parts.iter().map(|p| p.offset).min())
+            .min()
+    }
+}
+
+fn build_group(g: Group) -> Event {
+    build(&g.parts, g.origin, g.created)
+}
+
+/// Builds the ECS event of a group of records.
+fn build(parts: &[Part], mut origin: Origin, created: i64) -> Event {
+    let mut text = String::with_capacity(parts.iter().map(|p| p.text.len() + 1).sum());
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(&p.text);
+    }
+    origin.offset = parts
+        .iter()
+        .map(|p| p.offset)
+        .min()
+        .unwrap_or(origin.offset);
+    origin.end = parts.iter().map(|p| p.end).max().unwrap_or(origin.end);
+    let (text, redacted) = redact(text);
+    let mut event = match draft(&text) {
+        Ok(d) => d.finish(text, origin, created),
+        Err(reason) => failure(text, origin, created, &reason),
+    };
+    if redacted {
+        event.add_tag("audit_redacted");
+    }
+    event
+}
+
+/// Masks `data=` of TTY records (keystrokes, which can include passwords).
+fn redact(text: String) -> (String, bool) {
+    if !text.contains("TTY msg=audit(") {
+        return (text, false);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut changed = false;
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let is_tty = header(line).is_ok_and(|(_, h)| h.kind == "TTY" || h.kind == "USER_TTY");
+        match (is_tty, line.find(" data=")) {
+            (true, Some(at)) => {
+                let start = at + " data=".len();
+                let end = line[start..]
+                    .find([' ', '\'', GS])
+                    .map_or(line.len(), |e| start + e);
+                out.push_str(&line[..start]);
+                out.push_str("********");
+                out.push_str(&line[end..]);
+                changed = true;
+            }
+            _ => out.push_str(line),
+        }
+    }
+    (out, changed)
+}
+
+/// `key=value` pairs of a record body: `"quoted"`, `'nested'` (user-space `msg='...'`, whose
+/// own pairs are returned too) or bare. Bare words without `=` are skipped.
+fn fields(body: &str) -> Vec<(&str, &str, bool)> {
+    let mut out = Vec::with_capacity(24);
+    let mut rest = body;
+    loop {
+        rest = rest.trim_start_matches([' ', '(', ')', ',']);
+        if rest.is_empty() {
+            return out;
+        }
+        let key_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'[' | b']'))
+            .count();
+        if key_len == 0 || rest.as_bytes().get(key_len) != Some(&b'=') {
+            // A bare word (legacy `op=adding user`): skip it.
+            let skip = rest.find(' ').unwrap_or(rest.len());
+            rest = &rest[skip.max(1).min(rest.len())..];
+            continue;
+        }
+        let key = &rest[..key_len];
+        let value_start = key_len + 1;
+        let after = &rest[value_start..];
+        match after.as_bytes().first() {
+            Some(b'"') => {
+                let end = after[1..].find('"').map_or(after.len(), |e| e + 1);
+                out.push((key, &after[1..end], true));
+                rest = after.get(end + 1..).unwrap_or("");
+            }
+            Some(b'\'') => {
+                let end = after[1..].rfind('\'').map_or(after.len(), |e| e + 1);
+                let inner = &after[1..end];
+                out.push((key, inner, true));
+                out.extend(fields(inner));
+                rest = after.get(end + 1..).unwrap_or("");
+            }
+            Some(b'{') => {
+                let end = after.find('}').map_or(after.len(), |e| e + 1);
+                out.push((key, &after[..end], true));
+                rest = &after[end..];
+            }
+            _ => {
+                let end = after.find(' ').unwrap_or(after.len());
+                out.push((key, &after[..end], false));
+                rest = &after[end..];
+            }
+        }
+    }
+}
+
+/// Decodes an auditd hex value (upper-case, even length); `None` when it is not hex.
+fn unhex(value: &str) -> Option<String> {
+    if value.len() < 2
+        || value.len() % 2 != 0
+        || !value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+    {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..value.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
+        .collect();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A field value as text: hex decoded where auditd encodes, `None` for "no value".
+fn value<'a>(key: &str, raw: &'a str, quoted: bool) -> Option<std::borrow::Cow<'a, str>> {
+    if matches!(raw, "?" | "(null)" | "" | "(none)") {
+        return None;
+    }
+    if !quoted && table::may_be_hex(key) {
+        if let Some(decoded) = unhex(raw) {
+            return Some(std::borrow::Cow::Owned(decoded));
+        }
+    }
+    Some(std::borrow::Cow::Borrowed(raw))
+}
+
+/// Which record of a group names the event: configuration records over the syscall that
+/// carried them, the syscall over auxiliary records.
+fn rank(kind: &str) -> u8 {
+    match kind {
+        "CONFIG_CHANGE" | "NETFILTER_CFG" => 3,
+        "SYSCALL" => 2,
+        _ if !table::is_compound(kind) => 2,
+        _ => 1,
+    }
+}
+
+fn unset_id(id: &str) -> bool {
+    matches!(id, "4294967295" | "-1" | "unset")
+}
+
+/// Everything read from the records of one event.
+#[derive(Default)]
+struct Collected<'a> {
+    primary: Option<Header<'a>>,
+    kinds: Vec<&'a str>,
+    pairs: Vec<(&'a str, &'a str, &'a str, bool)>,
+    enriched: Vec<(&'a str, &'a str)>,
+    args: Vec<(usize, String)>,
+    paths: Vec<(&'a str, Option<String>)>,
+}
+
+fn collect(text: &str) -> Result<Collected<'_>, String> {
+    let mut c = Collected::default();
+    for line in text.split('\n') {
+        let (body, h) = header(line).map_err(|_| {
+            format!(
+                "not an auditd record: `{}`",
+                line.chars().take(60).collect::<String>()
+            )
+        })?;
+        let (body, enriched) = match body.split_once(GS) {
+            Some((b, e)) => (b, Some(e)),
+            None => (body, None),
+        };
+        c.kinds.push(h.kind);
+        if c.primary
+            .as_ref()
+            .is_none_or(|p| rank(h.kind) > rank(p.kind))
+        {
+            c.primary = Some(h.clone());
+        }
+        let pairs = fields(body);
+        match h.kind {
+            "EXECVE" => {
+                for &(k, v, q) in &pairs {
+                    if let Some(n) = k.strip_prefix('a').and_then(|n| n.parse::<usize>().ok()) {
+                        if let Some(v) = value("a0", v, q) {
+                            c.args.push((n, v.into_owned()));
+                        }
+                    } else if let Some((n, _)) = k.strip_prefix('a').and_then(|s| s.split_once('['))
+                    {
+                        // aK[i]: pieces of a long argument, appended in order.
+                        if let (Ok(n), Some(v)) = (n.parse::<usize>(), value("a0", v, q)) {
+                            match c.args.iter_mut().find(|(i, _)| *i == n) {
+                                Some((_, s)) => s.push_str(&v),
+                                None => c.args.push((n, v.into_owned())),
+                            }
+                        }
+                    }
+                }
+            }
+            "PATH" => {
+                let get = |key: &str| pairs.iter().find(|(k, _, _)| *k == key);
+                let nametype = get("nametype").map_or("", |(_, v, _)| *v);
+                let name = get("name")
+                    .and_then(|(k, v, q)| value(k, v, *q))
+                    .map(std::borrow::Cow::into_owned);
+                c.paths.push((nametype, name));
+            }
+            _ => {
+                for (k, v, q) in pairs {
+                    c.pairs.push((h.kind, k, v, q));
+                }
+            }
+        }
+        if let Some(e) = enriched {
+            for (k, v, _) in fields(e) {
+                c.enriched.push((k, v));
+            }
+        }
+    }
+    Ok(c)
+}
+
+fn draft(text: &str) -> Result<Draft, String> {
+    let c = collect(text)?;
+    let h = c.primary.clone().ok_or_else(|| "empty record".to_owned())?;
+    let mut d = Draft::new();
+    let secs: i64 = h.secs.parse().map_err(|_| "bad time".to_owned())?;
+    let millis: i64 = h.millis.parse().unwrap_or(0);
+    d.timestamp = Some(secs * 1000 + millis);
+    d.constant("event.module", "auditd");
+    d.constant("event.dataset", "auditd.log");
+    d.constant("event.provider", "auditd");
+    d.owned("event.id", format!("{}.{}:{}", h.secs, h.millis, h.serial));
+    d.str("auditd.log.record_type", text, h.kind);
+    if let Ok(serial) = h.serial.parse::<i64>() {
+        d.int("auditd.log.sequence", serial);
+    }
+    for kind in &c.kinds {
+        d.push("auditd.log.record_types", text, kind);
+    }
+    if !h.node.is_empty() {
+        d.str("host.name", text, h.node);
+        d.push("related.hosts", text, h.node);
+    }
+    let get = |key: &str| {
+        c.pairs
+            .iter()
+            .find(|(_, k, _, _)| *k == key)
+            .map(|(_, k, v, q)| (*k, *v, *q))
+    };
+    let text_of = |key: &str| get(key).and_then(|(k, v, q)| value(k, v, q));
+    let enriched = |key: &str| {
+        c.enriched
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim_matches('"'))
+    };
+    // Action and category.
+    let syscall_name = enriched("SYSCALL").map(str::to_owned).or_else(|| {
+        let number: u32 = get("syscall")?.1.parse().ok()?;
+        table::X86_64
+            .iter()
+            .find(|(n, _)| *n == number)
+            .map(|(_, s)| (*s).to_owned())
+    });
+    let mut kind_of_event = "event";
+    if h.kind == "SYSCALL" {
+        if let Some(name) = &syscall_name {
+            d.owned("auditd.data.syscall", name.clone());
+            match table::syscall(name) {
+                Some((action, mapping)) => {
+                    d.constant("event.action", action);
+                    normalize::categorise(&mut d, mapping);
+                }
+                None => d.owned("event.action", name.clone()),
+            }
+        } else {
+            d.constant("event.action", "syscall");
+        }
+    } else if let Some((action, mapping)) = table::record(h.kind) {
+        d.constant("event.action", action);
+        normalize::categorise(&mut d, mapping);
+        if h.kind.starts_with("ANOM_") {
+            kind_of_event = "alert";
+        }
+    } else {
+        d.owned("event.action", h.kind.to_ascii_lowercase());
+        d.tag("audit_unknown_action");
+    }
+    d.constant("event.kind", kind_of_event);
+    // Outcome.
+    let res = text_of("res").map(|v| v.to_ascii_lowercase());
+    let outcome = match res.as_deref() {
+        Some("success" | "yes" | "1") => Outcome::Success,
+        Some("failed" | "no" | "0" | "failure") => Outcome::Failure,
+        _ => match text_of("success").as_deref() {
+            Some("yes") => Outcome::Success,
+            Some("no") => Outcome::Failure,
+            _ if c.kinds.contains(&"AVC") => {
+                if text.contains("avc:  denied") || text.contains("avc: denied") {
+                    Outcome::Failure
+                } else if text.contains("avc:  granted") || text.contains("avc: granted") {
+                    Outcome::Success
+                } else {
+                    Outcome::Unknown
+                }
+            }
+            _ => Outcome::Unknown,
+        },
+    };
+    normalize::outcome(&mut d, outcome);
+    users(&mut d, text, &c, h.kind);
+    process(&mut d, text, &c);
+    Ok(d)
+}
+
+/// Actor, target, effective user, addresses.
+fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
+    let get = |key: &str| {
+        c.pairs
+            .iter()
+            .find(|(_, k, _, _)| *k == key)
+            .map(|(_, k, v, q)| (*k, *v, *q))
+    };
+    let text_of = |key: &str| get(key).and_then(|(k, v, q)| value(k, v, q));
+    let enriched = |key: &str| {
+        c.enriched
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim_matches('"'))
+    };
+    if let Some(auid) = text_of("auid").filter(|a| !unset_id(a)) {
+        normalize::user(d, "user.id", line, &auid);
+        if let Some(name) = enriched("AUID").filter(|n| !n.is_empty() && *n != "unset") {
+            normalize::user(d, "user.name", line, name);
+        }
+    }
+    let acct = text_of("acct").filter(|a| !normalize::is_nothing(a));
+    if let Some(acct) = acct {
+        if table::acct_is_actor(kind) {
+            normalize::user(d, "user.name", line, &acct);
+        } else if table::acct_is_target(kind) {
+            normalize::user(d, "user.target.name", line, &acct);
+        } else if table::is_group_record(kind) {
+            d.str("group.name", line, &acct);
+        } else {
+            d.str("auditd.data.acct", line, &acct);
+        }
+    }
+    if table::is_group_record(kind) {
+        if let Some(grp) = text_of("grp") {
+            d.str("group.name", line, &grp);
+        }
+    }
+    if let Some(uid) = text_of("uid").filter(|u| !unset_id(u)) {
+        d.str("process.user.id", line, &uid);
+        if let Some(name) = enriched("UID") {
+            d.str("process.user.name", line, name);
+        }
+    }
+    if let Some(euid) = text_of("euid").filter(|u| !unset_id(u)) {
+        d.str("user.effective.id", line, &euid);
+        if let Some(name) = enriched("EUID") {
+            d.str("user.effective.name", line, name);
+        }
+    }
+    if let Some(addr) = text_of("addr") {
+        normalize::ip_or_address(d, line, &addr, "source.ip", "source.address");
+    }
+    if let Some(host) = text_of("hostname") {
+        if normalize::clean_ip(&host).is_none() && !normalize::is_nothing(&host) {
+            d.str("source.domain", line, &host);
+        }
+    }
+    if let Some(t) = text_of("terminal") {
+        d.str("user.terminal", line, &t);
+    }
+}
+
+/// Process, files, arguments, keys and the remaining fields.
+fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
+    let mut used = vec![
+        "auid",
+        "acct",
+        "uid",
+        "euid",
+        "addr",
+        "hostname",
+        "terminal",
+        "res",
+        "success",
+        "pid",
+        "ppid",
+        "exe",
+        "comm",
+        "cwd",
+        "proctitle",
+        "key",
+        "cmd",
+        "grp",
+        "msg",
+        "syscall",
+    ];
+    for (_, k, v, q) in &c.pairs {
+        let Some(v) = value(k, v, *q) else { continue };
+        match *k {
+            "pid" => {
+                if let Ok(p) = v.parse::<i64>() {
+                    d.int("process.pid", p);
+                }
+            }
+            "ppid" => {
+                if let Ok(p) = v.parse::<i64>() {
+                    d.int("process.parent.pid", p);
+                }
+            }
+            "exe" => d.str("process.executable", line, &v),
+            "comm" => d.str("process.name", line, &v),
+            "cwd" => d.str("process.working_directory", line, &v),
+            "cmd" => d.str("process.command_line", line, &v),
+            "proctitle" => d.owned("process.title", v.replace('\0', " ")),
+            "key" => {
+                for k in v.split('\u{1}').filter(|k| !k.is_empty()) {
+                    d.push("auditd.key", line, k);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut args = c.args.clone();
+    args.sort_by_key(|(i, _)| *i);
+    if !args.is_empty() {
+        let joined: Vec<&str> = args.iter().map(|(_, a)| a.as_str()).collect();
+        d.owned("process.command_line", joined.join(" "));
+        for a in &joined {
+            d.push("process.args", line, a);
+        }
+        d.int("process.args_count", args.len() as i64);
+    }
+    if let Some(path) = c
+        .paths
+        .iter()
+        .find(|(t, n)| matches!(*t, "NORMAL" | "CREATE" | "DELETE") && n.is_some())
+        .and_then(|(_, n)| n.clone())
+    {
+        d.owned("file.path", path);
+    }
+    for (kind, k, v, q) in &c.pairs {
+        let syscall_argument =
+            *kind == "SYSCALL" && k.starts_with('a') && k[1..].chars().all(|c| c.is_ascii_digit());
+        if used.contains(k) || syscall_argument {
+            continue;
+        }
+        if let Some(v) = value(k, v, *q) {
+            d.dynamic("auditd.data", line, k, &v);
+            used.push(k);
+        }
+    }
+    for (k, v) in &c.enriched {
+        d.dynamic(
+            "auditd.enriched",
+            line,
+            &k.to_ascii_lowercase(),
+            v.trim_matches('"'),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(lines: &[&str]) -> Vec<serde_json::Value> {
+        let mut seq = AuditdSequencer::default();
+        let mut out = Vec::new();
+        let mut offset = 0u64;
+        for l in lines {
+            let origin = Origin {
+                path: Some("audit.log".into()),
+                offset,
+                end: offset + l.len() as u64 + 1,
+                ..Origin::default()
+            };
+            offset += l.len() as u64 + 1;
+            let e = AuditdParser.parse((*l).to_owned(), origin, 0);
+            seq.push(e, &mut out);
+        }
+        seq.flush(0, true, &mut out);
+        out.iter()
+            .map(|e| serde_json::from_str(&e.to_json()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn user_space_records_are_events_of_their_own() {
+        let v = run(&[
+            r#"type=USER_AUTH msg=audit(1750001000.101:8800): pid=3120 uid=0 auid=4294967295 ses=4294967295 subj=unconfined msg='op=PAM:authentication grantors=? acct="oracle" exe="/usr/sbin/sshd" hostname=198.51.100.61 addr=198.51.100.61 terminal=ssh res=failed'"#,
+        ]);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0]["event"]["action"], "authenticated");
+        assert_eq!(v[0]["event"]["outcome"], "failure");
+        assert_eq!(v[0]["user"]["name"], "oracle");
+        assert_eq!(v[0]["source"]["ip"], "198.51.100.61");
+        assert_eq!(v[0]["@timestamp"], "2025-06-15T15:23:20.101Z");
+        assert!(v[0]["user"]["id"].is_null(), "auid unset");
+    }
+
+    #[test]
+    fn interleaved_records_are_grouped_by_serial() {
+        let v = run(&[
+            r#"type=SYSCALL msg=audit(1750001070.250:8816): arch=c000003e syscall=257 success=no exit=-13 items=1 ppid=3301 pid=3302 auid=1004 uid=1004 euid=1004 comm="less" exe="/usr/bin/less" key="identity""#,
+            r#"type=SYSCALL msg=audit(1750001070.251:8817): arch=c000003e syscall=59 success=yes exit=0 items=1 ppid=1 pid=3303 auid=1004 uid=0 euid=0 comm="id" exe="/usr/bin/id""#,
+            r#"type=PATH msg=audit(1750001070.250:8816): item=0 name="/etc/gshadow" inode=2041 nametype=NORMAL"#,
+            r#"type=EXECVE msg=audit(1750001070.251:8817): argc=3 a0="id" a1="-u" a2=2D6E206D6520"#,
+            "type=EOE msg=audit(1750001070.250:8816): ",
+            "type=EOE msg=audit(1750001070.251:8817): ",
+        ]);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0]["event"]["action"], "opened-file");
+        assert_eq!(v[0]["event"]["outcome"], "failure");
+        assert_eq!(v[0]["file"]["path"], "/etc/gshadow");
+        assert_eq!(v[0]["auditd"]["key"], serde_json::json!(["identity"]));
+        assert_eq!(v[1]["event"]["action"], "executed");
+        assert_eq!(
+            v[1]["process"]["args"],
+            serde_json::json!(["id", "-u", "-n me "])
+        );
+        assert_eq!(v[0]["log"]["offset"], 0);
+    }
+
+    #[test]
+    fn enriched_and_hex_values_and_tty_redaction() {
+        let v = run(&["type=USER_CMD msg=audit(1750001060.500:8815): pid=3301 uid=1004 auid=1004 ses=12 subj=unconfined msg='cwd=\"/srv\" cmd=6A6F75726E616C63746C202D66 exe=\"/usr/bin/sudo\" terminal=pts/0 res=success'\u{1d}UID=\"ops\" AUID=\"ops\""]);
+        assert_eq!(v[0]["process"]["command_line"], "journalctl -f");
+        assert_eq!(v[0]["user"]["name"], "ops");
+        let v = run(&["type=USER_TTY msg=audit(1750001061.000:8820): pid=1 uid=0 auid=1004 ses=12 data=7365637265740D"]);
+        assert!(!v[0]["event"]["original"]
+            .as_str()
+            .unwrap()
+            .contains("7365637265740D"));
+    }
+}
