@@ -84,3 +84,300 @@ fn every_fixture_matches_its_snapshot() {
     }
     assert!(seen >= 1, "no fixtures found");
 }
+
+mod never_panic {
+    //! Every parser returns an event (never panics) on arbitrary bytes and on mutated
+    //! fixture lines, and the event serialises to valid JSON.
+
+    use auditship::event::Origin;
+    use auditship::parse::{self, Format, ParseOptions};
+    use proptest::prelude::*;
+
+    const FORMATS: [Format; 8] = [
+        Format::Auto,
+        Format::Keycloak,
+        Format::Sap,
+        Format::Totp,
+        Format::Dogtag,
+        Format::Auditd,
+        Format::Json,
+        Format::Raw,
+    ];
+
+    fn seeds() -> Vec<String> {
+        let mut lines = Vec::new();
+        for dir in ["dogtag", "keycloak", "sap", "totp", "auditd"] {
+            for entry in std::fs::read_dir(format!("tests/fixtures/{dir}")).unwrap() {
+                let text = std::fs::read(entry.unwrap().path()).unwrap();
+                lines.extend(
+                    String::from_utf8_lossy(&text)
+                        .lines()
+                        .take(6)
+                        .map(str::to_owned),
+                );
+            }
+        }
+        lines
+    }
+
+    fn check(text: &str) {
+        let options = ParseOptions {
+            timezone: Some("Europe/Berlin".into()),
+            zones: vec![],
+        };
+        for format in FORMATS {
+            let parser = parse::for_format(format, &options);
+            let event = parser.parse(text.to_owned(), Origin::default(), 0);
+            let mut out = Vec::new();
+            if let Some(mut seq) = parser.sequencer() {
+                seq.push(event, &mut out);
+                seq.flush(0, true, &mut out);
+            } else {
+                out.push(event);
+            }
+            for e in out {
+                let json = e.to_json();
+                assert!(
+                    serde_json::from_str::<serde_json::Value>(&json).is_ok(),
+                    "{json}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn parsers_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            check(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn parsers_never_panic_on_mutated_audit_lines(
+            pick in any::<prop::sample::Index>(),
+            cut in any::<prop::sample::Index>(),
+            insert in "[\\[\\]\"'=,;+ {}:\\\\\u{1d}\u{e9}\u{fffd}a-z0-9]{0,8}",
+        ) {
+            let seeds = seeds();
+            let line = &seeds[pick.index(seeds.len())];
+            let mut at = cut.index(line.len() + 1);
+            while !line.is_char_boundary(at) {
+                at -= 1;
+            }
+            check(&format!("{}{insert}{}", &line[..at], &line[at..]));
+            check(&line[..at]);
+        }
+    }
+}
+
+mod categories {
+    //! Every event name the issue lists maps to an ECS category, as FORMATS.md's policy says.
+
+    use auditship::normalize::{auditd, dogtag, keycloak, lookup, totp};
+
+    #[test]
+    fn every_keycloak_user_event_maps_to_a_category() {
+        for name in [
+            "LOGIN",
+            "REGISTER",
+            "LOGOUT",
+            "CODE_TO_TOKEN",
+            "REFRESH_TOKEN",
+            "UPDATE_PROFILE",
+            "UPDATE_EMAIL",
+            "UPDATE_PASSWORD",
+            "SEND_RESET_PASSWORD",
+            "IDENTITY_PROVIDER_LINK_ACCOUNT",
+            "REMOVE_FEDERATED_IDENTITY",
+            "UPDATE_TOTP",
+            "REMOVE_TOTP",
+            "VERIFY_EMAIL",
+            "REVOKE_GRANT",
+            "IMPERSONATE",
+            "CLIENT_LOGIN",
+            "TOKEN_EXCHANGE",
+            "AUTHORIZE",
+            "LOCK",
+            "UNLOCK",
+        ] {
+            for variant in [name.to_owned(), format!("{name}_ERROR")] {
+                let m = keycloak::user_event(&variant)
+                    .unwrap_or_else(|| panic!("{variant} has no mapping"));
+                assert!(!m.category.is_empty(), "{variant}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_keycloak_admin_resource_maps_to_a_category() {
+        for resource in [
+            "USER",
+            "GROUP",
+            "GROUP_MEMBERSHIP",
+            "REALM_ROLE",
+            "CLIENT_ROLE",
+            "REALM_ROLE_MAPPING",
+            "CLIENT_ROLE_MAPPING",
+            "USER_SESSION",
+            "REALM",
+            "CLIENT",
+            "CLIENT_SCOPE",
+            "PROTOCOL_MAPPER",
+            "IDENTITY_PROVIDER",
+            "AUTH_FLOW",
+            "COMPONENT",
+            "REQUIRED_ACTION",
+            "TIDE_VENDOR_KEY",
+            "TIDE_LICENSE",
+        ] {
+            let m = lookup(keycloak::ADMIN_RESOURCES, resource)
+                .unwrap_or_else(|| panic!("{resource} has no mapping"));
+            assert!(!m.category.is_empty(), "{resource}");
+        }
+        for op in ["CREATE", "UPDATE", "DELETE", "ACTION"] {
+            assert!(keycloak::operation_type(op).is_some(), "{op}");
+        }
+    }
+
+    #[test]
+    fn every_dogtag_event_maps_to_a_category() {
+        for name in [
+            "AUTH",
+            "AUTHZ",
+            "ROLE_ASSUME",
+            "ACCESS_SESSION_ESTABLISH",
+            "ACCESS_SESSION_TERMINATED",
+            "AUDIT_LOG_STARTUP",
+            "AUDIT_LOG_SHUTDOWN",
+            "AUDIT_LOG_SIGNING",
+            "AUDIT_LOG_DELETE",
+            "CONFIG_ROLE",
+            "CONFIG_SIGNED_AUDIT",
+            "CONFIG_TOKEN_GENERAL",
+            "CONFIG_TOKEN_PROFILE",
+            "CONFIG_TOKEN_MAPPING_RESOLVER",
+            "CONFIG_TOKEN_AUTHENTICATOR",
+            "CONFIG_TOKEN_CONNECTOR",
+            "CONFIG_TOKEN_RECORD",
+            "TOKEN_AUTH",
+            "TOKEN_OP_REQUEST",
+            "TOKEN_FORMAT",
+            "TOKEN_APPLET_UPGRADE",
+            "TOKEN_KEY_CHANGEOVER_REQUIRED",
+            "TOKEN_KEY_CHANGEOVER",
+            "TOKEN_KEY_SANITY_CHECK",
+            "TOKEN_PIN_RESET",
+            "TOKEN_CERT_ENROLLMENT",
+            "TOKEN_CERT_RENEWAL",
+            "TOKEN_CERT_RETRIEVAL",
+            "TOKEN_KEY_RECOVERY",
+            "TOKEN_CERT_STATUS_CHANGE_REQUEST",
+            "TOKEN_STATE_CHANGE",
+            "CERT_REQUEST_PROCESSED",
+            "CERT_STATUS_CHANGE_REQUEST",
+            "PROFILE_CERT_REQUEST",
+            "CMC_REQUEST_RECEIVED",
+            "FULL_CRL_GENERATION",
+            "DELTA_CRL_PUBLISHING",
+            "SECURITY_DATA_ARCHIVAL_REQUEST",
+            "SECURITY_DATA_RECOVERY_REQUEST",
+            "KEY_GEN_ASYMMETRIC",
+            "COMPUTE_SESSION_KEY_REQUEST",
+            "DIVERSIFY_KEY_REQUEST",
+            "ENCRYPT_DATA_REQUEST",
+            "SELFTESTS_EXECUTION",
+            "OCSP_GENERATION",
+            "INTER_BOUNDARY",
+        ] {
+            let m = lookup(dogtag::TABLE, name).unwrap_or_else(|| panic!("{name} has no mapping"));
+            assert!(!m.category.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_documented_totp_action_maps_to_a_category() {
+        let actions = [
+            "login_success",
+            "login_failed",
+            "logout",
+            "password_changed",
+            "account_created",
+            "account_updated",
+            "account_deleted",
+            "totp_viewed",
+            "user_created",
+            "user_deleted",
+            "user_role_changed",
+            "users:list",
+            "api_key_created",
+            "api_key_deleted",
+            "api_key_updated",
+            "backup_downloaded",
+            "logo_uploaded",
+            "settings_changed",
+        ];
+        assert_eq!(actions.len(), 18);
+        for a in actions {
+            let m = lookup(totp::TABLE, a).unwrap_or_else(|| panic!("{a} has no mapping"));
+            assert!(!m.category.is_empty(), "{a}");
+        }
+        assert!(
+            lookup(totp::TABLE, "favorite_added").is_none(),
+            "kept without category"
+        );
+    }
+
+    #[test]
+    fn every_auditd_record_of_the_table_maps_to_a_category() {
+        for kind in [
+            "USER_LOGIN",
+            "USER_LOGOUT",
+            "USER_AUTH",
+            "USER_ACCT",
+            "USER_ERR",
+            "CRED_ACQ",
+            "CRED_REFR",
+            "CRED_DISP",
+            "LOGIN",
+            "USER_START",
+            "USER_END",
+            "ANOM_LOGIN_FAILURES",
+            "ADD_USER",
+            "DEL_USER",
+            "ADD_GROUP",
+            "DEL_GROUP",
+            "GRP_MGMT",
+            "USER_MGMT",
+            "USER_CHAUTHTOK",
+            "ROLE_ASSIGN",
+            "ROLE_REMOVE",
+            "USER_CMD",
+            "CONFIG_CHANGE",
+            "USYS_CONFIG",
+            "DAEMON_START",
+            "DAEMON_END",
+            "SERVICE_START",
+            "SERVICE_STOP",
+            "SYSTEM_BOOT",
+            "SYSTEM_SHUTDOWN",
+            "CRYPTO_KEY_USER",
+            "CRYPTO_SESSION",
+        ] {
+            let (_, m) = auditd::record(kind).unwrap_or_else(|| panic!("{kind} has no mapping"));
+            assert!(!m.category.is_empty(), "{kind}");
+        }
+        for syscall in [
+            "execve",
+            "openat",
+            "unlinkat",
+            "rename",
+            "chmod",
+            "connect",
+            "init_module",
+            "setuid",
+        ] {
+            assert!(auditd::syscall(syscall).is_some(), "{syscall}");
+        }
+    }
+}
