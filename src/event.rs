@@ -226,13 +226,10 @@ impl Event {
         self.set_keyed(key, value);
     }
 
+    /// Setting is O(1): a later value of the same key shadows an earlier one (readers look
+    /// from the end, the writer keeps the last of equal keys).
     fn set_keyed(&mut self, key: Text, value: Value) {
-        let name = self.text(key);
-        if let Some(i) = self.fields.iter().position(|f| self.text(f.key) == name) {
-            self.fields[i].value = value;
-        } else {
-            self.fields.push(Field { key, value });
-        }
+        self.fields.push(Field { key, value });
     }
 
     /// Sets a string field to a copy of `value` (parsers prefer [`Text::within`] ranges).
@@ -244,7 +241,7 @@ impl Event {
     /// Appends `item` to the list field `key`, creating it; a repeated item is not added again.
     pub fn push(&mut self, key: &'static str, item: Text) {
         let item_str = self.text(item);
-        if let Some(i) = self.fields.iter().position(|f| self.text(f.key) == key) {
+        if let Some(i) = self.fields.iter().rposition(|f| self.text(f.key) == key) {
             if let Value::List(items) = &self.fields[i].value {
                 if items.iter().any(|t| self.text(*t) == item_str) {
                     return;
@@ -287,7 +284,7 @@ impl Event {
             "log.offset" => return Some(ValueRef::Int(self.origin.offset as i64)),
             _ => {}
         }
-        let field = self.fields.iter().find(|f| self.text(f.key) == key)?;
+        let field = self.fields.iter().rev().find(|f| self.text(f.key) == key)?;
         Some(self.view(&field.value))
     }
 
@@ -337,7 +334,17 @@ impl Event {
                 entries.push((key, self.view(&field.value)));
             }
         }
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // Stable, so that of equal keys the one set last comes last and is the one kept.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        let mut keep = 0;
+        for i in 0..entries.len() {
+            if i + 1 < entries.len() && entries[i + 1].0 == entries[i].0 {
+                continue;
+            }
+            entries[keep] = entries[i];
+            keep += 1;
+        }
+        entries.truncate(keep);
         write_nested(&entries, out);
     }
 
@@ -351,42 +358,47 @@ impl Event {
 }
 
 /// Writes sorted dotted keys as nested JSON objects. Keys sharing a prefix are contiguous in
-/// lexicographic order, so one pass with a stack of open objects suffices.
+/// lexicographic order, so one pass suffices: compare each key with the previous one, close the
+/// objects they do not share, open the ones the new key needs.
 fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
-    let mut open: Vec<&str> = Vec::with_capacity(6);
-    let mut segments: Vec<&str> = Vec::with_capacity(6);
+    let mut prev: &str = "";
     let mut first = true;
     out.push(b'{');
     for (key, value) in entries {
-        segments.clear();
-        segments.extend(key.split('.'));
-        let Some((leaf, parents)) = segments.split_last() else {
-            continue;
-        };
-        let common = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
-        while open.len() > common {
+        let kb = key.as_bytes();
+        let pb = prev.as_bytes();
+        let same = kb.iter().zip(pb).take_while(|(a, b)| a == b).count();
+        // The shared parent path ends at the last dot inside the shared bytes, provided the
+        // previous key does continue past it (it is then a dot of both keys).
+        let shared_parent = kb[..same]
+            .iter()
+            .rposition(|&b| b == b'.')
+            .map_or(0, |i| i + 1);
+        let open_prev = pb[shared_parent..].iter().filter(|&&b| b == b'.').count();
+        for _ in 0..open_prev {
             out.push(b'}');
-            open.pop();
             first = false;
         }
-        for parent in &parents[common..] {
+        let mut rest = &key[shared_parent..];
+        while let Some(dot) = memchr::memchr(b'.', rest.as_bytes()) {
             if !first {
                 out.push(b',');
             }
-            write_json_str(parent, out);
+            write_json_str(&rest[..dot], out);
             out.extend_from_slice(b":{");
-            open.push(parent);
             first = true;
+            rest = &rest[dot + 1..];
         }
         if !first {
             out.push(b',');
         }
-        write_json_str(leaf, out);
+        write_json_str(rest, out);
         out.push(b':');
         write_value(*value, out);
         first = false;
+        prev = key;
     }
-    for _ in open {
+    for _ in 0..prev.bytes().filter(|&b| b == b'.').count() {
         out.push(b'}');
     }
     out.push(b'}');
@@ -416,21 +428,56 @@ fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// Bytes that need escaping in a JSON string: `"`, `\` and the control characters.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = true;
+        i += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
 /// Writes `s` as a JSON string literal (RFC 8259 §7): escapes `"`, `\` and control characters.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Most strings need no escaping: test every byte without branching (vectorises), then copy.
+    let any = bytes.iter().fold(0u8, |acc, &b| {
+        acc | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+    });
+    if any == 0 {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip plain bytes eight at a time where none needs escaping.
+        while i + 8 <= bytes.len() && !bytes[i..i + 8].iter().any(|&b| NEEDS_ESCAPE[b as usize]) {
+            i += 8;
+        }
+        if i >= bytes.len() {
+            break;
+        }
+        let b = bytes[i];
+        if !NEEDS_ESCAPE[b as usize] {
+            i += 1;
+            continue;
+        }
         let escape: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => continue,
+            _ => b"",
         };
         out.extend_from_slice(&bytes[run..i]);
         if escape.is_empty() {
@@ -440,7 +487,8 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(escape);
         }
-        run = i + 1;
+        i += 1;
+        run = i;
     }
     out.extend_from_slice(&bytes[run..]);
     out.push(b'"');

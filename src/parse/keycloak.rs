@@ -680,16 +680,19 @@ fn details(d: &mut Draft, line: &str, key: &str, value: &str, impersonated: bool
 /// there is nothing to mask.
 fn redact(record: &str) -> Option<String> {
     let mut out: Option<String> = None;
-    for key in [
-        "value",
-        "secret",
-        "password",
-        "clientSecret",
-        "client_secret",
-    ] {
-        for quote in ["\"", "\\\""] {
-            let pattern = format!("{quote}{key}{quote}:{quote}");
-            mask_after(record, &mut out, &pattern, quote);
+    // Cheap test first: every JSON pattern below contains `":`.
+    if record.contains("\":") {
+        for key in [
+            "value",
+            "secret",
+            "password",
+            "clientSecret",
+            "client_secret",
+        ] {
+            for quote in ["\"", "\\\""] {
+                let pattern = format!("{quote}{key}{quote}:{quote}");
+                mask_after(record, &mut out, &pattern, quote);
+            }
         }
     }
     for param in ["code=", "session_code="] {
@@ -703,6 +706,9 @@ const MASK: &str = "********";
 
 /// Masks the string value after each `pattern` (up to the closing `quote`).
 fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str) {
+    if !out.as_deref().unwrap_or(record).contains(pattern) {
+        return;
+    }
     let current = out.as_deref().unwrap_or(record).to_owned();
     let mut result = String::with_capacity(current.len());
     let mut rest = current.as_str();
@@ -739,6 +745,9 @@ fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str
 }
 
 fn mask_query(record: &str, out: &mut Option<String>, param: &str) {
+    if !out.as_deref().unwrap_or(record).contains(param) {
+        return;
+    }
     let current = out.as_deref().unwrap_or(record).to_owned();
     let mut result = String::with_capacity(current.len());
     let mut rest = current.as_str();

@@ -1,0 +1,36 @@
+//! Parses one format's sample line many times (for profilers: valgrind --tool=callgrind).
+//! Usage: cargo run --release --example profile_parse -- dogtag 200000
+
+use std::io::Write;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let format = args.next().unwrap_or_else(|| "dogtag".into());
+    let count: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(100_000);
+    let (fmt, line) = match format.as_str() {
+        "keycloak" => (auditship::parse::Format::Keycloak, r#"2025-06-03 09:14:22,481 DEBUG [org.keycloak.events] (executor-thread-12) type="LOGIN", realmId="7b0c9d1e-2f3a-4b5c-8d6e-7f8091a2b3c4", realmName="corp", clientId="hr-portal", userId="a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d", sessionId="f0e1d2c3-b4a5-4968-8776-655443322110", ipAddress="198.51.100.14", auth_method="openid-connect", auth_type="code", redirect_uri="https://hr.corp.test/callback", code_id="f0e1d2c3-b4a5-4968-8776-655443322110", username="k.tanaka""#),
+        _ => (auditship::parse::Format::Dogtag, "0.http-bio-8080-exec-6 - [12/Jan/2025:08:20:30 CET] [14] [6] [AuditEvent=TOKEN_PIN_RESET][IP=10.30.1.9][SubjectID=asmith][CUID=40906145C7622419AA01][Outcome=Failure][tokenType=userKey][AppletVersion=1.4.58768072][Info=pin reset not allowed] token op pin reset failure"),
+    };
+    let options = auditship::parse::ParseOptions {
+        timezone: Some("Europe/Berlin".into()),
+        zones: vec![],
+    };
+    let parser = auditship::parse::for_format(fmt, &options);
+    let origin = auditship::event::Origin {
+        path: Some("/var/log/x".into()),
+        ..Default::default()
+    };
+    let mut buf = Vec::with_capacity(1 << 20);
+    let start = std::time::Instant::now();
+    for _ in 0..count {
+        let e = parser.parse(line.to_owned(), origin.clone(), 0);
+        buf.clear();
+        e.write_json(&mut buf);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{format}: {:.0} lines/s",
+        count as f64 / secs
+    );
+}
