@@ -374,7 +374,7 @@ fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
             .iter()
             .rposition(|&b| b == b'.')
             .map_or(0, |i| i + 1);
-        let open_prev = pb[shared_parent..].iter().filter(|&&b| b == b'.').count();
+        let open_prev = memchr::memchr_iter(b'.', &pb[shared_parent..]).count();
         for _ in 0..open_prev {
             out.push(b'}');
             first = false;
@@ -398,7 +398,7 @@ fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
         first = false;
         prev = key;
     }
-    for _ in 0..prev.bytes().filter(|&b| b == b'.').count() {
+    for _ in 0..memchr::memchr_iter(b'.', prev.as_bytes()).count() {
         out.push(b'}');
     }
     out.push(b'}');
