@@ -1,5 +1,5 @@
 //! Parses one format's sample line many times (for profilers: valgrind --tool=callgrind).
-//! Usage: cargo run --release --example profile_parse -- dogtag 200000
+//! Usage: `cargo run --release --example profile_parse -- dogtag 200000`
 
 use std::io::Write;
 
