@@ -28,9 +28,6 @@ fn main() {
         e.write_json(&mut buf);
     }
     let secs = start.elapsed().as_secs_f64();
-    let _ = writeln!(
-        std::io::stderr(),
-        "{format}: {:.0} lines/s",
-        count as f64 / secs
-    );
+    let rate = u32::try_from(count).map_or(f64::MAX, f64::from) / secs;
+    let _ = writeln!(std::io::stderr(), "{format}: {rate:.0} lines/s");
 }
