@@ -105,3 +105,19 @@ pub fn read_input(path: &Path) -> std::io::Result<Vec<u8>> {
         std::fs::read(path)
     }
 }
+
+/// Frames, parses and serialises arbitrary `bytes` as `format` with default options; returns
+/// the bytes of ECS JSON written. The entry point of the fuzz targets (`fuzz/`).
+#[must_use]
+pub fn exercise(format: crate::parse::Format, bytes: &[u8]) -> usize {
+    let options = crate::parse::ParseOptions {
+        timezone: Some("Europe/Berlin".to_owned()),
+        zones: Vec::new(),
+    };
+    let parser = crate::parse::for_format(format, &options);
+    let mut out = Vec::new();
+    match parse_to_at(bytes, "fuzz", &*parser, &mut out, 0) {
+        Ok(_) => out.len(),
+        Err(_) => 0,
+    }
+}

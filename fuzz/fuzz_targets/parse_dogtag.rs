@@ -1,0 +1,6 @@
+//! Fuzzes the `dogtag` parser: framing, parsing and ECS serialisation of arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = auditship::inspect::exercise(auditship::parse::Format::Dogtag, data);
+});
