@@ -127,15 +127,6 @@ pub struct Event {
     pub origin: Origin,
 }
 
-/// Keys the event writes itself; a field set under one of these names is not written twice.
-const SYNTHESISED: [&str; 5] = [
-    "@timestamp",
-    "event.created",
-    "event.original",
-    "log.file.path",
-    "log.offset",
-];
-
 impl Event {
     /// A new event holding `original` with no fields yet.
     #[must_use]
@@ -316,35 +307,44 @@ impl Event {
     }
 
     /// Appends the event as one ECS JSON object (nested, keys sorted, no newline) to `out`.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut entries: Vec<(&str, ValueRef<'_>)> = Vec::with_capacity(self.fields.len() + 5);
-        entries.push((
-            "@timestamp",
-            ValueRef::Time(self.timestamp.unwrap_or(self.created)),
-        ));
-        entries.push(("event.created", ValueRef::Time(self.created)));
-        entries.push(("event.original", ValueRef::Str(&self.original)));
-        if let Some(path) = &self.origin.path {
-            entries.push(("log.file.path", ValueRef::Str(path)));
-            entries.push(("log.offset", ValueRef::Int(self.origin.offset as i64)));
-        }
+    pub fn write_json<'a>(&'a self, out: &mut Vec<u8>) {
+        // Each entry carries its key's first eight bytes as a big-endian integer: comparing
+        // those orders keys exactly as comparing the strings would, and settles most
+        // comparisons without a memcmp.
+        let mut entries: Vec<(u64, &str, ValueRef<'_>)> = Vec::with_capacity(self.fields.len() + 5);
         for field in &self.fields {
             let key = self.text(field.key);
-            if !SYNTHESISED.contains(&key) {
-                entries.push((key, self.view(&field.value)));
-            }
+            entries.push((key_prefix(key), key, self.view(&field.value)));
         }
-        // Stable, so that of equal keys the one set last comes last and is the one kept.
-        entries.sort_by(|a, b| a.0.cmp(b.0));
+        // The fields the event writes itself come last, so they win over a field of the same
+        // name (the stable sort keeps insertion order among equal keys; the last one is kept).
+        let mut own =
+            |key: &'static str, value: ValueRef<'a>| entries.push((key_prefix(key), key, value));
+        own(
+            "@timestamp",
+            ValueRef::Time(self.timestamp.unwrap_or(self.created)),
+        );
+        own("event.created", ValueRef::Time(self.created));
+        own("event.original", ValueRef::Str(&self.original));
+        if let Some(path) = &self.origin.path {
+            own("log.file.path", ValueRef::Str(path));
+            own("log.offset", ValueRef::Int(self.origin.offset as i64));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
         let mut keep = 0;
         for i in 0..entries.len() {
-            if i + 1 < entries.len() && entries[i + 1].0 == entries[i].0 {
+            if i + 1 < entries.len()
+                && entries[i + 1].0 == entries[i].0
+                && entries[i + 1].1 == entries[i].1
+            {
                 continue;
             }
             entries[keep] = entries[i];
             keep += 1;
         }
         entries.truncate(keep);
+        let entries: Vec<(&str, ValueRef<'_>)> =
+            entries.into_iter().map(|(_, k, v)| (k, v)).collect();
         write_nested(&entries, out);
     }
 
@@ -357,9 +357,19 @@ impl Event {
     }
 }
 
+/// The first eight bytes of `key`, zero-padded, as a big-endian integer (see `write_json`).
+fn key_prefix(key: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
+}
+
 /// Writes sorted dotted keys as nested JSON objects. Keys sharing a prefix are contiguous in
 /// lexicographic order, so one pass suffices: compare each key with the previous one, close the
 /// objects they do not share, open the ones the new key needs.
+// Keys are a few dozen bytes: a plain loop beats memchr's call overhead here (measured).
+#[allow(clippy::naive_bytecount)]
 fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
     let mut prev: &str = "";
     let mut first = true;
@@ -374,13 +384,13 @@ fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
             .iter()
             .rposition(|&b| b == b'.')
             .map_or(0, |i| i + 1);
-        let open_prev = memchr::memchr_iter(b'.', &pb[shared_parent..]).count();
+        let open_prev = pb[shared_parent..].iter().filter(|&&b| b == b'.').count();
         for _ in 0..open_prev {
             out.push(b'}');
             first = false;
         }
         let mut rest = &key[shared_parent..];
-        while let Some(dot) = memchr::memchr(b'.', rest.as_bytes()) {
+        while let Some(dot) = rest.bytes().position(|b| b == b'.') {
             if !first {
                 out.push(b',');
             }
@@ -398,7 +408,7 @@ fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
         first = false;
         prev = key;
     }
-    for _ in 0..memchr::memchr_iter(b'.', prev.as_bytes()).count() {
+    for _ in 0..prev.bytes().filter(|&b| b == b'.').count() {
         out.push(b'}');
     }
     out.push(b'}');
