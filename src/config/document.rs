@@ -34,6 +34,17 @@ pub struct Section {
     pub table: Spanned<DeTable<'static>>,
 }
 
+impl Section {
+    /// The span of `key`'s value, or of the section's name when the key is absent.
+    #[must_use]
+    pub fn span_of(&self, key: &str) -> Range<usize> {
+        self.table
+            .get_ref()
+            .get(key)
+            .map_or(self.name_span.clone(), toml::Spanned::span)
+    }
+}
+
 impl Document {
     /// Reads and parses `path`; a syntax error is returned as a located [`ConfigError`].
     pub fn load(path: &Path) -> Result<(Self, Spanned<DeTable<'static>>), ConfigError> {

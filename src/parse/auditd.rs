@@ -371,6 +371,30 @@ struct Collected<'a> {
     paths: Vec<(&'a str, Option<String>)>,
 }
 
+impl Collected<'_> {
+    /// The raw value of the first field `key`.
+    fn raw(&self, key: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(_, k, _, _)| *k == key)
+            .map(|(_, _, v, _)| *v)
+    }
+
+    /// The value of the first field `key`, hex-decoded where auditd encodes it.
+    fn text(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
+        let (_, k, v, q) = self.pairs.iter().find(|(_, k, _, _)| *k == key)?;
+        value(k, v, *q)
+    }
+
+    /// An ENRICHED (interpreted) value.
+    fn enriched(&self, key: &str) -> Option<&str> {
+        self.enriched
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.trim_matches('"'))
+    }
+}
+
 fn collect(text: &str) -> Result<Collected<'_>, String> {
     let mut c = Collected::default();
     for line in text.split('\n') {
@@ -456,22 +480,9 @@ fn draft(text: &str) -> Result<Draft, String> {
         d.str("host.name", text, h.node);
         d.push("related.hosts", text, h.node);
     }
-    let get = |key: &str| {
-        c.pairs
-            .iter()
-            .find(|(_, k, _, _)| *k == key)
-            .map(|(_, k, v, q)| (*k, *v, *q))
-    };
-    let text_of = |key: &str| get(key).and_then(|(k, v, q)| value(k, v, q));
-    let enriched = |key: &str| {
-        c.enriched
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.trim_matches('"'))
-    };
     // Action and category.
-    let syscall_name = enriched("SYSCALL").map(str::to_owned).or_else(|| {
-        let number: u32 = get("syscall")?.1.parse().ok()?;
+    let syscall_name = c.enriched("SYSCALL").map(str::to_owned).or_else(|| {
+        let number: u32 = c.raw("syscall")?.parse().ok()?;
         table::X86_64
             .iter()
             .find(|(n, _)| *n == number)
@@ -503,11 +514,11 @@ fn draft(text: &str) -> Result<Draft, String> {
     }
     d.constant("event.kind", kind_of_event);
     // Outcome.
-    let res = text_of("res").map(|v| v.to_ascii_lowercase());
+    let res = c.text("res").map(|v| v.to_ascii_lowercase());
     let outcome = match res.as_deref() {
         Some("success" | "yes" | "1") => Outcome::Success,
         Some("failed" | "no" | "0" | "failure") => Outcome::Failure,
-        _ => match text_of("success").as_deref() {
+        _ => match c.text("success").as_deref() {
             Some("yes") => Outcome::Success,
             Some("no") => Outcome::Failure,
             _ if c.kinds.contains(&"AVC") => {
@@ -530,26 +541,16 @@ fn draft(text: &str) -> Result<Draft, String> {
 
 /// Actor, target, effective user, addresses.
 fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
-    let get = |key: &str| {
-        c.pairs
-            .iter()
-            .find(|(_, k, _, _)| *k == key)
-            .map(|(_, k, v, q)| (*k, *v, *q))
-    };
-    let text_of = |key: &str| get(key).and_then(|(k, v, q)| value(k, v, q));
-    let enriched = |key: &str| {
-        c.enriched
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.trim_matches('"'))
-    };
-    if let Some(auid) = text_of("auid").filter(|a| !unset_id(a)) {
+    if let Some(auid) = c.text("auid").filter(|a| !unset_id(a)) {
         normalize::user(d, "user.id", line, &auid);
-        if let Some(name) = enriched("AUID").filter(|n| !n.is_empty() && *n != "unset") {
+        if let Some(name) = c
+            .enriched("AUID")
+            .filter(|n| !n.is_empty() && *n != "unset")
+        {
             normalize::user(d, "user.name", line, name);
         }
     }
-    let acct = text_of("acct").filter(|a| !normalize::is_nothing(a));
+    let acct = c.text("acct").filter(|a| !normalize::is_nothing(a));
     if let Some(acct) = acct {
         if table::acct_is_actor(kind) {
             normalize::user(d, "user.name", line, &acct);
@@ -562,31 +563,31 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
         }
     }
     if table::is_group_record(kind) {
-        if let Some(grp) = text_of("grp") {
+        if let Some(grp) = c.text("grp") {
             d.str("group.name", line, &grp);
         }
     }
-    if let Some(uid) = text_of("uid").filter(|u| !unset_id(u)) {
+    if let Some(uid) = c.text("uid").filter(|u| !unset_id(u)) {
         d.str("process.user.id", line, &uid);
-        if let Some(name) = enriched("UID") {
+        if let Some(name) = c.enriched("UID") {
             d.str("process.user.name", line, name);
         }
     }
-    if let Some(euid) = text_of("euid").filter(|u| !unset_id(u)) {
+    if let Some(euid) = c.text("euid").filter(|u| !unset_id(u)) {
         d.str("user.effective.id", line, &euid);
-        if let Some(name) = enriched("EUID") {
+        if let Some(name) = c.enriched("EUID") {
             d.str("user.effective.name", line, name);
         }
     }
-    if let Some(addr) = text_of("addr") {
+    if let Some(addr) = c.text("addr") {
         normalize::ip_or_address(d, line, &addr, "source.ip", "source.address");
     }
-    if let Some(host) = text_of("hostname") {
+    if let Some(host) = c.text("hostname") {
         if normalize::clean_ip(&host).is_none() && !normalize::is_nothing(&host) {
             d.str("source.domain", line, &host);
         }
     }
-    if let Some(t) = text_of("terminal") {
+    if let Some(t) = c.text("terminal") {
         d.str("user.terminal", line, &t);
     }
 }

@@ -325,7 +325,7 @@ fn security(d: &mut Draft, line: &str, data: &str) {
         let subject =
             payload_value(&unquoted, "key").or_else(|| payload_value(&unquoted, "objectID"));
         if let Some(subject) = subject {
-            oauth(d, line, &unquoted, &action, &subject);
+            oauth(d, &unquoted, &action, &subject);
             return;
         }
     }
@@ -357,7 +357,7 @@ fn security(d: &mut Draft, line: &str, data: &str) {
 }
 
 /// `<action>-<object>` from `"action":"create"` and `"key":"Creating access token: X7pQa"`.
-fn oauth(d: &mut Draft, line: &str, payload: &str, action: &str, subject: &str) {
+fn oauth(d: &mut Draft, payload: &str, action: &str, subject: &str) {
     let action = action.trim().to_ascii_lowercase();
     let (head, tail) = subject.split_once(':').unwrap_or((subject, ""));
     // "Creating access token" → "access token"; the verb is the first word.
@@ -386,7 +386,6 @@ fn oauth(d: &mut Draft, line: &str, payload: &str, action: &str, subject: &str) 
         d.owned("sap.oauth.token_prefix", prefix);
     }
     d.owned("sap.oauth.object", object);
-    let _ = line;
     for (key, field) in [
         ("operation", "sap.oauth.operation"),
         ("tenantId", "sap.oauth.tenant_id"),

@@ -79,11 +79,7 @@ impl SinkConfig {
             "file" => {
                 let config: FileSinkConfig = doc.deserialize(section, errors)?;
                 if config.path.as_os_str().is_empty() {
-                    let span = section
-                        .table
-                        .get_ref()
-                        .get("path")
-                        .map_or(section.name_span.clone(), toml::Spanned::span);
+                    let span = section.span_of("path");
                     errors.push(doc.error(
                         span,
                         &format!("{}.path", section.name),

@@ -58,15 +58,12 @@ impl SourceConfig {
         match kind {
             "file" => {
                 let config: FileSourceConfig = doc.deserialize(section, errors)?;
-                let at = |key: &str| {
-                    section
-                        .table
-                        .get_ref()
-                        .get(key)
-                        .map_or(section.name_span.clone(), toml::Spanned::span)
-                };
                 let mut problem = |key: &str, message: String| {
-                    errors.push(doc.error(at(key), &format!("{}.{key}", section.name), &message));
+                    errors.push(doc.error(
+                        section.span_of(key),
+                        &format!("{}.{key}", section.name),
+                        &message,
+                    ));
                 };
                 if config.include.is_empty() {
                     problem("include", "must list at least one path or glob".to_owned());

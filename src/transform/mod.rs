@@ -40,11 +40,7 @@ impl TransformConfig {
                 match Condition::parse(&config.condition) {
                     Ok(cond) => Some(Self::Filter(config, cond)),
                     Err(e) => {
-                        let span = section
-                            .table
-                            .get_ref()
-                            .get("condition")
-                            .map_or(section.name_span.clone(), toml::Spanned::span);
+                        let span = section.span_of("condition");
                         errors.push(doc.error(
                             span,
                             &format!("{}.condition", section.name),
