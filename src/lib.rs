@@ -31,11 +31,15 @@ pub mod fanout;
 
 pub mod encode;
 
+pub mod batch;
+
 pub mod sink;
 
 pub mod ack;
 
 pub mod budget;
+
+pub mod dead_letter;
 
 pub mod checkpoint;
 

@@ -14,8 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::budget::Budget;
 use crate::chunk::EventChunk;
 use crate::config::{Kind, Plan};
+use crate::dead_letter::DeadLetter;
 use crate::fanout::{Fanout, CHANNEL_CHUNKS};
-use crate::sink::{SinkError, SinkStats};
+use crate::sink::{SinkContext, SinkError, SinkStats};
 use crate::source::{SourceContext, SourceHandle};
 use crate::transform::Transform;
 
@@ -154,6 +155,7 @@ fn start(
     abort: &CancellationToken,
 ) -> Result<Running, PipelineError> {
     let budget = Budget::new(plan.max_bytes);
+    let dead_letter = Arc::new(DeadLetter::new(&plan.data_dir, plan.dead_letter_max_bytes));
     let mut inputs: HashMap<&str, (mpsc::Sender<EventChunk>, mpsc::Receiver<EventChunk>)> =
         HashMap::new();
     for c in &plan.components {
@@ -190,11 +192,20 @@ fn start(
                 let rx = receivers
                     .remove(c.name.as_str())
                     .expect("every sink has an input");
-                let stats = Arc::new(SinkStats::default());
-                running.sinks.push((
-                    c.name.clone(),
-                    config.spawn(&c.name, rx, abort.clone(), stats),
-                ));
+                let ctx = SinkContext {
+                    name: Arc::from(c.name.as_str()),
+                    abort: abort.clone(),
+                    stats: Arc::new(SinkStats::default()),
+                    dead_letter: dead_letter.clone(),
+                    max_attempts: None,
+                };
+                let handle = config
+                    .spawn(rx, ctx)
+                    .map_err(|reason| PipelineError::Sink {
+                        name: c.name.clone(),
+                        source: SinkError::fatal(reason),
+                    })?;
+                running.sinks.push((c.name.clone(), handle));
             }
             Kind::Transform(config) => {
                 let rx = receivers

@@ -32,6 +32,8 @@ pub struct AgentConfig {
     pub data_dir: Option<PathBuf>,
     /// The memory budget for everything in flight.
     pub buffer: Option<BufferConfig>,
+    /// The dead-letter file (refused events).
+    pub dead_letter: Option<crate::dead_letter::DeadLetterConfig>,
     /// How long shutdown waits for in-flight batches before giving up on them (default 30s).
     /// Batches abandoned this way are not acknowledged, so they are re-sent after restart.
     pub shutdown_timeout: Option<Span>,
@@ -107,6 +109,8 @@ pub struct Plan {
     pub max_bytes: usize,
     /// How long shutdown waits for in-flight batches.
     pub shutdown_timeout: Duration,
+    /// Rotation size of the dead-letter file.
+    pub dead_letter_max_bytes: u64,
     /// Components in data-path order (every component after all of its inputs).
     pub components: Vec<Component>,
 }
@@ -301,6 +305,10 @@ fn build(
         shutdown_timeout: agent
             .shutdown_timeout
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |s| s.0),
+        dead_letter_max_bytes: agent
+            .dead_letter
+            .and_then(|d| d.max_bytes)
+            .map_or(crate::dead_letter::DEFAULT_MAX_BYTES, |b| b.0),
         components,
     })
 }

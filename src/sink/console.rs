@@ -45,11 +45,22 @@ impl Sink for ConsoleSink {
             self.out.flush().await
         }
         .await;
-        result.map_err(|e| SinkError {
+        result.map_err(|e| {
+            let message = format!("writing to standard output: {e}");
             // A closed stdout does not reopen.
-            retryable: e.kind() != std::io::ErrorKind::BrokenPipe,
-            message: format!("writing to standard output: {e}"),
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                SinkError::fatal(message)
+            } else {
+                SinkError::retry(message)
+            }
         })?;
         Ok(Settlement::Delivered)
+    }
+}
+
+impl Clone for ConsoleSink {
+    /// Another handle on standard output (used only when a sink runs batches concurrently).
+    fn clone(&self) -> Self {
+        Self::new()
     }
 }

@@ -52,10 +52,8 @@ impl Sink for FileSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
         self.buf.clear();
         crate::encode::ndjson::encode(events, &mut self.buf);
-        let fail = |e: std::io::Error| SinkError {
-            retryable: true,
-            message: format!("writing {}: {e}", self.path.display()),
-        };
+        let fail =
+            |e: std::io::Error| SinkError::retry(format!("writing {}: {e}", self.path.display()));
         if self.file.is_none() {
             self.file = Some(self.open().await.map_err(fail)?);
         }
@@ -75,5 +73,12 @@ impl Sink for FileSink {
             return Err(fail(e));
         }
         Ok(Settlement::Delivered)
+    }
+}
+
+impl Clone for FileSink {
+    /// Another writer of the same file, which opens its own handle on first delivery.
+    fn clone(&self) -> Self {
+        Self::new(self.path.clone())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod console;
 pub mod file;
+pub mod http;
 pub mod retry;
 
 use std::future::Future;
@@ -18,9 +19,10 @@ use crate::config::ConfigError;
 use crate::event::Event;
 pub use console::{ConsoleSink, ConsoleSinkConfig};
 pub use file::{FileSink, FileSinkConfig};
+pub use http::{HttpSink, HttpSinkConfig};
 
 /// Sink types a pipeline file may name.
-pub const TYPES: &[&str] = &["console", "file"];
+pub const TYPES: &[&str] = &["console", "file", "http"];
 
 /// Events gathered into one batch at most (console and file sinks).
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -33,6 +35,30 @@ pub struct SinkError {
     pub retryable: bool,
     /// What happened (never event content).
     pub message: String,
+    /// How long the destination asked us to wait (`Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl SinkError {
+    /// A failure that may succeed later.
+    #[must_use]
+    pub fn retry(message: String) -> Self {
+        Self {
+            retryable: true,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// A failure that will not succeed by trying again.
+    #[must_use]
+    pub fn fatal(message: String) -> Self {
+        Self {
+            retryable: false,
+            message,
+            retry_after: None,
+        }
+    }
 }
 
 /// A destination. Delivery must be complete (written and flushed, or fsynced) before it
@@ -63,6 +89,8 @@ pub enum SinkConfig {
     Console(ConsoleSinkConfig),
     /// `file`.
     File(FileSinkConfig),
+    /// `http` (boxed: its settings are much larger than the others').
+    Http(Box<HttpSinkConfig>),
 }
 
 impl SinkConfig {
@@ -88,80 +116,193 @@ impl SinkConfig {
                 }
                 Some(Self::File(config))
             }
+            "http" => {
+                let config: HttpSinkConfig = doc.deserialize(section, errors)?;
+                if let Err(e) = reqwest::Url::parse(&config.uri) {
+                    errors.push(doc.error(
+                        section.span_of("uri"),
+                        &format!("{}.uri", section.name),
+                        &format!("`{}` is not a URL: {e}", config.uri),
+                    ));
+                }
+                for (key, file) in [
+                    ("tls", &config.tls.ca_file),
+                    ("tls", &config.tls.crt_file),
+                    ("tls", &config.tls.key_file),
+                ] {
+                    if let Some(f) = file.as_ref().filter(|f| !f.exists()) {
+                        errors.push(doc.error(
+                            section.span_of(key),
+                            &format!("{}.{key}", section.name),
+                            &format!("file {} does not exist", f.display()),
+                        ));
+                    }
+                }
+                if config.tls.crt_file.is_some() != config.tls.key_file.is_some() {
+                    errors.push(doc.error(
+                        section.span_of("tls"),
+                        &format!("{}.tls", section.name),
+                        "crt_file and key_file go together",
+                    ));
+                }
+                Some(Self::Http(Box::new(config)))
+            }
             _ => None,
         }
     }
 
-    /// Starts the sink on `input`; `abort` ends retries at shutdown.
-    #[must_use]
+    /// Starts the sink on `input`.
     pub fn spawn(
         &self,
-        name: &str,
         input: mpsc::Receiver<EventChunk>,
-        abort: CancellationToken,
-        stats: Arc<SinkStats>,
-    ) -> tokio::task::JoinHandle<Result<(), SinkError>> {
-        let name: Arc<str> = Arc::from(name);
-        match self {
-            Self::Console(_) => tokio::spawn(drive(name, ConsoleSink::new(), input, abort, stats)),
-            Self::File(c) => tokio::spawn(drive(
-                name,
-                FileSink::new(c.path.clone()),
-                input,
-                abort,
-                stats,
-            )),
-        }
+        mut ctx: SinkContext,
+    ) -> Result<tokio::task::JoinHandle<Result<(), SinkError>>, String> {
+        // Local sinks write whatever is queued at once, one batch at a time, in order.
+        let local = Limits {
+            max_events: MAX_BATCH_EVENTS,
+            max_bytes: 64 * 1024 * 1024,
+            timeout: std::time::Duration::ZERO,
+        };
+        Ok(match self {
+            Self::Console(_) => tokio::spawn(drive(ConsoleSink::new(), input, local, 1, ctx)),
+            Self::File(c) => {
+                tokio::spawn(drive(FileSink::new(c.path.clone()), input, local, 1, ctx))
+            }
+            Self::Http(c) => {
+                let sink = HttpSink::new(&ctx.name, c, ctx.dead_letter.clone())?;
+                let concurrency = sink.concurrency();
+                ctx.max_attempts = c.retry.max_attempts;
+                tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
+            }
+        })
     }
 }
 
+use crate::batch::{next_batch, Limits};
 use crate::chunk::EventChunk;
+use crate::dead_letter::DeadLetter;
 
-/// Runs a sink until its input closes: gathers what is queued into a batch, delivers it
-/// (retrying retryable errors until `abort`), and settles the batch.
-pub async fn drive<S: Sink>(
-    name: Arc<str>,
+/// What every running sink shares with the pipeline.
+#[derive(Clone)]
+pub struct SinkContext {
+    /// The sink's name.
+    pub name: Arc<str>,
+    /// Cancelled when shutdown stops waiting: retries end, batches stay unacknowledged.
+    pub abort: CancellationToken,
+    /// Counters.
+    pub stats: Arc<SinkStats>,
+    /// Where refused events go.
+    pub dead_letter: Arc<DeadLetter>,
+    /// Attempts before a batch is dead-lettered (`None`: retry until shutdown).
+    pub max_attempts: Option<u32>,
+}
+
+/// Runs a sink until its input closes: closes batches at the limits, keeps up to
+/// `concurrency` deliveries in flight (each retried until done), and settles each batch with
+/// what really happened.
+pub async fn drive<S: Sink + Clone + 'static>(
     mut sink: S,
     mut input: mpsc::Receiver<EventChunk>,
-    abort: CancellationToken,
-    stats: Arc<SinkStats>,
+    limits: Limits,
+    concurrency: usize,
+    ctx: SinkContext,
 ) -> Result<(), SinkError> {
-    while let Some(first) = input.recv().await {
-        let mut acks = Acks::none();
-        let mut events = Vec::new();
-        let mut next = Some(first);
-        while let Some(chunk) = next.take() {
-            events.extend(chunk.events);
-            acks.absorb(chunk.acks);
-            if events.len() < MAX_BATCH_EVENTS {
-                next = input.try_recv().ok();
+    let mut in_flight: tokio::task::JoinSet<Result<(), SinkError>> = tokio::task::JoinSet::new();
+    let mut failed: Option<SinkError> = None;
+    loop {
+        while in_flight.len() >= concurrency.max(1) {
+            if let Some(Ok(Err(e))) = in_flight.join_next().await {
+                failed.get_or_insert(e);
             }
         }
+        if failed.is_some() {
+            break;
+        }
+        let Some((events, acks)) = next_batch(&mut input, limits).await else {
+            break;
+        };
         if events.is_empty() {
             acks.settle(Settlement::Delivered);
             continue;
         }
-        let outcome = retry::until_done(&name, &abort, &stats, &mut sink, &events).await;
-        match outcome {
-            Some(Ok(settlement)) => {
-                let counter = match settlement {
-                    Settlement::DeadLettered => &stats.dead_lettered,
-                    _ => &stats.delivered,
-                };
-                counter.fetch_add(events.len() as u64, Ordering::Relaxed);
-                acks.settle(settlement);
+        if concurrency <= 1 {
+            if let Err(e) = deliver_batch(&mut sink, events, acks, &ctx).await {
+                failed = Some(e);
+                break;
             }
-            Some(Err(e)) => {
-                tracing::error!(sink = %name, error = %e, events = events.len(), "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");
-                acks.settle(Settlement::Failed);
-                return Err(e);
-            }
-            None => {
-                tracing::warn!(sink = %name, events = events.len(), "shutdown interrupted delivery; the events stay unacknowledged and are re-sent after restart");
-                acks.settle(Settlement::Failed);
-                return Ok(());
-            }
+        } else {
+            let mut worker = sink.clone();
+            let ctx = ctx.clone();
+            in_flight.spawn(async move { deliver_batch(&mut worker, events, acks, &ctx).await });
         }
     }
-    Ok(())
+    while let Some(joined) = in_flight.join_next().await {
+        if let Ok(Err(e)) = joined {
+            failed.get_or_insert(e);
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Delivers one batch (with retries) and settles it.
+async fn deliver_batch<S: Sink>(
+    sink: &mut S,
+    events: Vec<Event>,
+    acks: Acks,
+    ctx: &SinkContext,
+) -> Result<(), SinkError> {
+    let outcome = retry::until_done(
+        &ctx.name,
+        &ctx.abort,
+        &ctx.stats,
+        sink,
+        &events,
+        ctx.max_attempts,
+    )
+    .await;
+    match outcome {
+        Some(Ok(settlement)) => {
+            let counter = match settlement {
+                Settlement::DeadLettered => &ctx.stats.dead_lettered,
+                _ => &ctx.stats.delivered,
+            };
+            counter.fetch_add(events.len() as u64, Ordering::Relaxed);
+            acks.settle(settlement);
+            Ok(())
+        }
+        Some(Err(e)) if e.retryable => {
+            // Retries exhausted (`retry.max_attempts`): keep the events in the dead-letter file.
+            let reason = format!(
+                "gave up after {} attempts: {e}",
+                ctx.max_attempts.unwrap_or(0)
+            );
+            match ctx.dead_letter.write(&ctx.name, &reason, &events) {
+                Ok(()) => {
+                    ctx.stats
+                        .dead_lettered
+                        .fetch_add(events.len() as u64, Ordering::Relaxed);
+                    acks.settle(Settlement::DeadLettered);
+                    Ok(())
+                }
+                Err(dl) => {
+                    tracing::error!(sink = %ctx.name, error = %dl, "cannot write the dead-letter file; the events stay unacknowledged");
+                    acks.settle(Settlement::Failed);
+                    Err(SinkError::fatal(dl.to_string()))
+                }
+            }
+        }
+        Some(Err(e)) => {
+            tracing::error!(sink = %ctx.name, error = %e, events = events.len(), "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");
+            acks.settle(Settlement::Failed);
+            Err(e)
+        }
+        None => {
+            tracing::warn!(sink = %ctx.name, events = events.len(), "shutdown interrupted delivery; the events stay unacknowledged and are re-sent after restart");
+            acks.settle(Settlement::Failed);
+            Ok(())
+        }
+    }
 }

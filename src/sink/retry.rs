@@ -17,12 +17,15 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
 /// Delivers `events` through `sink` until it succeeds or fails permanently; `None` if `abort`
 /// fired first.
+/// With `max_attempts`, a retryable error is returned once that many attempts failed (the
+/// caller dead-letters the batch).
 pub async fn until_done<S: Sink>(
     name: &str,
     abort: &CancellationToken,
     stats: &SinkStats,
     sink: &mut S,
     events: &[Event],
+    max_attempts: Option<u32>,
 ) -> Option<Result<Settlement, SinkError>> {
     let mut failures: u32 = 0;
     loop {
@@ -36,7 +39,10 @@ pub async fn until_done<S: Sink>(
             Err(e) => {
                 failures += 1;
                 stats.failures.fetch_add(1, Ordering::Relaxed);
-                let wait = backoff(failures, None);
+                if max_attempts.is_some_and(|max| failures >= max) {
+                    return Some(Err(e));
+                }
+                let wait = backoff(failures, e.retry_after);
                 tracing::warn!(sink = name, error = %e, attempt = failures, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
@@ -111,9 +117,10 @@ mod tests {
     }
 
     fn err(retryable: bool) -> SinkError {
-        SinkError {
-            retryable,
-            message: "x".into(),
+        if retryable {
+            SinkError::retry("x".into())
+        } else {
+            SinkError::fatal("x".into())
         }
     }
 
@@ -125,7 +132,7 @@ mod tests {
             errors: vec![err(true), err(true)],
             calls: 0,
         };
-        let result = until_done("t", &abort, &stats, &mut sink, &[]).await;
+        let result = until_done("t", &abort, &stats, &mut sink, &[], None).await;
         assert_eq!(result.unwrap().unwrap(), Settlement::Delivered);
         assert_eq!(sink.calls, 3);
         assert_eq!(stats.failures.load(Ordering::Relaxed), 2);
@@ -139,7 +146,7 @@ mod tests {
             errors: vec![err(false)],
             calls: 0,
         };
-        let r = until_done("t", &abort, &stats, &mut sink, &[]).await;
+        let r = until_done("t", &abort, &stats, &mut sink, &[], None).await;
         assert!(!r.unwrap().unwrap_err().retryable);
         abort.cancel();
         let mut sink = Flaky {
@@ -147,7 +154,7 @@ mod tests {
             calls: 0,
         };
         sink.errors.push(err(true));
-        let r = until_done("t", &abort, &stats, &mut sink, &[]).await;
+        let r = until_done("t", &abort, &stats, &mut sink, &[], None).await;
         assert!(r.is_none());
     }
 }

@@ -1,0 +1,389 @@
+//! `http`: batches of ECS events sent with POST or PUT as ndjson or a JSON array, optionally gzip.
+//!
+//! Every response is classified (STYLE §5): 2xx delivered; 408, 429 and 5xx other than 501, and
+//! connection errors and timeouts, retried with capped exponential backoff and full jitter,
+//! honouring `Retry-After` (seconds or an HTTP date); any other status (4xx, 501) is final: the
+//! batch goes to the dead-letter file with the status and the start of the body. A non-2xx
+//! answer is never treated as sent.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{Sink, SinkError};
+use crate::ack::Settlement;
+use crate::batch::BatchConfig;
+use crate::config::units::Span;
+use crate::dead_letter::DeadLetter;
+use crate::event::Event;
+
+/// `[sinks.<name>] type = "http"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSinkConfig {
+    /// Where to send, e.g. `https://collector.corp.test/audit`.
+    pub uri: String,
+    /// `post` (default) or `put`.
+    #[serde(default)]
+    pub method: Method,
+    /// `ndjson` (default: one event per line) or `json` (an array).
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Extra request headers (values may use `${VAR}`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Authentication.
+    pub auth: Option<Auth>,
+    /// `none` (default) or `gzip`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// gzip level 0–9 (default 1: fastest).
+    pub compression_level: Option<u32>,
+    /// Batch limits.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Requests in flight at once (default 4).
+    pub concurrency: Option<usize>,
+    /// Timeout of one request (default 30s).
+    pub request_timeout: Option<Span>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Retry settings.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// HTTP method.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// POST.
+    #[default]
+    Post,
+    /// PUT.
+    Put,
+}
+
+/// Body encoding.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// One JSON object per line.
+    #[default]
+    Ndjson,
+    /// One JSON array.
+    Json,
+}
+
+/// Body compression.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// None.
+    #[default]
+    None,
+    /// gzip (`Content-Encoding: gzip`).
+    Gzip,
+}
+
+/// Authentication.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "strategy", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Auth {
+    /// HTTP basic.
+    Basic {
+        /// User name.
+        user: String,
+        /// Password (use `${VAR}`).
+        password: String,
+    },
+    /// Bearer token.
+    Bearer {
+        /// The token (use `${VAR}`).
+        token: String,
+    },
+}
+
+/// TLS settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file of a CA to trust (besides the system roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate.
+    pub crt_file: Option<PathBuf>,
+    /// PEM client key.
+    pub key_file: Option<PathBuf>,
+    /// Verify the server certificate (default true).
+    #[serde(default = "yes")]
+    pub verify: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            ca_file: None,
+            crt_file: None,
+            key_file: None,
+            verify: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Retry settings.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Give up after this many attempts and dead-letter the batch (default: never give up).
+    pub max_attempts: Option<u32>,
+}
+
+/// The running sink: cheap to clone (one per request in flight).
+#[derive(Clone)]
+pub struct HttpSink {
+    name: Arc<str>,
+    client: reqwest::Client,
+    config: Arc<HttpSinkConfig>,
+    dead_letter: Arc<DeadLetter>,
+}
+
+/// Builds the HTTP client for `tls`, `timeout` (shared by the http and elasticsearch sinks).
+pub fn client(tls: &TlsConfig, timeout: Duration) -> Result<reqwest::Client, String> {
+    // reqwest is built without a default crypto provider; ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("auditship/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+        builder = builder.add_root_certificate(cert);
+    }
+    if let (Some(crt), Some(key)) = (&tls.crt_file, &tls.key_file) {
+        let mut pem =
+            std::fs::read(crt).map_err(|e| format!("tls.crt_file {}: {e}", crt.display()))?;
+        pem.extend(std::fs::read(key).map_err(|e| format!("tls.key_file {}: {e}", key.display()))?);
+        let identity =
+            reqwest::Identity::from_pem(&pem).map_err(|e| format!("client certificate: {e}"))?;
+        builder = builder.identity(identity);
+    }
+    if !tls.verify {
+        builder = builder.danger_accept_invalid_certs(true);
+    }
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// The wait a `Retry-After` header asks for: seconds, or an HTTP date.
+#[must_use]
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate_ms(value)?;
+    let now = crate::time::now_ms();
+    Some(Duration::from_millis(
+        u64::try_from(when - now).unwrap_or(0),
+    ))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to epoch ms.
+fn httpdate_ms(value: &str) -> Option<i64> {
+    let mut parts = value.split_whitespace().skip(1);
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let (h, m, s) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    crate::time::utc_ms(year, month, day, h, m, s, 0)
+}
+
+/// Whether a status is worth retrying.
+#[must_use]
+pub fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429) || (500..600).contains(&status) && status != 501
+}
+
+impl HttpSink {
+    /// A sink named `name` for `config`; refused events go to `dead_letter`.
+    pub fn new(
+        name: &str,
+        config: &HttpSinkConfig,
+        dead_letter: Arc<DeadLetter>,
+    ) -> Result<Self, String> {
+        let timeout = config
+            .request_timeout
+            .map_or(Duration::from_secs(30), |s| s.0);
+        Ok(Self {
+            name: Arc::from(name),
+            client: client(&config.tls, timeout)?,
+            config: Arc::new(config.clone()),
+            dead_letter,
+        })
+    }
+
+    /// Requests in flight at once.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.config.concurrency.unwrap_or(4).max(1)
+    }
+
+    fn body(&self, events: &[Event]) -> Result<Vec<u8>, SinkError> {
+        let mut raw = Vec::with_capacity(events.len() * 600);
+        match self.config.encoding {
+            Encoding::Ndjson => crate::encode::ndjson::encode(events, &mut raw),
+            Encoding::Json => {
+                raw.push(b'[');
+                for (i, e) in events.iter().enumerate() {
+                    if i > 0 {
+                        raw.push(b',');
+                    }
+                    e.write_json(&mut raw);
+                }
+                raw.push(b']');
+            }
+        }
+        if self.config.compression == Compression::None {
+            return Ok(raw);
+        }
+        let level = flate2::Compression::new(self.config.compression_level.unwrap_or(1).min(9));
+        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), level);
+        gz.write_all(&raw)
+            .and_then(|()| gz.finish())
+            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))
+    }
+}
+
+impl Sink for HttpSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
+        let body = self.body(events)?;
+        let method = match self.config.method {
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+        };
+        let content_type = match self.config.encoding {
+            Encoding::Ndjson => "application/x-ndjson",
+            Encoding::Json => "application/json",
+        };
+        let mut request = self
+            .client
+            .request(method, &self.config.uri)
+            .header(reqwest::header::CONTENT_TYPE, content_type);
+        if self.config.compression == Compression::Gzip {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        for (k, v) in &self.config.headers {
+            request = request.header(k.as_str(), v.as_str());
+        }
+        request = match &self.config.auth {
+            Some(Auth::Basic { user, password }) => request.basic_auth(user, Some(password)),
+            Some(Auth::Bearer { token }) => request.bearer_auth(token),
+            None => request,
+        };
+        let response = request.body(body).send().await.map_err(|e| {
+            // Connection refused, reset, timeout: the destination may come back.
+            SinkError::retry(format!(
+                "request to {} failed: {}",
+                self.config.uri,
+                error_chain(&e)
+            ))
+        })?;
+        let status = response.status().as_u16();
+        if response.status().is_success() {
+            return Ok(Settlement::Delivered);
+        }
+        let wait = retry_after(response.headers());
+        let text = response.text().await.unwrap_or_default();
+        let snippet: String = text.chars().take(4096).collect();
+        if retryable_status(status) {
+            let mut e = SinkError::retry(format!("{} answered {status}", self.config.uri));
+            e.retry_after = wait;
+            return Err(e);
+        }
+        let reason = format!("{} answered {status}: {snippet}", self.config.uri);
+        self.dead_letter
+            .write(&self.name, &reason, events)
+            .map_err(|e| SinkError::retry(e.to_string()))?;
+        Ok(Settlement::DeadLettered)
+    }
+}
+
+/// The error and its causes, for logs (reqwest's top-level text is terse).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_classified() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(retryable_status(s), "{s}");
+        }
+        for s in [400, 401, 403, 404, 413, 501] {
+            assert!(!retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            reqwest::header::RETRY_AFTER,
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap(),
+        );
+        assert_eq!(
+            retry_after(&h),
+            Some(Duration::ZERO),
+            "a past date means now"
+        );
+        assert_eq!(
+            httpdate_ms("Sun, 06 Nov 1994 08:49:37 GMT"),
+            crate::time::utc_ms(1994, 11, 6, 8, 49, 37, 0)
+        );
+    }
+}
