@@ -2,6 +2,7 @@
 
 mod config_errors;
 mod file_source;
+mod http_sink;
 mod parsers;
 mod pipeline_delivery;
 mod shutdown;

@@ -1,0 +1,409 @@
+//! The `http` sink against a scripted HTTP/1.1 server on loopback, with the real binary:
+//! Retry-After, dead letters, refused connections, gzip, slow answers, giving up.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+/// A scripted answer.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Answer {
+    fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A request the server received.
+#[derive(Clone, Debug)]
+struct Received {
+    at: Instant,
+    status: u16,
+    headers: Vec<(String, String)>,
+    /// The body, gunzipped when it was sent with `Content-Encoding: gzip`.
+    body: String,
+}
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<Answer>,
+    /// Answer used once the script is empty.
+    fallback: Option<Answer>,
+    received: Vec<Received>,
+}
+
+/// The test server: answers requests from the script, then 200.
+struct Server {
+    port: u16,
+    state: Arc<Mutex<State>>,
+}
+
+impl Server {
+    fn start(script: Vec<Answer>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve(listener, script)
+    }
+
+    fn on_port(port: u16, script: Vec<Answer>) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        Self::serve(listener, script)
+    }
+
+    fn serve(listener: TcpListener, script: Vec<Answer>) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(State {
+            script: script.into(),
+            ..State::default()
+        }));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(1000) {
+                let Ok(stream) = stream else { break };
+                let state = shared.clone();
+                std::thread::spawn(move || connection(stream, &state));
+            }
+        });
+        Self { port, state }
+    }
+
+    fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}/ingest", self.port)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Sequence numbers in the bodies of requests answered 2xx.
+    fn delivered(&self) -> Vec<usize> {
+        let mut seqs: Vec<usize> = self
+            .received()
+            .iter()
+            .filter(|r| (200..300).contains(&r.status))
+            .flat_map(|r| seqs_of(&r.body))
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+}
+
+fn seqs_of(body: &str) -> Vec<usize> {
+    body.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| {
+            v["message"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("seq "))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+/// Serves HTTP/1.1 requests on one connection until it closes (bounded).
+fn connection(stream: TcpStream, state: &Mutex<State>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    for _ in 0..1000 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut raw = vec![0u8; len];
+        if reader.read_exact(&mut raw).is_err() {
+            return;
+        }
+        let gzip = headers
+            .iter()
+            .any(|(k, v)| k == "content-encoding" && v == "gzip");
+        let body = if gzip {
+            let mut text = String::new();
+            flate2::read::GzDecoder::new(&raw[..])
+                .read_to_string(&mut text)
+                .unwrap();
+            text
+        } else {
+            String::from_utf8_lossy(&raw).into_owned()
+        };
+        let answer = {
+            let mut s = state.lock().unwrap();
+            let answer = s
+                .script
+                .pop_front()
+                .or_else(|| s.fallback.clone())
+                .unwrap_or_else(|| Answer::status(200));
+            s.received.push(Received {
+                at: Instant::now(),
+                status: answer.status,
+                headers: headers.clone(),
+                body,
+            });
+            answer
+        };
+        std::thread::sleep(answer.delay);
+        let mut response = format!(
+            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+            answer.status,
+            answer.body.len()
+        );
+        for (k, v) in &answer.headers {
+            let _ = write!(response, "{k}: {v}\r\n");
+        }
+        response.push_str("\r\n");
+        response.push_str(&answer.body);
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    log: PathBuf,
+    config: PathBuf,
+}
+
+fn setup(lines: usize, sink: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let body = (0..lines).fold(String::new(), |mut s, i| {
+        let _ = writeln!(s, "seq {i}");
+        s
+    });
+    std::fs::write(&log, body).unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\nshutdown_timeout = \"5s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[sinks.out]\ntype = \"http\"\ninputs = [\"in\"]\n{sink}\n",
+            data.display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    Setup {
+        _dir: dir,
+        data,
+        log,
+        config,
+    }
+}
+
+fn run_until(setup: &Setup, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let mut child = support::spawn(&["run", "--config", setup.config.to_str().unwrap()]);
+    let ok = support::eventually(limit, || done().then_some(())).is_some();
+    support::signal(&child, "TERM");
+    let code = support::wait_exit(&mut child, Duration::from_secs(30));
+    assert_eq!(code, 0, "{}", support::stderr_text(&mut child));
+    ok
+}
+
+fn checkpoint(data: &Path) -> u64 {
+    let text = std::fs::read_to_string(data.join("checkpoints/in.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    v["files"][0]["offset"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn status_503_with_retry_after_is_retried_then_delivered() {
+    let mut busy = Answer::status(503);
+    busy.headers.push(("retry-after", "1".into()));
+    let server = Server::start(vec![busy]);
+    let s = setup(
+        50,
+        &format!(
+            "uri = '{}'\nbatch = {{ timeout = \"200ms\" }}",
+            server.uri()
+        ),
+    );
+    let all = run_until(&s, Duration::from_secs(20), || {
+        server.delivered().len() >= 50
+    });
+    assert!(all, "delivered {:?}", server.delivered().len());
+    assert_eq!(
+        server.delivered(),
+        (0..50).collect::<Vec<_>>(),
+        "each event once"
+    );
+    let r = server.received();
+    assert_eq!(r[0].status, 503);
+    let waited = r[1].at - r[0].at;
+    assert!(
+        waited >= Duration::from_millis(900),
+        "Retry-After honoured, waited {waited:?}"
+    );
+}
+
+#[test]
+fn status_400_goes_to_dead_letter_without_retry() {
+    let mut refused = Answer::status(400);
+    refused.body = r#"{"error":"mapper_parsing_exception"}"#.into();
+    let server = Server::start(vec![refused]);
+    let s = setup(
+        10,
+        &format!(
+            "uri = '{}'\nbatch = {{ timeout = \"500ms\" }}",
+            server.uri()
+        ),
+    );
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let settled = run_until(&s, Duration::from_secs(20), || {
+        support::lines(&dead).len() == 10 && checkpoint(&s.data) == size
+    });
+    assert!(settled, "dead letters: {}", support::lines(&dead).len());
+    assert_eq!(server.received().len(), 1, "a 400 is not retried");
+    let first: serde_json::Value = serde_json::from_str(&support::lines(&dead)[0]).unwrap();
+    let reason = first["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("400") && reason.contains("mapper_parsing_exception"),
+        "{reason}"
+    );
+    assert_eq!(first["sink"], "out");
+    assert_eq!(first["event"]["message"], "seq 0");
+}
+
+#[test]
+fn connection_refused_then_up_delivers_everything() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = setup(
+        30,
+        &format!("uri = 'http://127.0.0.1:{port}/ingest'\nbatch = {{ timeout = \"100ms\" }}"),
+    );
+    let mut child = support::spawn(&["run", "--config", s.config.to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        checkpoint(&s.data),
+        0,
+        "nothing is acknowledged while the server is down"
+    );
+    let server = Server::on_port(port, vec![]);
+    let all = support::eventually(Duration::from_secs(40), || {
+        (server.delivered().len() >= 30).then_some(())
+    });
+    support::signal(&child, "TERM");
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(30)), 0);
+    assert!(all.is_some(), "delivered {}", server.delivered().len());
+    assert_eq!(server.delivered(), (0..30).collect::<Vec<_>>());
+}
+
+#[test]
+fn gzip_bodies_decode_to_the_exact_events() {
+    let server = Server::start(vec![]);
+    let s = setup(
+        200,
+        &format!(
+            "uri = '{}'\ncompression = \"gzip\"\nheaders = {{ X-Tenant = \"corp\" }}\nauth = {{ strategy = \"bearer\", token = \"t0k3n\" }}",
+            server.uri()
+        ),
+    );
+    let all = run_until(&s, Duration::from_secs(20), || {
+        server.delivered().len() >= 200
+    });
+    assert!(all);
+    assert_eq!(server.delivered(), (0..200).collect::<Vec<_>>());
+    let r = &server.received()[0];
+    let header = |k: &str| {
+        r.headers
+            .iter()
+            .find(|(h, _)| h == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("content-encoding"), Some("gzip"));
+    assert_eq!(header("content-type"), Some("application/x-ndjson"));
+    assert_eq!(header("x-tenant"), Some("corp"));
+    assert_eq!(header("authorization"), Some("Bearer t0k3n"));
+    let first: serde_json::Value = serde_json::from_str(r.body.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"]["original"], "seq 0");
+    assert_eq!(first["log"]["offset"], 0);
+}
+
+#[test]
+fn slow_responses_with_concurrency_lose_nothing() {
+    let server = Server::start(vec![]);
+    {
+        let mut st = server.state.lock().unwrap();
+        let mut slow = Answer::status(200);
+        slow.delay = Duration::from_millis(300);
+        st.fallback = Some(slow);
+    }
+    let s = setup(
+        400,
+        &format!(
+            "uri = '{}'\nconcurrency = 3\nbatch = {{ max_events = 50, timeout = \"50ms\" }}\nencoding = \"ndjson\"",
+            server.uri()
+        ),
+    );
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let all = run_until(&s, Duration::from_secs(30), || {
+        server.delivered().len() >= 400 && checkpoint(&s.data) == size
+    });
+    assert!(all, "delivered {}", server.delivered().len());
+    assert_eq!(server.delivered(), (0..400).collect::<Vec<_>>());
+}
+
+#[test]
+fn giving_up_after_max_attempts_dead_letters_the_batch() {
+    let server = Server::start(vec![]);
+    server.state.lock().unwrap().fallback = Some(Answer::status(503));
+    let s = setup(
+        5,
+        &format!(
+            "uri = '{}'\nretry = {{ max_attempts = 2 }}\nbatch = {{ timeout = \"200ms\" }}",
+            server.uri()
+        ),
+    );
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let settled = run_until(&s, Duration::from_secs(20), || {
+        support::lines(&dead).len() == 5
+    });
+    assert!(settled);
+    assert_eq!(server.received().len(), 2, "exactly max_attempts requests");
+    let first: serde_json::Value = serde_json::from_str(&support::lines(&dead)[0]).unwrap();
+    assert!(first["reason"]
+        .as_str()
+        .unwrap()
+        .contains("gave up after 2 attempts"));
+}
