@@ -2,6 +2,7 @@
 //! settles the batch's acknowledgements with what really happened.
 
 pub mod console;
+pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod retry;
@@ -22,7 +23,7 @@ pub use file::{FileSink, FileSinkConfig};
 pub use http::{HttpSink, HttpSinkConfig};
 
 /// Sink types a pipeline file may name.
-pub const TYPES: &[&str] = &["console", "file", "http"];
+pub const TYPES: &[&str] = &["console", "file", "http", "elasticsearch"];
 
 /// Events gathered into one batch at most (console and file sinks).
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -91,6 +92,8 @@ pub enum SinkConfig {
     File(FileSinkConfig),
     /// `http` (boxed: its settings are much larger than the others').
     Http(Box<HttpSinkConfig>),
+    /// `elasticsearch`.
+    Elasticsearch(Box<elasticsearch::ElasticsearchSinkConfig>),
 }
 
 impl SinkConfig {
@@ -147,6 +150,27 @@ impl SinkConfig {
                 }
                 Some(Self::Http(Box::new(config)))
             }
+            "elasticsearch" => {
+                let config: elasticsearch::ElasticsearchSinkConfig =
+                    doc.deserialize(section, errors)?;
+                if config.endpoints.is_empty() {
+                    errors.push(doc.error(
+                        section.span_of("endpoints"),
+                        &format!("{}.endpoints", section.name),
+                        "must list at least one URL",
+                    ));
+                }
+                for e in &config.endpoints {
+                    if let Err(err) = reqwest::Url::parse(e) {
+                        errors.push(doc.error(
+                            section.span_of("endpoints"),
+                            &format!("{}.endpoints", section.name),
+                            &format!("`{e}` is not a URL: {err}"),
+                        ));
+                    }
+                }
+                Some(Self::Elasticsearch(Box::new(config)))
+            }
             _ => None,
         }
     }
@@ -172,6 +196,21 @@ impl SinkConfig {
                 let sink = HttpSink::new(&ctx.name, c, ctx.dead_letter.clone())?;
                 let concurrency = sink.concurrency();
                 ctx.max_attempts = c.retry.max_attempts;
+                tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
+            }
+            Self::Elasticsearch(c) => {
+                let sink =
+                    elasticsearch::ElasticsearchSink::new(&ctx.name, c, ctx.dead_letter.clone())?;
+                let concurrency = sink.concurrency();
+                ctx.max_attempts = c.retry.max_attempts;
+                let check = sink.clone();
+                let abort = ctx.abort.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = check.health_check() => {}
+                        () = abort.cancelled() => {}
+                    }
+                });
                 tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
             }
         })

@@ -1,7 +1,9 @@
 //! auditship's integration tests: one binary, one module per topic.
 
 mod config_errors;
+mod elasticsearch_sink;
 mod file_source;
+mod http_server;
 mod http_sink;
 mod parsers;
 mod pipeline_delivery;

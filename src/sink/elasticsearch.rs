@@ -1,0 +1,501 @@
+//! `elasticsearch`: the bulk API with per-item results, deterministic ids and data streams.
+//!
+//! A 200 answer to `_bulk` can still refuse items, so every item is read: 2xx delivered; 409 on
+//! a `create` with our own id means the document is already there (a re-delivery after a
+//! crash): delivered; 429 and 5xx items are sent again, alone; any other refusal (e.g.
+//! `mapper_parsing_exception`) goes to the dead-letter file with the document and the error.
+//! Request-level answers are classified as in the `http` sink. Ids are derived from the file
+//! fingerprint and offset (or the original line), so re-delivery never duplicates.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::http::{client, retry_after, retryable_status, Compression, TlsConfig};
+use super::{Sink, SinkError};
+use crate::ack::Settlement;
+use crate::batch::BatchConfig;
+use crate::config::units::Span;
+use crate::dead_letter::DeadLetter;
+use crate::event::{write_json_str, Event, ValueRef};
+
+/// `[sinks.<name>] type = "elasticsearch"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticsearchSinkConfig {
+    /// Cluster URLs; requests go round-robin and fail over on connection errors.
+    pub endpoints: Vec<String>,
+    /// Index name template: `%Y %m %d` from the event's `@timestamp` (UTC) and
+    /// `{{ field.path }}` from its fields (default `auditship-%Y.%m.%d`).
+    pub index: Option<String>,
+    /// `bulk` (default) or `data_stream`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Data stream naming (mode `data_stream`).
+    #[serde(default)]
+    pub data_stream: DataStream,
+    /// Ingest pipeline to run.
+    pub pipeline: Option<String>,
+    /// Authentication.
+    pub auth: Option<EsAuth>,
+    /// `none` or `gzip` (default).
+    #[serde(default = "gzip")]
+    pub compression: Compression,
+    /// gzip level 0–9 (default 1).
+    pub compression_level: Option<u32>,
+    /// Batch limits.
+    #[serde(default)]
+    pub batch: BatchConfig,
+    /// Requests in flight at once (default 4).
+    pub concurrency: Option<usize>,
+    /// Timeout of one request (default 60s).
+    pub request_timeout: Option<Span>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// Retry settings.
+    #[serde(default)]
+    pub retry: super::http::RetryConfig,
+    /// `deterministic` (default: from file and offset) or `none` (Elasticsearch picks).
+    #[serde(default)]
+    pub id: IdStrategy,
+}
+
+fn gzip() -> Compression {
+    Compression::Gzip
+}
+
+/// Index or data stream.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `create` into the templated index.
+    #[default]
+    Bulk,
+    /// `create` into `<type>-<dataset>-<namespace>`.
+    DataStream,
+}
+
+/// Data stream naming.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataStream {
+    /// Type (default `logs`).
+    #[serde(rename = "type", default = "logs")]
+    pub kind: String,
+    /// Dataset (default `auditship`).
+    #[serde(default = "auditship")]
+    pub dataset: String,
+    /// Namespace (default `default`).
+    #[serde(default = "default_ns")]
+    pub namespace: String,
+}
+
+fn logs() -> String {
+    "logs".into()
+}
+fn auditship() -> String {
+    "auditship".into()
+}
+fn default_ns() -> String {
+    "default".into()
+}
+
+impl Default for DataStream {
+    fn default() -> Self {
+        Self {
+            kind: logs(),
+            dataset: auditship(),
+            namespace: default_ns(),
+        }
+    }
+}
+
+/// Authentication.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "strategy", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EsAuth {
+    /// HTTP basic.
+    Basic {
+        /// User.
+        user: String,
+        /// Password (use `${VAR}`).
+        password: String,
+    },
+    /// An API key (`id:key` base64, as Elasticsearch returns it as `encoded`).
+    ApiKey {
+        /// The encoded key (use `${VAR}`).
+        key: String,
+    },
+}
+
+/// How documents get their `_id`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum IdStrategy {
+    /// Derived from the event's origin: re-delivery creates no duplicates.
+    #[default]
+    Deterministic,
+    /// Left to Elasticsearch.
+    None,
+}
+
+/// The running sink (cheap to clone: one per request in flight).
+#[derive(Clone)]
+pub struct ElasticsearchSink {
+    name: Arc<str>,
+    client: reqwest::Client,
+    config: Arc<ElasticsearchSinkConfig>,
+    next: Arc<AtomicUsize>,
+    dead_letter: Arc<DeadLetter>,
+}
+
+/// The result of one bulk round.
+enum Round {
+    /// Indices (into the events sent) to send again.
+    Retry(Vec<usize>, Option<Duration>),
+    /// Everything settled.
+    Done,
+}
+
+impl ElasticsearchSink {
+    /// A sink named `name`.
+    pub fn new(
+        name: &str,
+        config: &ElasticsearchSinkConfig,
+        dead_letter: Arc<DeadLetter>,
+    ) -> Result<Self, String> {
+        let timeout = config
+            .request_timeout
+            .map_or(Duration::from_secs(60), |s| s.0);
+        Ok(Self {
+            name: Arc::from(name),
+            client: client(&config.tls, timeout)?,
+            config: Arc::new(config.clone()),
+            next: Arc::new(AtomicUsize::new(0)),
+            dead_letter,
+        })
+    }
+
+    /// Requests in flight at once.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.config.concurrency.unwrap_or(4).max(1)
+    }
+
+    fn endpoint(&self) -> &str {
+        let n = self.config.endpoints.len().max(1);
+        let i = self.next.load(Ordering::Relaxed) % n;
+        self.config
+            .endpoints
+            .get(i)
+            .map_or("", String::as_str)
+            .trim_end_matches('/')
+    }
+
+    fn fail_over(&self) {
+        self.next.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn authorise(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.config.auth {
+            Some(EsAuth::Basic { user, password }) => request.basic_auth(user, Some(password)),
+            Some(EsAuth::ApiKey { key }) => {
+                request.header("Authorization", format!("ApiKey {key}"))
+            }
+            None => request,
+        }
+    }
+
+    /// Logs the cluster's version; retried in the background until it answers (not fatal).
+    pub async fn health_check(self) {
+        for attempt in 1..=u32::MAX {
+            let url = format!("{}/", self.endpoint());
+            match self.authorise(self.client.get(&url)).send().await {
+                Ok(r) if r.status().is_success() => {
+                    let text = r.text().await.unwrap_or_default();
+                    let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    let version = body["version"]["number"].as_str().unwrap_or("unknown");
+                    tracing::info!(sink = %self.name, endpoint = %self.endpoint(), version, "Elasticsearch reachable");
+                    return;
+                }
+                Ok(r) => {
+                    tracing::warn!(sink = %self.name, endpoint = %url, status = r.status().as_u16(), "Elasticsearch health check failed; retrying");
+                }
+                Err(e) => {
+                    self.fail_over();
+                    tracing::warn!(sink = %self.name, endpoint = %url, error = %e, "Elasticsearch unreachable; retrying");
+                }
+            }
+            tokio::time::sleep(super::retry::backoff(attempt.min(10), None)).await;
+        }
+    }
+
+    /// The index for `event`.
+    fn index_of(&self, event: &Event) -> String {
+        if self.config.mode == Mode::DataStream {
+            let ds = &self.config.data_stream;
+            return format!("{}-{}-{}", ds.kind, ds.dataset, ds.namespace);
+        }
+        let template = self.config.index.as_deref().unwrap_or("auditship-%Y.%m.%d");
+        render_index(template, event)
+    }
+
+    /// The bulk body for `events[which]`.
+    fn body(&self, events: &[Event], which: &[usize]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(which.len() * 700);
+        for &i in which {
+            let event = &events[i];
+            out.extend_from_slice(b"{\"create\":{\"_index\":");
+            write_json_str(&self.index_of(event), &mut out);
+            if self.config.id == IdStrategy::Deterministic {
+                out.extend_from_slice(b",\"_id\":");
+                write_json_str(&document_id(event), &mut out);
+            }
+            out.extend_from_slice(b"}}\n");
+            event.write_json(&mut out);
+            out.push(b'\n');
+        }
+        out
+    }
+
+    async fn round(&self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
+        let raw = self.body(events, which);
+        let body = if self.config.compression == Compression::Gzip {
+            use std::io::Write as _;
+            let level = flate2::Compression::new(self.config.compression_level.unwrap_or(1).min(9));
+            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), level);
+            gz.write_all(&raw)
+                .and_then(|()| gz.finish())
+                .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?
+        } else {
+            raw
+        };
+        let mut url = format!("{}/_bulk", self.endpoint());
+        if let Some(p) = &self.config.pipeline {
+            url.push_str("?pipeline=");
+            url.push_str(p);
+        }
+        let mut request = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson");
+        if self.config.compression == Compression::Gzip {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
+        }
+        let response = match self.authorise(request).body(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail_over();
+                return Err(SinkError::retry(format!(
+                    "bulk request to {url} failed: {e}"
+                )));
+            }
+        };
+        let status = response.status().as_u16();
+        let wait = retry_after(response.headers());
+        let text = response.text().await.unwrap_or_default();
+        if !(200..300).contains(&status) {
+            if retryable_status(status) {
+                let mut e = SinkError::retry(format!("{url} answered {status}"));
+                e.retry_after = wait;
+                return Err(e);
+            }
+            let snippet: String = text.chars().take(4096).collect();
+            let refused: Vec<Event> = which.iter().map(|&i| events[i].clone()).collect();
+            self.dead_letter
+                .write(
+                    &self.name,
+                    &format!("{url} answered {status}: {snippet}"),
+                    &refused,
+                )
+                .map_err(|e| SinkError::retry(e.to_string()))?;
+            return Ok(Round::Done);
+        }
+        self.items(events, which, &text, wait)
+    }
+
+    /// Reads the per-item results of a 2xx bulk answer.
+    fn items(
+        &self,
+        events: &[Event],
+        which: &[usize],
+        text: &str,
+        wait: Option<Duration>,
+    ) -> Result<Round, SinkError> {
+        let parsed: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| SinkError::retry(format!("unreadable bulk response: {e}")))?;
+        if parsed["errors"].as_bool() == Some(false) {
+            return Ok(Round::Done);
+        }
+        let items = parsed["items"].as_array().cloned().unwrap_or_default();
+        if items.len() != which.len() {
+            return Err(SinkError::retry(format!(
+                "bulk response has {} items for {} documents",
+                items.len(),
+                which.len()
+            )));
+        }
+        let mut again = Vec::new();
+        let mut refused: Vec<(usize, String)> = Vec::new();
+        for (item, &i) in items.iter().zip(which) {
+            let result = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or_default();
+            let status = result["status"].as_u64().unwrap_or(0) as u16;
+            match status {
+                200..=299 => {}
+                // Our id already exists: this document was delivered before (a re-send).
+                409 if self.config.id == IdStrategy::Deterministic => {}
+                s if retryable_status(s) => again.push(i),
+                _ => refused.push((i, result["error"].to_string())),
+            }
+        }
+        for (i, error) in &refused {
+            self.dead_letter
+                .write(
+                    &self.name,
+                    &format!("Elasticsearch refused the document: {error}"),
+                    std::slice::from_ref(&events[*i]),
+                )
+                .map_err(|e| SinkError::retry(e.to_string()))?;
+        }
+        if again.is_empty() {
+            Ok(Round::Done)
+        } else {
+            Ok(Round::Retry(again, wait))
+        }
+    }
+}
+
+impl Sink for ElasticsearchSink {
+    async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
+        let mut which: Vec<usize> = (0..events.len()).collect();
+        let mut rounds: u32 = 0;
+        let before = self.dead_letter.count.load(Ordering::Relaxed);
+        loop {
+            match self.round(events, &which).await? {
+                Round::Done => break,
+                Round::Retry(again, wait) => {
+                    rounds += 1;
+                    tracing::warn!(sink = %self.name, items = again.len(), round = rounds, "Elasticsearch asked to retry some documents; resending them alone");
+                    tokio::time::sleep(super::retry::backoff(rounds, wait)).await;
+                    which = again;
+                }
+            }
+        }
+        if self.dead_letter.count.load(Ordering::Relaxed) > before {
+            Ok(Settlement::DeadLettered)
+        } else {
+            Ok(Settlement::Delivered)
+        }
+    }
+}
+
+/// A 128-bit id from the event's file fingerprint and offset (or its original text).
+#[must_use]
+pub fn document_id(event: &Event) -> String {
+    use crate::source::fingerprint::fnv1a;
+    let mut origin = [0u8; 16];
+    origin[..8].copy_from_slice(&event.origin.file_id.to_le_bytes());
+    origin[8..].copy_from_slice(&event.origin.offset.to_le_bytes());
+    let a = if event.origin.file_id == 0 {
+        fnv1a(event.original().as_bytes())
+    } else {
+        fnv1a(&origin)
+    };
+    let mut salted = origin.to_vec();
+    salted.extend_from_slice(event.original().as_bytes());
+    let b = fnv1a(&salted);
+    format!("{a:016x}{b:016x}")
+}
+
+/// Renders an index template for `event` (lower-cased, as Elasticsearch requires).
+#[must_use]
+pub fn render_index(template: &str, event: &Event) -> String {
+    let ms = event.timestamp.unwrap_or(event.created);
+    let (y, mo, d) = crate::time::civil_from_days(ms.div_euclid(86_400_000));
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("{{") {
+            let end = after.find("}}").unwrap_or(after.len());
+            let path = after[..end].trim();
+            let value = match event.get(path) {
+                Some(ValueRef::Str(s)) => s.to_owned(),
+                Some(ValueRef::Int(i)) => i.to_string(),
+                _ => "unknown".to_owned(),
+            };
+            out.push_str(&value);
+            rest = after.get(end + 2..).unwrap_or("");
+        } else if let Some(after) = rest.strip_prefix('%') {
+            match after.chars().next() {
+                Some('Y') => {
+                    let _ = write!(out, "{y:04}");
+                }
+                Some('m') => {
+                    let _ = write!(out, "{mo:02}");
+                }
+                Some('d') => {
+                    let _ = write!(out, "{d:02}");
+                }
+                Some(c) => {
+                    out.push('%');
+                    out.push(c);
+                }
+                None => out.push('%'),
+            }
+            rest = after.get(1..).unwrap_or("");
+        } else {
+            let c = rest.chars().next().unwrap_or(' ');
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out.to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Origin, Text, Value};
+
+    #[test]
+    fn index_templates_use_event_time_and_fields() {
+        let mut e = Event::new("x".into(), Origin::default(), 0);
+        e.timestamp = crate::time::utc_ms(2025, 1, 12, 7, 0, 0, 0);
+        e.set(
+            "event.dataset",
+            Value::Str(Text::Static("dogtag.signed_audit")),
+        );
+        assert_eq!(render_index("audit-%Y.%m.%d", &e), "audit-2025.01.12");
+        assert_eq!(
+            render_index("audit-{{ event.dataset }}-%Y.%m", &e),
+            "audit-dogtag.signed_audit-2025.01"
+        );
+        assert_eq!(render_index("a-{{ missing }}", &e), "a-unknown");
+    }
+
+    #[test]
+    fn ids_are_stable_and_differ_by_origin() {
+        let at = |offset| {
+            Event::new(
+                "same line".into(),
+                Origin {
+                    file_id: 9,
+                    offset,
+                    ..Origin::default()
+                },
+                0,
+            )
+        };
+        assert_eq!(document_id(&at(10)), document_id(&at(10)));
+        assert_ne!(document_id(&at(10)), document_id(&at(11)));
+        assert_eq!(document_id(&at(10)).len(), 32);
+    }
+}
