@@ -22,7 +22,7 @@ struct FakeEs {
 }
 
 impl FakeEs {
-    fn answer(&self, method: &str, path: &str, body: &str) -> Option<Answer> {
+    fn answer(&self, method: &str, path: &str, body: &str) -> Answer {
         if method == "GET" && path == "/" {
             let mut a = Answer::status(200);
             a.body =
@@ -31,7 +31,7 @@ impl FakeEs {
             return Some(a);
         }
         if !(method == "POST" && path.starts_with("/_bulk")) {
-            return Some(Answer::status(404));
+            return Answer::status(404);
         }
         let lines: Vec<&str> = body.lines().collect();
         let mut items = Vec::new();
@@ -104,7 +104,7 @@ impl FakeEs {
 
 fn start(es: &Arc<FakeEs>) -> Server {
     let es = es.clone();
-    Server::with_responder(Arc::new(move |m, p, b| es.answer(m, p, b)))
+    Server::with_responder(Arc::new(move |m, p, b| Some(es.answer(m, p, b))))
 }
 
 struct Setup {
