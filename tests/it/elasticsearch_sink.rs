@@ -28,7 +28,7 @@ impl FakeEs {
             a.body =
                 r#"{"name":"fake","version":{"number":"8.15.0"},"tagline":"You Know, for Search"}"#
                     .into();
-            return Some(a);
+            return a;
         }
         if !(method == "POST" && path.starts_with("/_bulk")) {
             return Answer::status(404);
@@ -88,7 +88,7 @@ impl FakeEs {
             r#"{{"took":3,"errors":{errors},"items":[{}]}}"#,
             items.join(",")
         );
-        Some(a)
+        a
     }
 
     fn count(&self) -> usize {
