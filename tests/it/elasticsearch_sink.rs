@@ -281,7 +281,7 @@ fn index_names_follow_event_time_and_fields_and_data_streams_use_create() {
     let bulk = server
         .received()
         .into_iter()
-        .find(|r| r.path.starts_with("/_bulk"))
+        .find(|r| r.method == "POST" && r.path.starts_with("/_bulk"))
         .unwrap();
     assert!(bulk
         .body
