@@ -6,6 +6,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod retry;
+pub mod syslog;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +24,7 @@ pub use file::{FileSink, FileSinkConfig};
 pub use http::{HttpSink, HttpSinkConfig};
 
 /// Sink types a pipeline file may name.
-pub const TYPES: &[&str] = &["console", "file", "http", "elasticsearch"];
+pub const TYPES: &[&str] = &["console", "file", "http", "elasticsearch", "syslog"];
 
 /// Events gathered into one batch at most (console and file sinks).
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -94,6 +95,8 @@ pub enum SinkConfig {
     Http(Box<HttpSinkConfig>),
     /// `elasticsearch`.
     Elasticsearch(Box<elasticsearch::ElasticsearchSinkConfig>),
+    /// `syslog`.
+    Syslog(Box<syslog::SyslogSinkConfig>),
 }
 
 impl SinkConfig {
@@ -171,6 +174,36 @@ impl SinkConfig {
                 }
                 Some(Self::Elasticsearch(Box::new(config)))
             }
+            "syslog" => {
+                let config: syslog::SyslogSinkConfig = doc.deserialize(section, errors)?;
+                let mut problem = |key: &str, message: String| {
+                    errors.push(doc.error(
+                        section.span_of(key),
+                        &format!("{}.{key}", section.name),
+                        &message,
+                    ));
+                };
+                if config.mode == syslog::Mode::Tls {
+                    problem(
+                        "mode",
+                        "mode `tls` is not available in this build yet (use tcp or udp)".into(),
+                    );
+                }
+                if let Some(f) = config
+                    .facility
+                    .as_deref()
+                    .filter(|f| syslog::facility(f).is_none())
+                {
+                    problem(
+                        "facility",
+                        format!("unknown facility `{f}` (authpriv, auth, local0..local7, ...)"),
+                    );
+                }
+                if !config.address.contains(':') {
+                    problem("address", format!("`{}` is not host:port", config.address));
+                }
+                Some(Self::Syslog(Box::new(config)))
+            }
             _ => None,
         }
     }
@@ -212,6 +245,17 @@ impl SinkConfig {
                     }
                 });
                 tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
+            }
+            Self::Syslog(c) => {
+                ctx.max_attempts = c.retry.max_attempts;
+                // One stream, in order.
+                tokio::spawn(drive(
+                    syslog::SyslogSink::new(c),
+                    input,
+                    c.batch.limits(),
+                    1,
+                    ctx,
+                ))
             }
         })
     }

@@ -9,3 +9,4 @@ mod parsers;
 mod pipeline_delivery;
 mod shutdown;
 mod support;
+mod syslog_sink;
