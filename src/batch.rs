@@ -49,40 +49,134 @@ impl BatchConfig {
     }
 }
 
-/// The next batch from `input`: waits for a first chunk, then gathers more until a limit or
-/// the timeout. `None` when the input is closed and empty.
-pub async fn next_batch(
-    input: &mut mpsc::Receiver<EventChunk>,
+/// Gathers chunks into batches; a chunk larger than a batch is split (each part carries its
+/// own handles on the chunk's acknowledgement, so the chunk counts only when all parts did).
+pub struct Batcher {
+    input: mpsc::Receiver<EventChunk>,
     limits: Limits,
-) -> Option<(Vec<Event>, Acks)> {
-    let first = input.recv().await?;
-    let deadline = tokio::time::Instant::now() + limits.timeout;
-    let mut acks = Acks::none();
-    let mut events = Vec::new();
-    let mut bytes = 0;
-    let mut next = Some(first);
-    loop {
-        if let Some(chunk) = next.take() {
-            bytes += chunk.approx_bytes();
-            events.extend(chunk.events);
-            acks.absorb(chunk.acks);
+    carry: Option<EventChunk>,
+}
+
+impl Batcher {
+    /// Batches from `input` within `limits`.
+    #[must_use]
+    pub fn new(input: mpsc::Receiver<EventChunk>, limits: Limits) -> Self {
+        Self {
+            input,
+            limits,
+            carry: None,
         }
-        if events.len() >= limits.max_events || bytes >= limits.max_bytes {
-            break;
-        }
-        next = match input.try_recv() {
-            Ok(chunk) => Some(chunk),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                if limits.timeout.is_zero() {
-                    break;
-                }
-                match tokio::time::timeout_at(deadline, input.recv()).await {
-                    Ok(Some(chunk)) => Some(chunk),
-                    Ok(None) | Err(_) => break,
-                }
-            }
-        };
     }
-    Some((events, acks))
+
+    /// The next batch: waits for a first chunk, then gathers more until a limit or the
+    /// timeout. `None` when the input is closed and everything was handed out.
+    pub async fn next(&mut self) -> Option<(Vec<Event>, Acks)> {
+        let first = match self.carry.take() {
+            Some(chunk) => chunk,
+            None => self.input.recv().await?,
+        };
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let mut acks = Acks::none();
+        let mut events: Vec<Event> = Vec::new();
+        let mut bytes = 0;
+        let mut next = Some(first);
+        loop {
+            if let Some(mut chunk) = next.take() {
+                // Take only what fits; the rest waits for the next batch.
+                let mut fits = 0;
+                let mut size = 0;
+                for e in &chunk.events {
+                    let b = e.approx_bytes();
+                    if events.len() + fits >= self.limits.max_events
+                        || (bytes + size + b > self.limits.max_bytes && events.len() + fits > 0)
+                    {
+                        break;
+                    }
+                    size += b;
+                    fits += 1;
+                }
+                if fits < chunk.events.len() {
+                    let rest = chunk.events.split_off(fits);
+                    let part_acks = chunk.acks.fork();
+                    self.carry = Some(EventChunk::new(rest, chunk.acks));
+                    chunk = EventChunk::new(chunk.events, part_acks);
+                }
+                bytes += size;
+                events.extend(chunk.events);
+                acks.absorb(chunk.acks);
+            }
+            if self.carry.is_some()
+                || events.len() >= self.limits.max_events
+                || bytes >= self.limits.max_bytes
+            {
+                break;
+            }
+            next = match self.input.try_recv() {
+                Ok(chunk) => Some(chunk),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    if self.limits.timeout.is_zero() {
+                        break;
+                    }
+                    match tokio::time::timeout_at(deadline, self.input.recv()).await {
+                        Ok(Some(chunk)) => Some(chunk),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+        }
+        Some((events, acks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::{AckReceiver, ChunkAck, Settlement};
+    use crate::event::Origin;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    struct Log(Mutex<Vec<(u64, bool)>>);
+    impl AckReceiver for Log {
+        fn complete(&self, seq: u64, delivered: bool) {
+            self.0.lock().unwrap().push((seq, delivered));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_large_chunk_is_split_and_counts_only_when_every_part_settles() {
+        let (tx, rx) = mpsc::channel(4);
+        let log = Arc::new(Log::default());
+        let acks = Acks::one(ChunkAck::new(
+            1,
+            Some(log.clone() as Arc<dyn AckReceiver>),
+            None,
+        ));
+        let events = (0..25)
+            .map(|i| Event::new(format!("e{i}"), Origin::default(), 0))
+            .collect();
+        tx.send(EventChunk::new(events, acks)).await.unwrap();
+        drop(tx);
+        let limits = Limits {
+            max_events: 10,
+            max_bytes: usize::MAX,
+            timeout: std::time::Duration::ZERO,
+        };
+        let mut b = Batcher::new(rx, limits);
+        let mut sizes = Vec::new();
+        let mut parts = Vec::new();
+        while let Some((events, acks)) = b.next().await {
+            sizes.push(events.len());
+            parts.push(acks);
+        }
+        assert_eq!(sizes, [10, 10, 5]);
+        let last = parts.pop().unwrap();
+        for p in parts {
+            p.settle(Settlement::Delivered);
+        }
+        assert!(log.0.lock().unwrap().is_empty(), "one part is still out");
+        last.settle(Settlement::Delivered);
+        assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
+    }
 }

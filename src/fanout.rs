@@ -11,6 +11,11 @@ use crate::chunk::EventChunk;
 /// Chunks in flight on one channel between two components.
 pub const CHANNEL_CHUNKS: usize = 4;
 
+/// Chunks queued in front of one sink. Larger than the budget can fill (a chunk reserves at
+/// least `READ_BYTES × TEXT_FACTOR` of it), so a slow sink queues up to the memory budget
+/// before it slows a healthy sibling: the budget, not the count, is the bound.
+pub const SINK_CHUNKS: usize = 1024;
+
 /// The senders of one component.
 #[derive(Clone, Debug, Default)]
 pub struct Fanout {

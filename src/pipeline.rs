@@ -15,7 +15,7 @@ use crate::budget::Budget;
 use crate::chunk::EventChunk;
 use crate::config::{Kind, Plan};
 use crate::dead_letter::DeadLetter;
-use crate::fanout::{Fanout, CHANNEL_CHUNKS};
+use crate::fanout::{Fanout, CHANNEL_CHUNKS, SINK_CHUNKS};
 use crate::sink::{SinkContext, SinkError, SinkStats};
 use crate::source::{SourceContext, SourceHandle};
 use crate::transform::Transform;
@@ -160,7 +160,12 @@ fn start(
         HashMap::new();
     for c in &plan.components {
         if !matches!(c.kind, Kind::Source(_)) {
-            inputs.insert(&c.name, mpsc::channel(CHANNEL_CHUNKS));
+            let capacity = if matches!(c.kind, Kind::Sink(_)) {
+                SINK_CHUNKS
+            } else {
+                CHANNEL_CHUNKS
+            };
+            inputs.insert(&c.name, mpsc::channel(capacity));
         }
     }
     let outputs = |name: &str| -> Fanout {

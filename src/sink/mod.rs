@@ -261,7 +261,7 @@ impl SinkConfig {
     }
 }
 
-use crate::batch::{next_batch, Limits};
+use crate::batch::{Batcher, Limits};
 use crate::chunk::EventChunk;
 use crate::dead_letter::DeadLetter;
 
@@ -285,11 +285,12 @@ pub struct SinkContext {
 /// what really happened.
 pub async fn drive<S: Sink + Clone + 'static>(
     mut sink: S,
-    mut input: mpsc::Receiver<EventChunk>,
+    input: mpsc::Receiver<EventChunk>,
     limits: Limits,
     concurrency: usize,
     ctx: SinkContext,
 ) -> Result<(), SinkError> {
+    let mut batches = Batcher::new(input, limits);
     let mut in_flight: tokio::task::JoinSet<Result<(), SinkError>> = tokio::task::JoinSet::new();
     let mut failed: Option<SinkError> = None;
     loop {
@@ -301,7 +302,7 @@ pub async fn drive<S: Sink + Clone + 'static>(
         if failed.is_some() {
             break;
         }
-        let Some((events, acks)) = next_batch(&mut input, limits).await else {
+        let Some((events, acks)) = batches.next().await else {
             break;
         };
         if events.is_empty() {

@@ -223,3 +223,50 @@ fn giving_up_after_max_attempts_dead_letters_the_batch() {
         .unwrap()
         .contains("gave up after 2 attempts"));
 }
+
+#[test]
+fn a_slow_sink_does_not_hold_back_a_healthy_sibling_within_the_budget() {
+    let server = Server::start(vec![]);
+    {
+        let mut slow = Answer::status(200);
+        slow.delay = Duration::from_millis(1500);
+        server.state.lock().unwrap().fallback = Some(slow);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let body = (0..3000).fold(String::new(), |mut s, i| {
+        let _ = writeln!(s, "seq {i}");
+        s
+    });
+    std::fs::write(&log, body).unwrap();
+    let fast = dir.path().join("fast.ndjson");
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\nshutdown_timeout = \"2s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[sinks.fast]\ntype = \"file\"\ninputs = [\"in\"]\npath = '{}'\n[sinks.slow]\ntype = \"http\"\ninputs = [\"in\"]\nuri = '{}'\nconcurrency = 1\nbatch = {{ max_events = 10, timeout = \"10ms\" }}\n",
+            dir.path().join("data").display(),
+            log.display(),
+            fast.display(),
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    // The healthy file sink gets everything while the slow one has taken only a few batches.
+    let fast_done = support::eventually(Duration::from_secs(20), || {
+        (support::lines(&fast).len() == 3000).then_some(())
+    });
+    let slow_so_far = server.delivered().len();
+    support::signal(&child, "TERM");
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(30)), 0);
+    assert!(
+        fast_done.is_some(),
+        "fast sink got {}",
+        support::lines(&fast).len()
+    );
+    assert!(
+        slow_so_far < 3000,
+        "the slow sink was really slow ({slow_so_far})"
+    );
+}
