@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Delivery bench: the real agent, file → loopback receiver, with full ECS normalisation and
+# ack-gated checkpoints. Reports events/s, CPU seconds and peak RSS for each scenario, and a
+# baseline measured in the same run (the same path with format = "raw": no parsing).
+#
+#   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LINES=${1:-2000000}
+WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+cargo build --release --quiet --bin auditship --example bench_receiver
+AGENT=target/release/auditship
+RECEIVER=target/release/examples/bench_receiver
+
+python3 - "$WORK/tps_audit" "$LINES" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+events = [
+  "[AuditEvent=TOKEN_PIN_RESET][IP=10.30.1.{i}][SubjectID=user{i}][CUID=40906145C7622419AA01][Outcome=Failure][tokenType=userKey][AppletVersion=1.4.58768072][Info=pin reset not allowed] token op pin reset failure",
+  "[AuditEvent=TOKEN_AUTH][IP=10.30.1.{i}][SubjectID=user{i}][CUID=40906145C7622419AA02][MSN=1A2B3C4D][Outcome=Success][OP=enroll][tokenType=userKey][AppletVersion=1.4.58768072] token authentication",
+  "[AuditEvent=TOKEN_FORMAT][IP=10.30.1.{i}][SubjectID=user{i}][CUID=40906145C7622419AA03][MSN=1A2B3C4F][Outcome=Success][tokenType=userKey][KeyVersion=01] token op format success",
+]
+with open(path, "w") as f:
+    for i in range(n):
+        s = i % 60
+        f.write(f"0.http-bio-8080-exec-{i % 16} - [12/Jan/2025:08:{(i // 60) % 60:02d}:{s:02d} CET] [14] [6] " + events[i % 3].format(i=i % 250) + "\n")
+PY
+BYTES=$(stat -c %s "$WORK/tps_audit")
+echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
+
+run() { # name format sink-toml
+  local name=$1 format=$2 sink=$3 port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  rm -rf "$WORK/data" "$WORK/count"
+  "$RECEIVER" "$port" "$WORK/count" &
+  local rpid=$!
+  sleep 0.3
+  cat > "$WORK/p.toml" <<TOML
+data_dir = '$WORK/data'
+[sources.in]
+type = "file"
+include = ['$WORK/tps_audit']
+format = "$format"
+[sinks.out]
+inputs = ["in"]
+${sink//PORT/$port}
+TOML
+  local start end
+  start=$(date +%s.%N)
+  /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
+  local apid=$!
+  for _ in $(seq 1 6000); do # at most 10 minutes
+    count=$(cat "$WORK/count" 2>/dev/null || true)
+    [ "${count:-0}" -ge "$LINES" ] 2>/dev/null && break
+    sleep 0.1
+  done
+  end=$(date +%s.%N)
+  kill -TERM "$(pgrep -P $apid auditship || echo $apid)" 2>/dev/null || kill -TERM $apid
+  wait $apid || true
+  kill $rpid; wait $rpid 2>/dev/null || true
+  read -r user sys rss < "$WORK/time"
+  python3 - "$name" "$LINES" "$start" "$end" "$user" "$sys" "$rss" <<'PY'
+import sys
+name, n, start, end, user, sys_, rss = sys.argv[1:]
+secs = float(end) - float(start)
+cpu = float(user) + float(sys_)
+print(f"{name:<34} {int(n)/secs:>12,.0f} events/s  {cpu:>7.2f} CPU-s  {int(n)/cpu:>10,.0f} events/CPU-s  peak RSS {int(rss)/1024:>6.1f} MiB")
+PY
+}
+
+echo "scenario                           events/s            CPU       per CPU-s             memory"
+run "baseline: raw → http ndjson"      raw    'type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+run "dogtag → http ndjson"             dogtag 'type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+run "dogtag → http ndjson + gzip"      dogtag 'type = "http"
+uri = "http://127.0.0.1:PORT/ingest"
+compression = "gzip"'
+run "dogtag → elasticsearch _bulk"     dogtag 'type = "elasticsearch"
+endpoints = ["http://127.0.0.1:PORT"]
+compression = "none"'
+run "dogtag → elasticsearch bulk+gzip" dogtag 'type = "elasticsearch"
+endpoints = ["http://127.0.0.1:PORT"]'

@@ -1,0 +1,92 @@
+//! A loopback receiver for the delivery bench: accepts HTTP/1.1 POSTs (ndjson, gzip or not),
+//! counts the events, answers 200 (`{"errors":false}` for `/_bulk`), and writes the running
+//! count to a file. Usage: `bench_receiver PORT COUNT_FILE`.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(9200);
+    let count_file = args.next().unwrap_or_else(|| "/tmp/bench-count".into());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let count = Arc::new(AtomicU64::new(0));
+    let writer = count.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let _ = std::fs::write(&count_file, writer.load(Ordering::Relaxed).to_string());
+        }
+    });
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let count = count.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut reader = BufReader::with_capacity(1 << 20, read);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let (mut len, mut gzip) = (0usize, false);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let h = h.trim_end().to_ascii_lowercase();
+                    if h.is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    if h.starts_with("content-encoding:") && h.contains("gzip") {
+                        gzip = true;
+                    }
+                }
+                let mut body = vec![0u8; len];
+                if reader.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let lines = if gzip {
+                    let mut raw = Vec::new();
+                    let _ = flate2::read::GzDecoder::new(&body[..]).read_to_end(&mut raw);
+                    bytecount(&raw)
+                } else {
+                    bytecount(&body)
+                };
+                let events = if path.starts_with("/_bulk") {
+                    lines / 2
+                } else {
+                    lines
+                };
+                count.fetch_add(events as u64, Ordering::Relaxed);
+                let answer = if path.starts_with("/_bulk") {
+                    r#"{"took":0,"errors":false}"#
+                } else if path == "/" {
+                    r#"{"version":{"number":"bench"}}"#
+                } else {
+                    ""
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                    answer.len()
+                );
+                if write.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn bytecount(bytes: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', bytes).count()
+}
