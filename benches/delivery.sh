@@ -4,9 +4,11 @@
 # baseline measured in the same run (the same path with format = "raw": no parsing).
 #
 #   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
+#   BUDGET=16MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default 64MiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
+BUDGET=${BUDGET:-64MiB}
 WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -39,6 +41,7 @@ run() { # name format sink-toml
   sleep 0.3
   cat > "$WORK/p.toml" <<TOML
 data_dir = '$WORK/data'
+buffer = { max_bytes = "$BUDGET" }
 [sources.in]
 type = "file"
 include = ['$WORK/tps_audit']
