@@ -7,6 +7,7 @@ pub mod file;
 pub mod http;
 pub mod retry;
 pub mod syslog;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -184,10 +185,20 @@ impl SinkConfig {
                     ));
                 };
                 if config.mode == syslog::Mode::Tls {
-                    problem(
-                        "mode",
-                        "mode `tls` is not available in this build yet (use tcp or udp)".into(),
-                    );
+                    if let Err(e) = tls::server_name(&config.address) {
+                        problem("address", e);
+                    }
+                    for f in [
+                        &config.tls.ca_file,
+                        &config.tls.crt_file,
+                        &config.tls.key_file,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .filter(|f| !f.exists())
+                    {
+                        problem("tls", format!("file {} does not exist", f.display()));
+                    }
                 }
                 if let Some(f) = config
                     .facility
@@ -250,7 +261,7 @@ impl SinkConfig {
                 ctx.max_attempts = c.retry.max_attempts;
                 // One stream, in order.
                 tokio::spawn(drive(
-                    syslog::SyslogSink::new(c),
+                    syslog::SyslogSink::new(c)?,
                     input,
                     c.batch.limits(),
                     1,

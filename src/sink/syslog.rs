@@ -1,5 +1,5 @@
-//! `syslog`: RFC 5424 (or RFC 3164) messages over UDP (RFC 5426) or TCP with octet counting
-//! (RFC 6587 §3.4.1, the default) or newline framing (§3.4.2).
+//! `syslog`: RFC 5424 (or RFC 3164) messages over UDP (RFC 5426), TCP or TLS (RFC 5425), with
+//! octet counting (RFC 6587 §3.4.1, the default) or newline framing (§3.4.2) on streams.
 //!
 //! Header: PRI from `facility` (default authpriv) and a severity from the outcome (failure →
 //! warning, success → notice, otherwise info); TIMESTAMP = the event's `@timestamp`; APP-NAME,
@@ -50,6 +50,10 @@ pub struct SyslogSinkConfig {
     pub message: Option<String>,
     /// Largest UDP datagram (default 2048, as RFC 5426 recommends).
     pub max_udp_bytes: Option<usize>,
+    /// TLS settings (mode `tls`): `ca_file` (default: the system bundle), client
+    /// `crt_file`/`key_file`, `verify`.
+    #[serde(default)]
+    pub tls: super::http::TlsConfig,
     /// Batch limits.
     #[serde(default)]
     pub batch: BatchConfig,
@@ -67,7 +71,7 @@ pub enum Mode {
     Tcp,
     /// UDP.
     Udp,
-    /// TLS (not available in this build yet).
+    /// TLS (RFC 5425).
     Tls,
 }
 
@@ -134,9 +138,13 @@ pub struct SyslogSink {
     config: SyslogSinkConfig,
     hostname: String,
     facility: u8,
-    tcp: Option<tokio::io::BufWriter<tokio::net::TcpStream>>,
+    tls: Option<tokio_rustls::TlsConnector>,
+    tcp: Option<tokio::io::BufWriter<Stream>>,
     udp: Option<tokio::net::UdpSocket>,
 }
+
+/// A TCP stream, plain or wrapped in TLS.
+type Stream = Box<dyn tokio::io::AsyncWrite + Unpin + Send + Sync>;
 
 impl Clone for SyslogSink {
     /// A second sender with its own connection (opened on first use).
@@ -145,6 +153,7 @@ impl Clone for SyslogSink {
             config: self.config.clone(),
             hostname: self.hostname.clone(),
             facility: self.facility,
+            tls: self.tls.clone(),
             tcp: None,
             udp: None,
         }
@@ -161,16 +170,21 @@ fn local_hostname() -> String {
 }
 
 impl SyslogSink {
-    /// A sink for `config` (checked by the loader).
-    #[must_use]
-    pub fn new(config: &SyslogSinkConfig) -> Self {
-        Self {
+    /// A sink for `config` (checked by the loader); fails when TLS settings cannot be loaded.
+    pub fn new(config: &SyslogSinkConfig) -> Result<Self, String> {
+        let tls = if config.mode == Mode::Tls {
+            Some(super::tls::connector(&config.tls)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            tls,
             hostname: config.hostname.clone().unwrap_or_else(local_hostname),
             facility: config.facility.as_deref().and_then(facility).unwrap_or(10),
             config: config.clone(),
             tcp: None,
             udp: None,
-        }
+        })
     }
 
     /// Formats one event as a syslog message (without transport framing).
@@ -274,6 +288,17 @@ impl SyslogSink {
                 SinkError::retry(format!("connecting to {} timed out", self.config.address))
             })?
             .map_err(|e| SinkError::retry(format!("connecting to {}: {e}", self.config.address)))?;
+            let stream: Stream = match &self.tls {
+                Some(connector) => {
+                    let name =
+                        super::tls::server_name(&self.config.address).map_err(SinkError::fatal)?;
+                    let tls = connector.connect(name, stream).await.map_err(|e| {
+                        SinkError::retry(format!("TLS handshake with {}: {e}", self.config.address))
+                    })?;
+                    Box::new(tls)
+                }
+                None => Box::new(stream),
+            };
             self.tcp = Some(tokio::io::BufWriter::with_capacity(256 * 1024, stream));
         }
         let mut frame = Vec::with_capacity(events.len() * 700);
@@ -436,6 +461,7 @@ mod tests {
             sd_id: None,
             message: None,
             max_udp_bytes: None,
+            tls: super::super::http::TlsConfig::default(),
             batch: BatchConfig::default(),
             retry: super::super::http::RetryConfig::default(),
         }
@@ -452,7 +478,7 @@ mod tests {
 
     #[test]
     fn rfc5424_header_structured_data_and_escaping() {
-        let s = SyslogSink::new(&config());
+        let s = SyslogSink::new(&config()).unwrap();
         let msg = String::from_utf8(s.format(&event())).unwrap();
         assert!(
             msg.starts_with(r#"<84>1 2025-01-12T07:15:02.000Z pki-1 auditship - AUTH [ecs@32473 event.action="AUTH" event.outcome="failure" user.name="m\"o\]r\\t"] {"#),
@@ -465,7 +491,7 @@ mod tests {
         let mut c = config();
         c.format = Format::Rfc3164;
         c.message = Some("{{ event.action }} by {{ user.name }}".into());
-        let s = SyslogSink::new(&c);
+        let s = SyslogSink::new(&c).unwrap();
         let msg = String::from_utf8(s.format(&event())).unwrap();
         assert_eq!(
             msg,

@@ -42,18 +42,112 @@ fn free_udp_port() -> u16 {
 
 /// Starts rsyslogd in the foreground on loopback ports; writes `PRI|APP|MSGID|SD|MSG` lines.
 fn rsyslog() -> Rsyslog {
+    start_rsyslog(None)
+}
+
+/// A test CA and a server certificate for 127.0.0.1, made with openssl.
+struct Pki {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn pki(dir: &std::path::Path, name: &str) -> Pki {
+    let path = |f: &str| dir.join(format!("{name}-{f}"));
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let (ca_key, ca, key, csr, cert, ext) = (
+        path("ca.key"),
+        path("ca.pem"),
+        path("server.key"),
+        path("server.csr"),
+        path("server.pem"),
+        path("ext.cnf"),
+    );
+    let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=auditship test CA",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    Pki { ca, cert, key }
+}
+
+/// rsyslogd, optionally with its TCP input behind TLS (rsyslog-gnutls, anonymous clients).
+fn start_rsyslog(tls: Option<&Pki>) -> Rsyslog {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let out = dir.path().join("out.log");
     let (udp, tcp) = (free_udp_port(), free_port());
     let conf = dir.path().join("rsyslog.conf");
+    let (global_tls, tcp_tls) = match tls {
+        Some(p) => (
+            format!(
+                r#" DefaultNetstreamDriver="gtls" DefaultNetstreamDriverCAFile="{}" DefaultNetstreamDriverCertFile="{}" DefaultNetstreamDriverKeyFile="{}""#,
+                p.ca.display(),
+                p.cert.display(),
+                p.key.display()
+            ),
+            r#" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#,
+        ),
+        None => (String::new(), ""),
+    };
     std::fs::write(
         &conf,
         format!(
-            r#"global(workDirectory="{work}" maxMessageSize="64k")
+            r#"global(workDirectory="{work}" maxMessageSize="64k"{global_tls})
 module(load="imudp")
-module(load="imtcp")
+module(load="imtcp"{tcp_tls})
 template(name="fields" type="string" string="%pri%|%app-name%|%msgid%|%structured-data%|%msg%\n")
 ruleset(name="audit") {{
   action(type="omfile" file="{out}" template="fields")
@@ -225,4 +319,58 @@ fn tcp_newline_framing_with_a_template() {
     );
     assert_eq!(got.len(), 50);
     assert!(got[7].ends_with("seq 7 @ 42"), "{}", got[7]);
+}
+
+#[test]
+fn tls_messages_reach_rsyslog_gnutls_and_an_untrusted_server_is_refused() {
+    let certs = tempfile::tempdir().unwrap();
+    let server_pki = pki(certs.path(), "server");
+    let other = pki(certs.path(), "other");
+    let r = start_rsyslog(Some(&server_pki));
+    let lines: Vec<String> = (0..40).map(|i| format!("seq {i}")).collect();
+    let got = ship(
+        &r,
+        &lines,
+        "raw",
+        &format!(
+            "mode = \"tls\"\naddress = \"127.0.0.1:{}\"\ntls = {{ ca_file = '{}' }}",
+            r.tcp,
+            server_pki.ca.display()
+        ),
+        40,
+    );
+    assert_eq!(got.len(), 40);
+    assert_eq!(fields(&got[39]).4["message"], "seq 39");
+
+    // The same server, verified against another CA: the handshake fails, nothing is sent.
+    let before = support::lines(&r.out).len();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    std::fs::write(&log, "seq x\n").unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\nshutdown_timeout = \"1s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[sinks.syslog]\ntype = \"syslog\"\ninputs = [\"in\"]\nmode = \"tls\"\naddress = \"127.0.0.1:{}\"\ntls = {{ ca_file = '{}' }}\n",
+            dir.path().join("data").display(),
+            log.display(),
+            r.tcp,
+            other.ca.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let refused = support::eventually(Duration::from_secs(15), || {
+        support::stderr_text(&mut child)
+            .contains("TLS handshake")
+            .then_some(())
+    });
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(20));
+    assert!(refused.is_some(), "{}", support::stderr_text(&mut child));
+    assert_eq!(
+        support::lines(&r.out).len(),
+        before,
+        "nothing reached the untrusted server"
+    );
 }
