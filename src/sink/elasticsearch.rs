@@ -64,6 +64,23 @@ pub struct ElasticsearchSinkConfig {
     pub id: IdStrategy,
 }
 
+impl ElasticsearchSinkConfig {
+    /// Problems the types cannot catch: `(key, message)`.
+    #[must_use]
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.tls.check();
+        if self.endpoints.is_empty() {
+            problems.push(("endpoints", "must list at least one URL".to_owned()));
+        }
+        for e in &self.endpoints {
+            if let Err(err) = reqwest::Url::parse(e) {
+                problems.push(("endpoints", format!("`{e}` is not a URL: {err}")));
+            }
+        }
+        problems
+    }
+}
+
 fn gzip() -> Compression {
     Compression::Gzip
 }

@@ -147,6 +147,36 @@ pub struct RetryConfig {
     pub max_attempts: Option<u32>,
 }
 
+impl TlsConfig {
+    /// Problems with the files this configuration names: `(key, message)`.
+    #[must_use]
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems: Vec<(&'static str, String)> =
+            [&self.ca_file, &self.crt_file, &self.key_file]
+                .into_iter()
+                .flatten()
+                .filter(|f| !f.exists())
+                .map(|f| ("tls", format!("file {} does not exist", f.display())))
+                .collect();
+        if self.crt_file.is_some() != self.key_file.is_some() {
+            problems.push(("tls", "crt_file and key_file go together".to_owned()));
+        }
+        problems
+    }
+}
+
+impl HttpSinkConfig {
+    /// Problems the types cannot catch: `(key, message)`.
+    #[must_use]
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.tls.check();
+        if let Err(e) = reqwest::Url::parse(&self.uri) {
+            problems.push(("uri", format!("`{}` is not a URL: {e}", self.uri)));
+        }
+        problems
+    }
+}
+
 /// The running sink: cheap to clone (one per request in flight).
 #[derive(Clone)]
 pub struct HttpSink {

@@ -109,114 +109,42 @@ impl SinkConfig {
         section: &Section,
         errors: &mut Vec<ConfigError>,
     ) -> Option<Self> {
-        match kind {
-            "console" => doc.deserialize(section, errors).map(Self::Console),
+        let (config, problems) = match kind {
+            "console" => (Self::Console(doc.deserialize(section, errors)?), Vec::new()),
             "file" => {
                 let config: FileSinkConfig = doc.deserialize(section, errors)?;
+                let mut problems = Vec::new();
                 if config.path.as_os_str().is_empty() {
-                    let span = section.span_of("path");
-                    errors.push(doc.error(
-                        span,
-                        &format!("{}.path", section.name),
-                        "must not be empty",
-                    ));
+                    problems.push(("path", "must not be empty".to_owned()));
                 }
-                Some(Self::File(config))
+                (Self::File(config), problems)
             }
             "http" => {
                 let config: HttpSinkConfig = doc.deserialize(section, errors)?;
-                if let Err(e) = reqwest::Url::parse(&config.uri) {
-                    errors.push(doc.error(
-                        section.span_of("uri"),
-                        &format!("{}.uri", section.name),
-                        &format!("`{}` is not a URL: {e}", config.uri),
-                    ));
-                }
-                for (key, file) in [
-                    ("tls", &config.tls.ca_file),
-                    ("tls", &config.tls.crt_file),
-                    ("tls", &config.tls.key_file),
-                ] {
-                    if let Some(f) = file.as_ref().filter(|f| !f.exists()) {
-                        errors.push(doc.error(
-                            section.span_of(key),
-                            &format!("{}.{key}", section.name),
-                            &format!("file {} does not exist", f.display()),
-                        ));
-                    }
-                }
-                if config.tls.crt_file.is_some() != config.tls.key_file.is_some() {
-                    errors.push(doc.error(
-                        section.span_of("tls"),
-                        &format!("{}.tls", section.name),
-                        "crt_file and key_file go together",
-                    ));
-                }
-                Some(Self::Http(Box::new(config)))
+                let problems = config.check();
+                (Self::Http(Box::new(config)), problems)
             }
             "elasticsearch" => {
                 let config: elasticsearch::ElasticsearchSinkConfig =
                     doc.deserialize(section, errors)?;
-                if config.endpoints.is_empty() {
-                    errors.push(doc.error(
-                        section.span_of("endpoints"),
-                        &format!("{}.endpoints", section.name),
-                        "must list at least one URL",
-                    ));
-                }
-                for e in &config.endpoints {
-                    if let Err(err) = reqwest::Url::parse(e) {
-                        errors.push(doc.error(
-                            section.span_of("endpoints"),
-                            &format!("{}.endpoints", section.name),
-                            &format!("`{e}` is not a URL: {err}"),
-                        ));
-                    }
-                }
-                Some(Self::Elasticsearch(Box::new(config)))
+                let problems = config.check();
+                (Self::Elasticsearch(Box::new(config)), problems)
             }
             "syslog" => {
                 let config: syslog::SyslogSinkConfig = doc.deserialize(section, errors)?;
-                let mut problem = |key: &str, message: String| {
-                    errors.push(doc.error(
-                        section.span_of(key),
-                        &format!("{}.{key}", section.name),
-                        &message,
-                    ));
-                };
-                if config.mode == syslog::Mode::Tls {
-                    if let Err(e) = tls::server_name(&config.address) {
-                        problem("address", e);
-                    }
-                    for f in [
-                        &config.tls.ca_file,
-                        &config.tls.crt_file,
-                        &config.tls.key_file,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .filter(|f| !f.exists())
-                    {
-                        problem("tls", format!("file {} does not exist", f.display()));
-                    }
-                }
-                if let Some(f) = config
-                    .facility
-                    .as_deref()
-                    .filter(|f| syslog::facility(f).is_none())
-                {
-                    problem(
-                        "facility",
-                        format!("unknown facility `{f}` (authpriv, auth, local0..local7, ...)"),
-                    );
-                }
-                if !config.address.contains(':') {
-                    problem("address", format!("`{}` is not host:port", config.address));
-                }
-                Some(Self::Syslog(Box::new(config)))
+                let problems = config.check();
+                (Self::Syslog(Box::new(config)), problems)
             }
-            _ => None,
+            _ => return None,
+        };
+        for (key, message) in problems {
+            errors.push(doc.error(
+                section.span_of(key),
+                &format!("{}.{key}", section.name),
+                &message,
+            ));
         }
+        Some(config)
     }
 
     /// Starts the sink on `input`.

@@ -62,6 +62,30 @@ pub struct SyslogSinkConfig {
     pub retry: super::http::RetryConfig,
 }
 
+impl SyslogSinkConfig {
+    /// Problems the types cannot catch: `(key, message)`.
+    #[must_use]
+    pub fn check(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.mode == Mode::Tls {
+            problems.extend(self.tls.check());
+            if let Err(e) = super::tls::server_name(&self.address) {
+                problems.push(("address", e));
+            }
+        }
+        if let Some(f) = self.facility.as_deref().filter(|f| facility(f).is_none()) {
+            problems.push((
+                "facility",
+                format!("unknown facility `{f}` (authpriv, auth, local0..local7, ...)"),
+            ));
+        }
+        if !self.address.contains(':') {
+            problems.push(("address", format!("`{}` is not host:port", self.address)));
+        }
+        problems
+    }
+}
+
 /// Transport.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]

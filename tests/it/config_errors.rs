@@ -132,3 +132,8 @@ fn a_directory_of_pipeline_files_is_merged_and_duplicates_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn network_sink_settings_are_checked_before_start() {
+    insta::assert_snapshot!(errors_of("bad_sinks"));
+}
