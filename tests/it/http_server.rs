@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read, Write as _};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -77,7 +77,36 @@ impl Server {
         server
     }
 
+    /// A server speaking HTTPS with the certificate and key in `cert`/`key` (PEM).
+    pub fn start_tls(script: Vec<Answer>, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve_with(listener, script, Some(Arc::new(config)))
+    }
+
     fn serve(listener: TcpListener, script: Vec<Answer>) -> Self {
+        Self::serve_with(listener, script, None)
+    }
+
+    fn serve_with(
+        listener: TcpListener,
+        script: Vec<Answer>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Self {
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
@@ -88,7 +117,8 @@ impl Server {
             for stream in listener.incoming().take(1000) {
                 let Ok(stream) = stream else { break };
                 let state = shared.clone();
-                std::thread::spawn(move || connection(stream, &state));
+                let tls = tls.clone();
+                std::thread::spawn(move || connection(stream, &state, tls.as_ref()));
             }
         });
         Self { port, state }
@@ -128,10 +158,22 @@ pub fn seqs_of(body: &str) -> Vec<usize> {
 }
 
 /// Serves HTTP/1.1 requests on one connection until it closes (bounded).
-fn connection(stream: TcpStream, state: &Mutex<State>) {
+fn connection(stream: TcpStream, state: &Mutex<State>, tls: Option<&Arc<rustls::ServerConfig>>) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
+    match tls {
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            serve_stream(rustls::StreamOwned::new(conn, stream), state);
+        }
+        None => serve_stream(stream, state),
+    }
+}
+
+/// Serves HTTP/1.1 requests on one (plain or TLS) stream until it closes (bounded).
+fn serve_stream(stream: impl Read + std::io::Write, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream);
     for _ in 0..1000 {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -203,7 +245,8 @@ fn connection(stream: TcpStream, state: &Mutex<State>) {
         }
         response.push_str("\r\n");
         response.push_str(&answer.body);
-        if writer.write_all(response.as_bytes()).is_err() {
+        let writer = reader.get_mut();
+        if writer.write_all(response.as_bytes()).is_err() || writer.flush().is_err() {
             return;
         }
     }

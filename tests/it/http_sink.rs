@@ -270,3 +270,48 @@ fn a_slow_sink_does_not_hold_back_a_healthy_sibling_within_the_budget() {
         "the slow sink was really slow ({slow_so_far})"
     );
 }
+
+#[test]
+fn https_with_a_test_ca_is_verified() {
+    let certs = tempfile::tempdir().unwrap();
+    let good = support::pki(certs.path(), "good");
+    let other = support::pki(certs.path(), "other");
+    let server = Server::start_tls(vec![], &good.cert, &good.key);
+    let uri = format!("https://127.0.0.1:{}/ingest", server.port);
+    let s = setup(
+        20,
+        &format!(
+            "uri = '{uri}'\ntls = {{ ca_file = '{}' }}",
+            good.ca.display()
+        ),
+    );
+    let all = run_until(&s, Duration::from_secs(20), || {
+        server.delivered().len() >= 20
+    });
+    assert!(all, "delivered {}", server.delivered().len());
+
+    // Verified against a CA that did not sign the server's certificate: nothing is sent.
+    let server = Server::start_tls(vec![], &good.cert, &good.key);
+    let s = setup(
+        5,
+        &format!(
+            "uri = 'https://127.0.0.1:{}/ingest'\ntls = {{ ca_file = '{}' }}",
+            server.port,
+            other.ca.display()
+        ),
+    );
+    let mut child = support::spawn(&["run", "--config", s.config.to_str().unwrap()]);
+    let failed = support::eventually(Duration::from_secs(15), || {
+        support::stderr_text(&mut child)
+            .contains("delivery failed; retrying")
+            .then_some(())
+    });
+    support::signal(&child, "TERM");
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(30)), 0);
+    assert!(failed.is_some(), "{}", support::stderr_text(&mut child));
+    assert!(
+        server.received().is_empty(),
+        "no request passed the handshake"
+    );
+    assert_eq!(checkpoint(&s.data), 0, "nothing acknowledged");
+}

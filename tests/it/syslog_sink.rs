@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support;
+use crate::support::{self, pki, Pki};
 
 struct Rsyslog {
     child: Child,
@@ -43,83 +43,6 @@ fn free_udp_port() -> u16 {
 /// Starts rsyslogd in the foreground on loopback ports; writes `PRI|APP|MSGID|SD|MSG` lines.
 fn rsyslog() -> Rsyslog {
     start_rsyslog(None)
-}
-
-/// A test CA and a server certificate for 127.0.0.1, made with openssl.
-struct Pki {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn pki(dir: &std::path::Path, name: &str) -> Pki {
-    let path = |f: &str| dir.join(format!("{name}-{f}"));
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl is installed");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let (ca_key, ca, key, csr, cert, ext) = (
-        path("ca.key"),
-        path("ca.pem"),
-        path("server.key"),
-        path("server.csr"),
-        path("server.pem"),
-        path("ext.cnf"),
-    );
-    let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=auditship test CA",
-        "-keyout",
-        &s(&ca_key),
-        "-out",
-        &s(&ca),
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &s(&key),
-        "-out",
-        &s(&csr),
-    ]);
-    std::fs::write(&ext, "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-days",
-        "2",
-        "-in",
-        &s(&csr),
-        "-CA",
-        &s(&ca),
-        "-CAkey",
-        &s(&ca_key),
-        "-CAcreateserial",
-        "-extfile",
-        &s(&ext),
-        "-out",
-        &s(&cert),
-    ]);
-    Pki { ca, cert, key }
 }
 
 /// rsyslogd, optionally with its TCP input behind TLS (rsyslog-gnutls, anonymous clients).
