@@ -5,6 +5,7 @@
 #
 #   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
 #   BUDGET=16MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default 64MiB)
+#   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
@@ -86,3 +87,42 @@ endpoints = ["http://127.0.0.1:PORT"]
 compression = "none"'
 run "dogtag → elasticsearch bulk+gzip" dogtag 'type = "elasticsearch"
 endpoints = ["http://127.0.0.1:PORT"]'
+
+# Sink down: the destination refuses connections for DOWN_SECS while the whole input waits on
+# disk. Peak RSS must stay near the budget (the backlog stays in the file), then everything is
+# delivered once the receiver comes up.
+DOWN_SECS=${DOWN_SECS:-30}
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+rm -rf "$WORK/data" "$WORK/count"
+cat > "$WORK/p.toml" <<TOML
+data_dir = '$WORK/data'
+buffer = { max_bytes = "$BUDGET" }
+[sources.in]
+type = "file"
+include = ['$WORK/tps_audit']
+format = "dogtag"
+[sinks.out]
+inputs = ["in"]
+type = "http"
+uri = "http://127.0.0.1:$port/ingest"
+TOML
+"$AGENT" --log-level error run --config "$WORK/p.toml" &
+apid=$!
+peak=0
+for _ in $(seq 1 "$DOWN_SECS"); do
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$apid/status 2>/dev/null || echo 0)
+  [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+  sleep 1
+done
+"$RECEIVER" "$port" "$WORK/count" &
+rpid=$!
+for _ in $(seq 1 6000); do
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$apid/status 2>/dev/null || echo 0)
+  [ "${rss:-0}" -gt "$peak" ] && peak=$rss
+  count=$(cat "$WORK/count" 2>/dev/null || true)
+  [ "${count:-0}" -ge "$LINES" ] 2>/dev/null && break
+  sleep 0.1
+done
+kill -TERM $apid; wait $apid || true
+kill $rpid; wait $rpid 2>/dev/null || true
+echo "sink down ${DOWN_SECS}s with $((BYTES / 1024 / 1024)) MiB backlog, budget $BUDGET: peak RSS $((peak / 1024)) MiB, then delivered ${count:-0} of $LINES"
