@@ -102,10 +102,11 @@ pub struct Origin {
     pub end: u64,
 }
 
+/// One field: a dotted key and its value.
 #[derive(Clone, Debug)]
-struct Field {
-    key: Text,
-    value: Value,
+pub(crate) struct Field {
+    pub(crate) key: Text,
+    pub(crate) value: Value,
 }
 
 /// One audit event on its way through the pipeline.
@@ -136,6 +137,27 @@ impl Event {
             scratch: String::new(),
             fields: Vec::with_capacity(16),
             timestamp: None,
+            created,
+            alt_timestamp: None,
+            group_key: None,
+            origin,
+        }
+    }
+
+    /// An event assembled by a parser's draft: `fields` and `scratch` refer to `original`.
+    pub(crate) fn from_parts(
+        original: String,
+        scratch: String,
+        fields: Vec<Field>,
+        origin: Origin,
+        created: i64,
+        timestamp: Option<i64>,
+    ) -> Self {
+        Self {
+            original,
+            scratch,
+            fields,
+            timestamp,
             created,
             alt_timestamp: None,
             group_key: None,
@@ -343,8 +365,6 @@ impl Event {
             keep += 1;
         }
         entries.truncate(keep);
-        let entries: Vec<(&str, ValueRef<'_>)> =
-            entries.into_iter().map(|(_, k, v)| (k, v)).collect();
         write_nested(&entries, out);
     }
 
@@ -370,11 +390,11 @@ fn key_prefix(key: &str) -> u64 {
 /// objects they do not share, open the ones the new key needs.
 // Keys are a few dozen bytes: a plain loop beats memchr's call overhead here (measured).
 #[allow(clippy::naive_bytecount)]
-fn write_nested(entries: &[(&str, ValueRef<'_>)], out: &mut Vec<u8>) {
+fn write_nested(entries: &[(u64, &str, ValueRef<'_>)], out: &mut Vec<u8>) {
     let mut prev: &str = "";
     let mut first = true;
     out.push(b'{');
-    for (key, value) in entries {
+    for (_, key, value) in entries {
         let kb = key.as_bytes();
         let pb = prev.as_bytes();
         let same = kb.iter().zip(pb).take_while(|(a, b)| a == b).count();

@@ -1,28 +1,14 @@
-//! A parser's working record: fields gathered while the line is borrowed, then moved into an
-//! [`Event`] that takes ownership of the line (values sliced from it stay zero-copy).
+//! A parser's working record: fields gathered while the line is borrowed, in the event's own
+//! representation (ranges into the line, a scratch buffer), then moved into an [`Event`] that
+//! takes ownership of the line. Nothing is copied twice.
 
-use crate::event::{Event, Origin, Text, Value};
-
-enum Op {
-    Set(&'static str, Val),
-    Dynamic(&'static str, Val, Val),
-    Push(&'static str, Val),
-    Tag(&'static str),
-}
-
-/// A string taken from the line (as a range) or built by the parser.
-enum Val {
-    Text(Text),
-    Owned(String),
-    Int(i64),
-    Bool(bool),
-    Time(i64),
-}
+use crate::event::{Event, Field, Origin, Text, Value};
 
 /// Fields of an event under construction.
 #[derive(Default)]
 pub struct Draft {
-    ops: Vec<Op>,
+    fields: Vec<Field>,
+    scratch: String,
     /// When the event happened, epoch ms UTC.
     pub timestamp: Option<i64>,
 }
@@ -32,110 +18,124 @@ impl Draft {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            ops: Vec::with_capacity(24),
+            fields: Vec::with_capacity(32),
+            scratch: String::new(),
             timestamp: None,
         }
     }
 
-    fn val(line: &str, value: &str) -> Val {
-        match Text::within(line, value) {
-            Some(t) => Val::Text(t),
-            None => Val::Owned(value.to_owned()),
+    /// A handle for `value`: a range of `line` when it is a slice of it, else a copy.
+    fn text(&mut self, line: &str, value: &str) -> Text {
+        if let Some(t) = Text::within(line, value) {
+            return t;
         }
+        let start = self.scratch.len() as u32;
+        self.scratch.push_str(value);
+        Text::Scratch(start, self.scratch.len() as u32)
+    }
+
+    fn resolve<'a>(&'a self, line: &'a str, t: Text) -> &'a str {
+        match t {
+            Text::Static(s) => s,
+            Text::Original(a, b) => line.get(a as usize..b as usize).unwrap_or(""),
+            Text::Scratch(a, b) => self.scratch.get(a as usize..b as usize).unwrap_or(""),
+        }
+    }
+
+    fn set(&mut self, key: Text, value: Value) {
+        self.fields.push(Field { key, value });
     }
 
     /// Sets `key` to `value`, a slice of `line` (kept as a range) or any other string.
     pub fn str(&mut self, key: &'static str, line: &str, value: &str) {
-        self.ops.push(Op::Set(key, Self::val(line, value)));
+        let t = self.text(line, value);
+        self.set(Text::Static(key), Value::Str(t));
     }
 
     /// Sets `key` to a constant.
     pub fn constant(&mut self, key: &'static str, value: &'static str) {
-        self.ops.push(Op::Set(key, Val::Text(Text::Static(value))));
+        self.set(Text::Static(key), Value::Str(Text::Static(value)));
     }
 
     /// Sets `key` to a string built by the parser.
     pub fn owned(&mut self, key: &'static str, value: String) {
-        self.ops.push(Op::Set(key, Val::Owned(value)));
+        let t = self.text("", &value);
+        self.set(Text::Static(key), Value::Str(t));
     }
 
     /// Sets `key` to an integer.
     pub fn int(&mut self, key: &'static str, value: i64) {
-        self.ops.push(Op::Set(key, Val::Int(value)));
+        self.set(Text::Static(key), Value::Int(value));
     }
 
     /// Sets `key` to a boolean.
     pub fn bool(&mut self, key: &'static str, value: bool) {
-        self.ops.push(Op::Set(key, Val::Bool(value)));
+        self.set(Text::Static(key), Value::Bool(value));
     }
 
     /// Sets `key` to an instant (epoch ms).
     pub fn time(&mut self, key: &'static str, ms: i64) {
-        self.ops.push(Op::Set(key, Val::Time(ms)));
+        self.set(Text::Static(key), Value::Time(ms));
     }
 
     /// Sets `prefix.name` (a vendor field whose name comes from the line).
     pub fn dynamic(&mut self, prefix: &'static str, line: &str, name: &str, value: &str) {
-        self.ops.push(Op::Dynamic(
-            prefix,
-            Self::val(line, name),
-            Self::val(line, value),
-        ));
+        let start = self.scratch.len() as u32;
+        self.scratch.push_str(prefix);
+        self.scratch.push('.');
+        self.scratch.push_str(name);
+        let key = Text::Scratch(start, self.scratch.len() as u32);
+        let v = self.text(line, value);
+        self.set(key, Value::Str(v));
     }
 
-    /// Appends to the list `key` (duplicates are skipped when applied).
+    /// Appends to the list `key`; an item already in the list is not added again.
     pub fn push(&mut self, key: &'static str, line: &str, value: &str) {
-        self.ops.push(Op::Push(key, Self::val(line, value)));
+        let item = self.text(line, value);
+        self.push_text(key, line, item);
     }
 
     /// Appends a constant to the list `key`.
     pub fn push_constant(&mut self, key: &'static str, value: &'static str) {
-        self.ops.push(Op::Push(key, Val::Text(Text::Static(value))));
+        self.push_text(key, "", Text::Static(value));
+    }
+
+    fn push_text(&mut self, key: &'static str, line: &str, item: Text) {
+        let found = self
+            .fields
+            .iter()
+            .rposition(|f| matches!(f.key, Text::Static(k) if k == key));
+        if let Some(i) = found {
+            if let Value::List(items) = &self.fields[i].value {
+                let wanted = self.resolve(line, item);
+                if items.iter().any(|t| self.resolve(line, *t) == wanted) {
+                    return;
+                }
+            }
+            match &mut self.fields[i].value {
+                Value::List(items) => items.push(item),
+                other => *other = Value::List(vec![item]),
+            }
+        } else {
+            self.set(Text::Static(key), Value::List(vec![item]));
+        }
     }
 
     /// Adds a tag.
     pub fn tag(&mut self, tag: &'static str) {
-        self.ops.push(Op::Tag(tag));
+        self.push_constant("tags", tag);
     }
 
     /// Builds the event, which takes ownership of `record` (the line the draft was built from).
     #[must_use]
     pub fn finish(self, record: String, origin: Origin, created: i64) -> Event {
-        let mut event = Event::new(record, origin, created);
-        event.timestamp = self.timestamp;
-        for op in self.ops {
-            match op {
-                Op::Set(key, val) => {
-                    let value = into_value(&mut event, val);
-                    event.set(key, value);
-                }
-                Op::Dynamic(prefix, name, val) => {
-                    let name = match name {
-                        Val::Text(t) => event.text(t).to_owned(),
-                        Val::Owned(s) => s,
-                        _ => continue,
-                    };
-                    let value = into_value(&mut event, val);
-                    event.set_dynamic(prefix, &name, value);
-                }
-                Op::Push(key, val) => {
-                    if let Value::Str(t) = into_value(&mut event, val) {
-                        event.push(key, t);
-                    }
-                }
-                Op::Tag(tag) => event.add_tag(tag),
-            }
-        }
-        event
-    }
-}
-
-fn into_value(event: &mut Event, val: Val) -> Value {
-    match val {
-        Val::Text(t) => Value::Str(t),
-        Val::Owned(s) => Value::Str(event.own(&s)),
-        Val::Int(i) => Value::Int(i),
-        Val::Bool(b) => Value::Bool(b),
-        Val::Time(ms) => Value::Time(ms),
+        Event::from_parts(
+            record,
+            self.scratch,
+            self.fields,
+            origin,
+            created,
+            self.timestamp,
+        )
     }
 }
