@@ -5,8 +5,9 @@
 //! warning, success → notice, otherwise info); TIMESTAMP = the event's `@timestamp`; APP-NAME,
 //! HOSTNAME from the settings; MSGID = `event.action`. Selected ECS fields go into one
 //! structured-data element, escaped per RFC 5424 §6.3.3 (`"`, `\` and `]`). The message is the
-//! event as ECS JSON, or a template. A UDP datagram above `max_udp_bytes` is cut to that size
-//! and its event tagged `audit_truncated_syslog`. TCP writes count as delivered once written and
+//! event as ECS JSON, or a template. A UDP datagram above `max_udp_bytes` is cut to that size;
+//! its event is tagged `audit_truncated_syslog` and its structured data says
+//! `truncated="true"` (the SD comes before the message, so the mark survives the cut). TCP writes count as delivered once written and
 //! flushed; a broken connection is re-opened on the next attempt.
 
 use std::fmt::Write as _;
@@ -214,6 +215,10 @@ impl SyslogSink {
     /// Formats one event as a syslog message (without transport framing).
     #[must_use]
     pub fn format(&self, event: &Event) -> Vec<u8> {
+        self.format_marked(event, false)
+    }
+
+    fn format_marked(&self, event: &Event, truncated: bool) -> Vec<u8> {
         let severity = match event.get("event.outcome") {
             Some(ValueRef::Str("failure")) => 4,
             Some(ValueRef::Str("success")) => 5,
@@ -236,7 +241,7 @@ impl SyslogSink {
                     header_token(&self.hostname, 255),
                     header_token(app, 48)
                 );
-                self.structured_data(event, &mut out);
+                self.structured_data(event, truncated, &mut out);
                 out.push(b' ');
             }
             Format::Rfc3164 => {
@@ -253,7 +258,7 @@ impl SyslogSink {
         out
     }
 
-    fn structured_data(&self, event: &Event, out: &mut Vec<u8>) {
+    fn structured_data(&self, event: &Event, truncated: bool, out: &mut Vec<u8>) {
         let fields: Vec<&str> = match &self.config.structured_data {
             Some(list) => list.iter().map(String::as_str).collect(),
             None => DEFAULT_SD.to_vec(),
@@ -269,6 +274,9 @@ impl SyslogSink {
                 _ => continue,
             };
             let _ = write!(params, " {}=\"{}\"", sd_name(field), sd_escape(&value));
+        }
+        if truncated {
+            params.push_str(" truncated=\"true\"");
         }
         if params.is_empty() {
             out.push(b'-');
@@ -382,7 +390,7 @@ impl SyslogSink {
             if msg.len() > max {
                 let mut tagged = event.clone();
                 tagged.add_tag("audit_truncated_syslog");
-                msg = self.format(&tagged);
+                msg = self.format_marked(&tagged, true);
                 let mut cut = max;
                 while cut > 0 && (msg[cut] & 0xC0) == 0x80 {
                     cut -= 1;
@@ -508,6 +516,26 @@ mod tests {
             msg.starts_with(r#"<84>1 2025-01-12T07:15:02.000Z pki-1 auditship - AUTH [ecs@32473 event.action="AUTH" event.outcome="failure" user.name="m\"o\]r\\t"] {"#),
             "{msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn udp_datagrams_above_the_bound_are_cut_and_marked() {
+        let receiver = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut c = config();
+        c.address = receiver.local_addr().unwrap().to_string();
+        c.max_udp_bytes = Some(600);
+        let mut sink = SyslogSink::new(&c).unwrap();
+        let mut e = event();
+        e.set_original("x".repeat(3000));
+        sink.deliver(&[e]).await.unwrap();
+        let mut buf = vec![0u8; 65536];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), receiver.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n <= 600, "datagram of {n} bytes");
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.contains(r#"truncated="true""#), "{text}");
     }
 
     #[test]
