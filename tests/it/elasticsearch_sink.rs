@@ -4,12 +4,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::http_server::{Answer, Server};
-use crate::support;
+use crate::support::{self, SinkSetup};
 
 /// An in-memory Elasticsearch: indices of documents by id.
 #[derive(Default)]
@@ -107,61 +106,13 @@ fn start(es: &Arc<FakeEs>) -> Server {
     Server::with_responder(Arc::new(move |m, p, b| Some(es.answer(m, p, b))))
 }
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    log: PathBuf,
-    config: PathBuf,
-}
-
-fn setup(lines: &[String], format: &str, sink: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("tps_audit");
-    std::fs::write(
-        &log,
-        lines.iter().fold(String::new(), |mut s, l| {
-            let _ = writeln!(s, "{l}");
-            s
-        }),
+fn setup(lines: &[String], format: &str, sink: &str) -> SinkSetup {
+    SinkSetup::new(
+        "tps_audit",
+        lines,
+        format,
+        &format!("type = \"elasticsearch\"\nbatch = {{ timeout = \"100ms\" }}\n{sink}"),
     )
-    .unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = '{}'\nshutdown_timeout = \"5s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"{format}\"\n[sinks.es]\ntype = \"elasticsearch\"\ninputs = [\"in\"]\nbatch = {{ timeout = \"100ms\" }}\n{sink}\n",
-            data.display(),
-            log.display()
-        ),
-    )
-    .unwrap();
-    Setup {
-        _dir: dir,
-        data,
-        log,
-        config,
-    }
-}
-
-fn seq_lines(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("seq {i}")).collect()
-}
-
-fn run_until(s: &Setup, limit: Duration, mut done: impl FnMut() -> bool) -> (bool, String) {
-    let mut child = support::spawn(&["run", "--config", s.config.to_str().unwrap()]);
-    let ok = support::eventually(limit, || done().then_some(())).is_some();
-    support::signal(&child, "TERM");
-    let code = support::wait_exit(&mut child, Duration::from_secs(30));
-    let stderr = support::stderr_text(&mut child);
-    assert_eq!(code, 0, "{stderr}");
-    (ok, stderr)
-}
-
-fn checkpoint(data: &Path) -> u64 {
-    let text = std::fs::read_to_string(data.join("checkpoints/in.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    v["files"][0]["offset"].as_u64().unwrap_or(0)
 }
 
 #[test]
@@ -170,11 +121,11 @@ fn bulk_items_refused_with_429_are_resent_alone() {
     es.busy_once.lock().unwrap().insert("seq 3".into());
     let server = start(&es);
     let s = setup(
-        &seq_lines(20),
+        &support::seq_lines(20),
         "raw",
         &format!("endpoints = ['http://127.0.0.1:{}']", server.port),
     );
-    let (ok, stderr) = run_until(&s, Duration::from_secs(20), || es.count() == 20);
+    let (ok, stderr) = s.run_until(Duration::from_secs(20), || es.count() == 20);
     assert!(ok, "indexed {}", es.count());
     let sizes = es.bulk_sizes.lock().unwrap().clone();
     assert_eq!(
@@ -202,8 +153,8 @@ fn mapper_parsing_errors_go_to_dead_letter_with_the_document() {
     );
     let size = std::fs::metadata(&s.log).unwrap().len();
     let dead = s.data.join("dead_letter/events.ndjson");
-    let (ok, _) = run_until(&s, Duration::from_secs(20), || {
-        es.count() == 5 && support::lines(&dead).len() == 1 && checkpoint(&s.data) == size
+    let (ok, _) = s.run_until(Duration::from_secs(20), || {
+        es.count() == 5 && support::lines(&dead).len() == 1 && s.checkpoint() == size
     });
     assert!(
         ok,
@@ -224,19 +175,19 @@ fn redelivery_after_lost_checkpoints_creates_no_duplicates() {
     let es = Arc::new(FakeEs::default());
     let server = start(&es);
     let s = setup(
-        &seq_lines(30),
+        &support::seq_lines(30),
         "raw",
         &format!("endpoints = ['http://127.0.0.1:{}']", server.port),
     );
     let size = std::fs::metadata(&s.log).unwrap().len();
-    let (ok, _) = run_until(&s, Duration::from_secs(20), || {
-        es.count() == 30 && checkpoint(&s.data) == size
+    let (ok, _) = s.run_until(Duration::from_secs(20), || {
+        es.count() == 30 && s.checkpoint() == size
     });
     assert!(ok);
     // As after a crash before the checkpoint was saved: everything is sent again.
     std::fs::remove_dir_all(s.data.join("checkpoints")).unwrap();
-    let (ok, _) = run_until(&s, Duration::from_secs(20), || {
-        *es.conflicts.lock().unwrap() == 30 && checkpoint(&s.data) == size
+    let (ok, _) = s.run_until(Duration::from_secs(20), || {
+        *es.conflicts.lock().unwrap() == 30 && s.checkpoint() == size
     });
     assert!(ok, "conflicts {}", es.conflicts.lock().unwrap());
     assert_eq!(es.count(), 30, "ids are deterministic: no duplicates");
@@ -264,18 +215,18 @@ fn index_names_follow_event_time_and_fields_and_data_streams_use_create() {
             server.port
         ),
     );
-    let (ok, _) = run_until(&s, Duration::from_secs(20), || es.count() == 5);
+    let (ok, _) = s.run_until(Duration::from_secs(20), || es.count() == 5);
     assert!(ok);
     assert_eq!(es.indices(), ["audit-dogtag.signed_audit-2025.01"]);
 
     let es = Arc::new(FakeEs::default());
     let server = start(&es);
     let s = setup(
-        &seq_lines(3),
+        &support::seq_lines(3),
         "raw",
         &format!("endpoints = ['http://127.0.0.1:{}']\nmode = \"data_stream\"\ndata_stream = {{ dataset = \"pki\", namespace = \"prod\" }}", server.port),
     );
-    let (ok, _) = run_until(&s, Duration::from_secs(20), || es.count() == 3);
+    let (ok, _) = s.run_until(Duration::from_secs(20), || es.count() == 3);
     assert!(ok);
     assert_eq!(es.indices(), ["logs-pki-prod"]);
     let bulk = server
@@ -301,14 +252,14 @@ fn an_unreachable_endpoint_fails_over_to_the_next() {
         .unwrap()
         .port();
     let s = setup(
-        &seq_lines(10),
+        &support::seq_lines(10),
         "raw",
         &format!(
             "endpoints = ['http://127.0.0.1:{dead_port}', 'http://127.0.0.1:{}']",
             server.port
         ),
     );
-    let (ok, _) = run_until(&s, Duration::from_secs(30), || es.count() == 10);
+    let (ok, _) = s.run_until(Duration::from_secs(30), || es.count() == 10);
     assert!(ok, "indexed {}", es.count());
 }
 
@@ -319,12 +270,12 @@ fn real_cluster_accepts_the_bulk_requests() {
     let url = std::env::var("AUDITSHIP_ES_URL").expect("AUDITSHIP_ES_URL is set");
     let index = format!("auditship-it-{}", std::process::id());
     let s = setup(
-        &seq_lines(25),
+        &support::seq_lines(25),
         "raw",
         &format!("endpoints = ['{url}']\nindex = \"{index}\""),
     );
     let size = std::fs::metadata(&s.log).unwrap().len();
-    let (ok, _) = run_until(&s, Duration::from_secs(60), || checkpoint(&s.data) == size);
+    let (ok, _) = s.run_until(Duration::from_secs(60), || s.checkpoint() == size);
     assert!(ok, "the cluster did not acknowledge every document");
     let client = std::process::Command::new("curl")
         .args(["-s", &format!("{url}/{index}/_count?refresh=true")])

@@ -3,59 +3,22 @@
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::http_server::{Answer, Server};
-use crate::support;
+use crate::support::{self, SinkSetup};
 
-struct Setup {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    log: PathBuf,
-    config: PathBuf,
-}
-
-fn setup(lines: usize, sink: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("audit.log");
-    let body = (0..lines).fold(String::new(), |mut s, i| {
-        let _ = writeln!(s, "seq {i}");
-        s
-    });
-    std::fs::write(&log, body).unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = '{}'\nshutdown_timeout = \"5s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[sinks.out]\ntype = \"http\"\ninputs = [\"in\"]\n{sink}\n",
-            data.display(),
-            log.display()
-        ),
+fn setup(lines: usize, sink: &str) -> SinkSetup {
+    SinkSetup::new(
+        "audit.log",
+        &support::seq_lines(lines),
+        "raw",
+        &format!("type = \"http\"\n{sink}"),
     )
-    .unwrap();
-    Setup {
-        _dir: dir,
-        data,
-        log,
-        config,
-    }
 }
 
-fn run_until(setup: &Setup, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let mut child = support::spawn(&["run", "--config", setup.config.to_str().unwrap()]);
-    let ok = support::eventually(limit, || done().then_some(())).is_some();
-    support::signal(&child, "TERM");
-    let code = support::wait_exit(&mut child, Duration::from_secs(30));
-    assert_eq!(code, 0, "{}", support::stderr_text(&mut child));
-    ok
-}
-
-fn checkpoint(data: &Path) -> u64 {
-    let text = std::fs::read_to_string(data.join("checkpoints/in.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    v["files"][0]["offset"].as_u64().unwrap_or(0)
+fn run_until(setup: &SinkSetup, limit: Duration, done: impl FnMut() -> bool) -> bool {
+    setup.run_until(limit, done).0
 }
 
 #[test]
@@ -103,7 +66,7 @@ fn status_400_goes_to_dead_letter_without_retry() {
     let size = std::fs::metadata(&s.log).unwrap().len();
     let dead = s.data.join("dead_letter/events.ndjson");
     let settled = run_until(&s, Duration::from_secs(20), || {
-        support::lines(&dead).len() == 10 && checkpoint(&s.data) == size
+        support::lines(&dead).len() == 10 && s.checkpoint() == size
     });
     assert!(settled, "dead letters: {}", support::lines(&dead).len());
     assert_eq!(server.received().len(), 1, "a 400 is not retried");
@@ -131,7 +94,7 @@ fn connection_refused_then_up_delivers_everything() {
     let mut child = support::spawn(&["run", "--config", s.config.to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(
-        checkpoint(&s.data),
+        s.checkpoint(),
         0,
         "nothing is acknowledged while the server is down"
     );
@@ -194,7 +157,7 @@ fn slow_responses_with_concurrency_lose_nothing() {
     );
     let size = std::fs::metadata(&s.log).unwrap().len();
     let all = run_until(&s, Duration::from_secs(30), || {
-        server.delivered().len() >= 400 && checkpoint(&s.data) == size
+        server.delivered().len() >= 400 && s.checkpoint() == size
     });
     assert!(all, "delivered {}", server.delivered().len());
     assert_eq!(server.delivered(), (0..400).collect::<Vec<_>>());
@@ -313,5 +276,5 @@ fn https_with_a_test_ca_is_verified() {
         server.received().is_empty(),
         "no request passed the handshake"
     );
-    assert_eq!(checkpoint(&s.data), 0, "nothing acknowledged");
+    assert_eq!(s.checkpoint(), 0, "nothing acknowledged");
 }

@@ -215,3 +215,70 @@ pub fn pki(dir: &std::path::Path, name: &str) -> Pki {
     ]);
     Pki { ca, cert, key }
 }
+
+/// `seq 0`, `seq 1`, … : lines whose number survives any parsing.
+pub fn seq_lines(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("seq {i}")).collect()
+}
+
+/// An agent with one file source over written `lines` and one sink `out` (its TOML body,
+/// `type` included), in a temporary directory.
+pub struct SinkSetup {
+    _dir: tempfile::TempDir,
+    /// The agent's `data_dir`.
+    pub data: PathBuf,
+    /// The tailed file.
+    pub log: PathBuf,
+    /// The pipeline file.
+    pub config: PathBuf,
+}
+
+impl SinkSetup {
+    /// Writes `lines` to `file_name` (format `format`) and a pipeline delivering to `sink`.
+    pub fn new(file_name: &str, lines: &[String], format: &str, sink: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join(file_name);
+        let body = lines.iter().fold(String::new(), |mut s, l| {
+            let _ = writeln!(s, "{l}");
+            s
+        });
+        std::fs::write(&log, body).unwrap();
+        let data = dir.path().join("data");
+        let config = dir.path().join("p.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = '{}'\nshutdown_timeout = \"5s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"{format}\"\n[sinks.out]\ninputs = [\"in\"]\n{sink}\n",
+                data.display(),
+                log.display()
+            ),
+        )
+        .unwrap();
+        Self {
+            _dir: dir,
+            data,
+            log,
+            config,
+        }
+    }
+
+    /// Runs the agent until `done` holds (at most `limit`), stops it with SIGTERM (it must
+    /// exit 0) and returns whether `done` held, and the agent's stderr.
+    pub fn run_until(&self, limit: Duration, mut done: impl FnMut() -> bool) -> (bool, String) {
+        let mut child = spawn(&["run", "--config", self.config.to_str().unwrap()]);
+        let ok = eventually(limit, || done().then_some(())).is_some();
+        signal(&child, "TERM");
+        let code = wait_exit(&mut child, Duration::from_secs(30));
+        let stderr = stderr_text(&mut child);
+        assert_eq!(code, 0, "{stderr}");
+        (ok, stderr)
+    }
+
+    /// The acknowledged offset of the tailed file.
+    pub fn checkpoint(&self) -> u64 {
+        let text =
+            std::fs::read_to_string(self.data.join("checkpoints/in.json")).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        v["files"][0]["offset"].as_u64().unwrap_or(0)
+    }
+}
