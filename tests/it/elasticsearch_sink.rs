@@ -144,7 +144,7 @@ fn bulk_items_refused_with_429_are_resent_alone() {
 fn mapper_parsing_errors_go_to_dead_letter_with_the_document() {
     let es = Arc::new(FakeEs::default());
     let server = start(&es);
-    let mut lines = seq_lines(6);
+    let mut lines = support::seq_lines(6);
     lines[2] = "this is a bad document".into();
     let s = setup(
         &lines,
