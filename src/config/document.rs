@@ -149,19 +149,22 @@ impl Document {
 
     /// Deserialises `section` into `T`, collecting *every* problem: after an unknown or
     /// invalid key is reported, that key is removed and deserialisation is tried again.
+    /// Returns the value read without the faulty keys (check `errors`), or `None` when even
+    /// that fails.
     pub fn deserialize<T: DeserializeOwned>(
         &self,
         section: &Section,
         errors: &mut Vec<ConfigError>,
     ) -> Option<T> {
         let mut table = section.table.clone();
-        let before = errors.len();
         // Each round removes one key, so this ends after at most (number of keys + 1) rounds.
         for _ in 0..=section.table.get_ref().len() {
             let de = toml::de::Deserializer::from(table.clone());
             match T::deserialize(de) {
-                Ok(value) if errors.len() == before => return Some(value),
-                Ok(_) => return None,
+                // With the faulty keys removed the rest deserialised: hand it back, so that the
+                // caller's own checks report their problems too (the recorded errors still
+                // refuse the plan).
+                Ok(value) => return Some(value),
                 Err(e) => {
                     let message = first_line(e.message());
                     let inner = e
