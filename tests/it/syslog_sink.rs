@@ -2,12 +2,11 @@
 //! run in the foreground): UDP, TCP with octet counting, TCP with newline framing. The
 //! messages rsyslog wrote are checked for count and content.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{self, pki, Pki};
+use crate::support::{self, pki, Pki, SinkSetup};
 
 struct Rsyslog {
     child: Child,
@@ -115,35 +114,19 @@ input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="audit")
 /// Runs the agent over `lines` (format `format`) into a syslog sink configured by `sink`,
 /// until rsyslog wrote `expect` messages; returns them.
 fn ship(r: &Rsyslog, lines: &[String], format: &str, sink: &str, expect: usize) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("tps_audit");
-    std::fs::write(
-        &log,
-        lines.iter().fold(String::new(), |mut s, l| {
-            let _ = writeln!(s, "{l}");
-            s
-        }),
-    )
-    .unwrap();
-    let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = '{}'\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"{format}\"\n[sinks.syslog]\ntype = \"syslog\"\ninputs = [\"in\"]\nhostname = \"pki-1\"\nbatch = {{ timeout = \"100ms\" }}\n{sink}\n",
-            dir.path().join("data").display(),
-            log.display()
+    let setup = SinkSetup::new(
+        "tps_audit",
+        lines,
+        format,
+        &format!(
+            "type = \"syslog\"\nhostname = \"pki-1\"\nbatch = {{ timeout = \"100ms\" }}\n{sink}"
         ),
-    )
-    .unwrap();
-    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
-    let got = support::eventually(Duration::from_secs(20), || {
-        (support::lines(&r.out).len() >= expect).then_some(())
+    );
+    let (got, _) = setup.run_until(Duration::from_secs(20), || {
+        support::lines(&r.out).len() >= expect
     });
-    support::signal(&child, "TERM");
-    let code = support::wait_exit(&mut child, Duration::from_secs(20));
-    assert_eq!(code, 0, "{}", support::stderr_text(&mut child));
     assert!(
-        got.is_some(),
+        got,
         "rsyslog wrote {} of {expect} messages",
         support::lines(&r.out).len()
     );
