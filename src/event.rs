@@ -478,11 +478,25 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
     let bytes = s.as_bytes();
     // Most strings need no escaping: test every byte without branching (vectorises), then copy.
-    let any = bytes.iter().fold(0u8, |acc, &b| {
-        acc | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+    let found = bytes.iter().fold(0u8, |acc, &b| {
+        acc | u8::from(b == b'"' || b == b'\\') | (u8::from(b < 0x20) << 1)
     });
-    if any == 0 {
+    let controls = found & 2;
+    if found == 0 {
         out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    if controls == 0 {
+        // Only quotes and backslashes: jump between them (SIMD search).
+        let mut run = 0;
+        for i in memchr::memchr2_iter(b'"', b'\\', bytes) {
+            out.extend_from_slice(&bytes[run..i]);
+            out.push(b'\\');
+            out.push(bytes[i]);
+            run = i + 1;
+        }
+        out.extend_from_slice(&bytes[run..]);
         out.push(b'"');
         return;
     }
@@ -572,6 +586,16 @@ mod tests {
         assert_eq!(e.text(text), "LOGIN");
         let elsewhere = String::from("LOGIN");
         assert_eq!(Text::within(line, &elsewhere), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_strings_round_trip(s in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]{0,40}") {
+            let mut out = Vec::new();
+            write_json_str(&s, &mut out);
+            let back: String = serde_json::from_slice(&out).unwrap();
+            proptest::prop_assert_eq!(back, s);
+        }
     }
 
     #[test]
