@@ -39,47 +39,11 @@ pub enum Command {
     Parse {
         /// The format of the input.
         #[arg(long, short = 'f', value_enum, default_value = "auto")]
-        format: FormatArg,
+        format: Format,
         /// IANA zone for local times without a zone (Keycloak text), e.g. `Europe/Berlin`.
         #[arg(long)]
         timezone: Option<String>,
         /// Files to read; standard input when none.
         files: Vec<PathBuf>,
     },
-}
-
-/// `--format` values.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum FormatArg {
-    /// Detect per record.
-    Auto,
-    /// Keycloak and `TideCloak`.
-    Keycloak,
-    /// SAP BTP audit log.
-    Sap,
-    /// TOTP manager.
-    Totp,
-    /// Dogtag PKI signed audit.
-    Dogtag,
-    /// Linux auditd.
-    Auditd,
-    /// Generic JSON lines.
-    Json,
-    /// Lines as they are.
-    Raw,
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Auto => Format::Auto,
-            FormatArg::Keycloak => Format::Keycloak,
-            FormatArg::Sap => Format::Sap,
-            FormatArg::Totp => Format::Totp,
-            FormatArg::Dogtag => Format::Dogtag,
-            FormatArg::Auditd => Format::Auditd,
-            FormatArg::Json => Format::Json,
-            FormatArg::Raw => Format::Raw,
-        }
-    }
 }

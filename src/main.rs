@@ -22,7 +22,7 @@ fn main() -> ExitCode {
             format,
             timezone,
             files,
-        } => parse_files(format.into(), timezone, &files),
+        } => parse_files(format, timezone, &files),
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::event::{Event, Origin, Text, Value};
 
 /// The formats a source may declare.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Detect the format of each record.
@@ -76,23 +76,26 @@ impl Format {
         )
     }
 
+    /// Every format, in documentation order.
+    pub const ALL: [Format; 8] = [
+        Format::Auto,
+        Format::Keycloak,
+        Format::Sap,
+        Format::Totp,
+        Format::Dogtag,
+        Format::Auditd,
+        Format::Json,
+        Format::Raw,
+    ];
+
     /// The formats this build can parse.
     #[must_use]
     pub fn available() -> Vec<&'static str> {
-        [
-            Format::Auto,
-            Format::Keycloak,
-            Format::Sap,
-            Format::Totp,
-            Format::Dogtag,
-            Format::Auditd,
-            Format::Json,
-            Format::Raw,
-        ]
-        .into_iter()
-        .filter(|f| f.is_available())
-        .map(Format::name)
-        .collect()
+        Self::ALL
+            .into_iter()
+            .filter(|f| f.is_available())
+            .map(Format::name)
+            .collect()
     }
 }
 

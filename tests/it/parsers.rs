@@ -9,16 +9,10 @@ use auditship::parse::{self, Format, ParseOptions};
 const CREATED: i64 = 1_767_225_600_000;
 
 fn format_of(dir: &str) -> Format {
-    match dir {
-        "dogtag" => Format::Dogtag,
-        "keycloak" => Format::Keycloak,
-        "sap" => Format::Sap,
-        "totp" => Format::Totp,
-        "auditd" => Format::Auditd,
-        "json" => Format::Json,
-        "auto" => Format::Auto,
-        other => panic!("fixture directory {other} names no format"),
-    }
+    Format::ALL
+        .into_iter()
+        .find(|f| f.name() == dir)
+        .unwrap_or_else(|| panic!("fixture directory {dir} names no format"))
 }
 
 /// Parses one fixture as `auditship parse` would.
@@ -93,17 +87,6 @@ mod never_panic {
     use auditship::parse::{self, Format, ParseOptions};
     use proptest::prelude::*;
 
-    const FORMATS: [Format; 8] = [
-        Format::Auto,
-        Format::Keycloak,
-        Format::Sap,
-        Format::Totp,
-        Format::Dogtag,
-        Format::Auditd,
-        Format::Json,
-        Format::Raw,
-    ];
-
     fn seeds() -> Vec<String> {
         let mut lines = Vec::new();
         for dir in ["dogtag", "keycloak", "sap", "totp", "auditd"] {
@@ -125,7 +108,7 @@ mod never_panic {
             timezone: Some("Europe/Berlin".into()),
             zones: vec![],
         };
-        for format in FORMATS {
+        for format in Format::ALL {
             let parser = parse::for_format(format, &options);
             let event = parser.parse(text.to_owned(), Origin::default(), 0);
             let mut out = Vec::new();
