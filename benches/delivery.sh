@@ -33,6 +33,20 @@ PY
 BYTES=$(stat -c %s "$WORK/tps_audit")
 echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
 
+write_config() { # format sink-toml: one file source over the input, one sink "out"
+  cat > "$WORK/p.toml" <<TOML
+data_dir = '$WORK/data'
+buffer = { max_bytes = "$BUDGET" }
+[sources.in]
+type = "file"
+include = ['$WORK/tps_audit']
+format = "$1"
+[sinks.out]
+inputs = ["in"]
+$2
+TOML
+}
+
 run() { # name format sink-toml
   local name=$1 format=$2 sink=$3 port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -40,17 +54,7 @@ run() { # name format sink-toml
   "$RECEIVER" "$port" "$WORK/count" &
   local rpid=$!
   sleep 0.3
-  cat > "$WORK/p.toml" <<TOML
-data_dir = '$WORK/data'
-buffer = { max_bytes = "$BUDGET" }
-[sources.in]
-type = "file"
-include = ['$WORK/tps_audit']
-format = "$format"
-[sinks.out]
-inputs = ["in"]
-${sink//PORT/$port}
-TOML
+  write_config "$format" "${sink//PORT/$port}"
   local start end
   start=$(date +%s.%N)
   /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
@@ -94,18 +98,8 @@ endpoints = ["http://127.0.0.1:PORT"]'
 DOWN_SECS=${DOWN_SECS:-30}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 rm -rf "$WORK/data" "$WORK/count"
-cat > "$WORK/p.toml" <<TOML
-data_dir = '$WORK/data'
-buffer = { max_bytes = "$BUDGET" }
-[sources.in]
-type = "file"
-include = ['$WORK/tps_audit']
-format = "dogtag"
-[sinks.out]
-inputs = ["in"]
-type = "http"
-uri = "http://127.0.0.1:$port/ingest"
-TOML
+write_config dogtag "type = \"http\"
+uri = \"http://127.0.0.1:$port/ingest\""
 "$AGENT" --log-level error run --config "$WORK/p.toml" &
 apid=$!
 peak=0

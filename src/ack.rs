@@ -156,18 +156,27 @@ impl std::fmt::Debug for Acks {
     }
 }
 
+/// Test helpers shared by the modules that settle acknowledgements.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::AckReceiver;
     use std::sync::Mutex;
 
+    /// Records every completed chunk: `(seq, delivered)`.
     #[derive(Default)]
-    struct Log(Mutex<Vec<(u64, bool)>>);
+    pub(crate) struct Log(pub(crate) Mutex<Vec<(u64, bool)>>);
+
     impl AckReceiver for Log {
         fn complete(&self, seq: u64, delivered: bool) {
             self.0.lock().unwrap().push((seq, delivered));
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::Log;
+    use super::*;
 
     fn chunk(log: &Arc<Log>, seq: u64) -> Acks {
         Acks::one(ChunkAck::new(

@@ -132,17 +132,10 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ack::testing::Log;
     use crate::ack::{AckReceiver, ChunkAck, Settlement};
     use crate::event::Origin;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Default)]
-    struct Log(Mutex<Vec<(u64, bool)>>);
-    impl AckReceiver for Log {
-        fn complete(&self, seq: u64, delivered: bool) {
-            self.0.lock().unwrap().push((seq, delivered));
-        }
-    }
+    use std::sync::Arc;
 
     #[tokio::test]
     async fn a_large_chunk_is_split_and_counts_only_when_every_part_settles() {

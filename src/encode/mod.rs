@@ -1,3 +1,4 @@
 //! Encoders: how events become bytes on the wire.
 
+pub mod gzip;
 pub mod ndjson;

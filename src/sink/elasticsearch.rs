@@ -282,11 +282,7 @@ impl ElasticsearchSink {
     async fn round(&self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
         let raw = self.body(events, which);
         let body = if self.config.compression == Compression::Gzip {
-            use std::io::Write as _;
-            let level = flate2::Compression::new(self.config.compression_level.unwrap_or(1).min(9));
-            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), level);
-            gz.write_all(&raw)
-                .and_then(|()| gz.finish())
+            crate::encode::gzip::compress(&raw, self.config.compression_level)
                 .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?
         } else {
             raw
@@ -417,7 +413,7 @@ impl Sink for ElasticsearchSink {
 /// A 128-bit id from the event's file fingerprint and offset (or its original text).
 #[must_use]
 pub fn document_id(event: &Event) -> String {
-    use crate::source::fingerprint::fnv1a;
+    use crate::source::fingerprint::{fnv1a, fnv1a_continue};
     let mut origin = [0u8; 16];
     origin[..8].copy_from_slice(&event.origin.file_id.to_le_bytes());
     origin[8..].copy_from_slice(&event.origin.offset.to_le_bytes());
@@ -426,9 +422,7 @@ pub fn document_id(event: &Event) -> String {
     } else {
         fnv1a(&origin)
     };
-    let mut salted = origin.to_vec();
-    salted.extend_from_slice(event.original().as_bytes());
-    let b = fnv1a(&salted);
+    let b = fnv1a_continue(fnv1a(&origin), event.original().as_bytes());
     format!("{a:016x}{b:016x}")
 }
 

@@ -7,7 +7,6 @@
 //! answer is never treated as sent.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,10 +308,7 @@ impl HttpSink {
         if self.config.compression == Compression::None {
             return Ok(raw);
         }
-        let level = flate2::Compression::new(self.config.compression_level.unwrap_or(1).min(9));
-        let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(raw.len() / 4), level);
-        gz.write_all(&raw)
-            .and_then(|()| gz.finish())
+        crate::encode::gzip::compress(&raw, self.config.compression_level)
             .map_err(|e| SinkError::fatal(format!("gzip: {e}")))
     }
 }

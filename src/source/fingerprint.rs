@@ -85,7 +85,12 @@ pub fn read_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
 /// FNV-1a, 64 bit: stable across builds, which the checkpoint file needs.
 #[must_use]
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    fnv1a_continue(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a over `bytes`, continuing from `hash` (hashing a concatenation without building it).
+#[must_use]
+pub fn fnv1a_continue(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         hash ^= u64::from(b);
         hash = hash.wrapping_mul(0x0100_0000_01b3);

@@ -27,6 +27,16 @@ fn append(path: &Path, seqs: std::ops::Range<usize>) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
+/// Truncates `path` in place (same inode), as copytruncate and Dogtag do.
+fn truncate(path: &Path) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+}
+
 /// A tailing agent over `include`, delivering to `out`.
 struct Agent {
     dir: tempfile::TempDir,
@@ -219,12 +229,7 @@ fn copytruncate_is_read_from_start() {
     agent.start();
     agent.wait_for(100, 20);
     std::fs::copy(&log, agent.logs().join("audit.log.1")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     std::thread::sleep(Duration::from_millis(600));
     append(&log, 100..130);
     let d = agent.wait_for(130, 20);
@@ -244,12 +249,7 @@ fn dogtag_copy_and_truncate_in_place_resumes_in_the_copy() {
     agent.stop();
     append(&log, 40..60);
     std::fs::copy(&log, agent.logs().join("tps_audit.20250112081502")).unwrap();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(0)
-        .unwrap();
+    truncate(&log);
     append(&log, 60..75);
     agent.start();
     let d = agent.wait_for(75, 20);
@@ -334,12 +334,7 @@ fn unacknowledged_lines_are_resent_after_sigkill() {
                     100_000 => std::fs::rename(&log, logs.join("audit.log.2")).unwrap(),
                     150_000 => {
                         std::fs::copy(&log, logs.join("audit.log.3")).unwrap();
-                        std::fs::OpenOptions::new()
-                            .write(true)
-                            .open(&log)
-                            .unwrap()
-                            .set_len(0)
-                            .unwrap();
+                        truncate(&log);
                     }
                     _ => {}
                 }
