@@ -11,6 +11,8 @@
 
 use std::sync::Arc;
 
+mod shape;
+
 /// A string value of an event: a static name, or a range of the event's own buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Text {
@@ -329,43 +331,10 @@ impl Event {
     }
 
     /// Appends the event as one ECS JSON object (nested, keys sorted, no newline) to `out`.
-    pub fn write_json<'a>(&'a self, out: &mut Vec<u8>) {
-        // Each entry carries its key's first eight bytes as a big-endian integer: comparing
-        // those orders keys exactly as comparing the strings would, and settles most
-        // comparisons without a memcmp.
-        let mut entries: Vec<(u64, &str, ValueRef<'_>)> = Vec::with_capacity(self.fields.len() + 5);
-        for field in &self.fields {
-            let key = self.text(field.key);
-            entries.push((key_prefix(key), key, self.view(&field.value)));
-        }
-        // The fields the event writes itself come last, so they win over a field of the same
-        // name (the stable sort keeps insertion order among equal keys; the last one is kept).
-        let mut own =
-            |key: &'static str, value: ValueRef<'a>| entries.push((key_prefix(key), key, value));
-        own(
-            "@timestamp",
-            ValueRef::Time(self.timestamp.unwrap_or(self.created)),
-        );
-        own("event.created", ValueRef::Time(self.created));
-        own("event.original", ValueRef::Str(&self.original));
-        if let Some(path) = &self.origin.path {
-            own("log.file.path", ValueRef::Str(path));
-            own("log.offset", ValueRef::Int(self.origin.offset as i64));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-        let mut keep = 0;
-        for i in 0..entries.len() {
-            if i + 1 < entries.len()
-                && entries[i + 1].0 == entries[i].0
-                && entries[i + 1].1 == entries[i].1
-            {
-                continue;
-            }
-            entries[keep] = entries[i];
-            keep += 1;
-        }
-        entries.truncate(keep);
-        write_nested(&entries, out);
+    /// A later value of a key wins over an earlier one; the fields the event writes itself
+    /// (`@timestamp`, `event.created`, `event.original`, `log.*`) win over all.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        shape::write(self, out);
     }
 
     /// The event as an ECS JSON string.
@@ -375,63 +344,6 @@ impl Event {
         self.write_json(&mut out);
         String::from_utf8(out).unwrap_or_default()
     }
-}
-
-/// The first eight bytes of `key`, zero-padded, as a big-endian integer (see `write_json`).
-fn key_prefix(key: &str) -> u64 {
-    let mut bytes = [0u8; 8];
-    let n = key.len().min(8);
-    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
-    u64::from_be_bytes(bytes)
-}
-
-/// Writes sorted dotted keys as nested JSON objects. Keys sharing a prefix are contiguous in
-/// lexicographic order, so one pass suffices: compare each key with the previous one, close the
-/// objects they do not share, open the ones the new key needs.
-// Keys are a few dozen bytes: a plain loop beats memchr's call overhead here (measured).
-#[allow(clippy::naive_bytecount)]
-fn write_nested(entries: &[(u64, &str, ValueRef<'_>)], out: &mut Vec<u8>) {
-    let mut prev: &str = "";
-    let mut first = true;
-    out.push(b'{');
-    for (_, key, value) in entries {
-        let kb = key.as_bytes();
-        let pb = prev.as_bytes();
-        let same = kb.iter().zip(pb).take_while(|(a, b)| a == b).count();
-        // The shared parent path ends at the last dot inside the shared bytes, provided the
-        // previous key does continue past it (it is then a dot of both keys).
-        let shared_parent = kb[..same]
-            .iter()
-            .rposition(|&b| b == b'.')
-            .map_or(0, |i| i + 1);
-        let open_prev = pb[shared_parent..].iter().filter(|&&b| b == b'.').count();
-        for _ in 0..open_prev {
-            out.push(b'}');
-            first = false;
-        }
-        let mut rest = &key[shared_parent..];
-        while let Some(dot) = rest.bytes().position(|b| b == b'.') {
-            if !first {
-                out.push(b',');
-            }
-            write_json_str(&rest[..dot], out);
-            out.extend_from_slice(b":{");
-            first = true;
-            rest = &rest[dot + 1..];
-        }
-        if !first {
-            out.push(b',');
-        }
-        write_json_str(rest, out);
-        out.push(b':');
-        write_value(*value, out);
-        first = false;
-        prev = key;
-    }
-    for _ in 0..prev.bytes().filter(|&b| b == b'.').count() {
-        out.push(b'}');
-    }
-    out.push(b'}');
 }
 
 fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
@@ -639,5 +551,35 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
         assert_eq!(json["dogtag"]["CUID"], "40906145");
         assert_eq!(json["dogtag"]["tokenType"], "userKey");
+    }
+
+    #[test]
+    fn events_of_one_shape_are_written_with_their_own_values() {
+        // The same keys in the same order reuse one write plan; each keeps its values, and a
+        // run-time key that differs makes a different shape.
+        let mut outputs = Vec::new();
+        for (name, vendor_key) in [("alice", "CUID"), ("bob", "CUID"), ("carol", "tokenType")] {
+            let mut e = event(name);
+            e.set(
+                "user.name",
+                Value::Str(Text::Original(0, name.len() as u32)),
+            );
+            e.set("event.outcome", Value::Str(Text::Static("failure")));
+            e.set_dynamic("dogtag", vendor_key, Value::Str(Text::Static("v")));
+            e.set("event.outcome", Value::Str(Text::Static("success")));
+            e.set("event.original", Value::Str(Text::Static("shadowed")));
+            outputs.push(serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap());
+        }
+        assert_eq!(outputs[0]["user"]["name"], "alice");
+        assert_eq!(outputs[1]["user"]["name"], "bob");
+        assert_eq!(outputs[2]["user"]["name"], "carol");
+        assert_eq!(outputs[1]["event"]["outcome"], "success");
+        assert_eq!(outputs[1]["event"]["original"], "bob");
+        assert_eq!(outputs[1]["dogtag"]["CUID"], "v");
+        assert_eq!(outputs[2]["dogtag"]["tokenType"], "v");
+        assert!(outputs[2]["dogtag"].get("CUID").is_none());
+        let no_path = Event::new("x".into(), Origin::default(), 0);
+        let json: serde_json::Value = serde_json::from_str(&no_path.to_json()).unwrap();
+        assert!(json.get("log").is_none());
     }
 }
