@@ -90,25 +90,29 @@ pub fn write_rfc3339(ms: i64, out: &mut Vec<u8>) {
     let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
     let (m, rem) = (rem / 60_000, rem % 60_000);
     let (s, milli) = (rem / 1000, rem % 1000);
-    if (0..=9999).contains(&year) {
-        push_digits(out, year as u64, 4);
-    } else {
+    if !(0..=9999).contains(&year) {
         // Outside RFC 3339's range; still unambiguous ISO 8601 expanded years.
-        out.extend_from_slice(format!("{year:+07}").as_bytes());
+        out.extend_from_slice(
+            format!("{year:+07}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z").as_bytes(),
+        );
+        return;
     }
-    out.push(b'-');
-    push_digits(out, u64::from(month), 2);
-    out.push(b'-');
-    push_digits(out, u64::from(day), 2);
-    out.push(b'T');
-    push_digits(out, h as u64, 2);
-    out.push(b':');
-    push_digits(out, m as u64, 2);
-    out.push(b':');
-    push_digits(out, s as u64, 2);
-    out.push(b'.');
-    push_digits(out, milli as u64, 3);
-    out.push(b'Z');
+    // Filled in place and appended once: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    let mut put = |at: usize, width: usize, mut value: u64| {
+        for slot in text[at..at + width].iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year as u64);
+    put(5, 2, u64::from(month));
+    put(8, 2, u64::from(day));
+    put(11, 2, h as u64);
+    put(14, 2, m as u64);
+    put(17, 2, s as u64);
+    put(20, 3, milli as u64);
+    out.extend_from_slice(&text);
 }
 
 /// `ms` as an RFC 3339 string; see [`write_rfc3339`].
@@ -117,15 +121,6 @@ pub fn rfc3339(ms: i64) -> String {
     let mut out = Vec::with_capacity(24);
     write_rfc3339(ms, &mut out);
     String::from_utf8(out).unwrap_or_default()
-}
-
-fn push_digits(out: &mut Vec<u8>, mut value: u64, width: usize) {
-    let start = out.len();
-    out.resize(start + width, b'0');
-    for slot in out[start..].iter_mut().rev() {
-        *slot = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
 }
 
 /// Parses an RFC 3339 / ISO 8601 instant: `2025-06-03T11:14:22.481907113+02:00`,

@@ -346,7 +346,7 @@ impl Event {
     }
 }
 
-fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
     match value {
         ValueRef::Str(s) => write_json_str(s, out),
         ValueRef::Json(s) => out.extend_from_slice(s.as_bytes()),
@@ -383,23 +383,39 @@ const NEEDS_ESCAPE: [bool; 256] = {
     table
 };
 
+/// Whether any byte of `bytes` needs escaping in a JSON string. Sixteen bytes at a time,
+/// without branches inside a block, so that the compiler turns each block into a few vector
+/// compares; most text needs no escaping and is then copied as it is.
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
+    let flag = |b: u8| u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
+    let mut blocks = bytes.chunks_exact(16);
+    for block in &mut blocks {
+        if block.iter().fold(0u8, |acc, &b| acc | flag(b)) != 0 {
+            return true;
+        }
+    }
+    // The tail is checked as one padded block too: short strings are the common case.
+    let tail = blocks.remainder();
+    let mut block = [b'a'; 16];
+    block[..tail.len()].copy_from_slice(tail);
+    block.iter().fold(0u8, |acc, &b| acc | flag(b)) != 0
+}
+
 /// Writes `s` as a JSON string literal (RFC 8259 §7): escapes `"`, `\` and control characters.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Most strings need no escaping: test every byte without branching (vectorises), then copy.
-    let found = bytes.iter().fold(0u8, |acc, &b| {
-        acc | u8::from(b == b'"' || b == b'\\') | (u8::from(b < 0x20) << 1)
-    });
-    let controls = found & 2;
-    if found == 0 {
+    if !needs_escape(bytes) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
     }
-    if controls == 0 {
+    let controls = bytes
+        .chunks(16)
+        .any(|block| block.iter().fold(0u8, |acc, &b| acc | u8::from(b < 0x20)) != 0);
+    if !controls {
         // Only quotes and backslashes: jump between them (SIMD search).
         let mut run = 0;
         for i in memchr::memchr2_iter(b'"', b'\\', bytes) {

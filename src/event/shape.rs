@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use super::{write_json_str, write_value, Event, Text, ValueRef};
+use super::{needs_escape, write_json_str, write_value, Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
 const SLOTS: usize = 512;
@@ -206,13 +206,63 @@ impl Plan {
     }
 
     fn write(&self, event: &Event, out: &mut Vec<u8>) {
-        out.reserve(self.bytes.len() + event.original.len() + event.scratch.len() + 64);
+        out.reserve(self.bytes.len() + 2 * event.original.len() + event.scratch.len() + 64);
+        // One scan of each buffer tells whether any value cut from it needs escaping; most
+        // lines need none, and their values are then copied as they are.
+        let clean = Clean {
+            original: !needs_escape(event.original.as_bytes()),
+            scratch: !needs_escape(event.scratch.as_bytes()),
+        };
+        let n = event.fields.len();
         let mut at = 0;
         for &(index, end) in &self.steps {
             out.extend_from_slice(&self.bytes[at..end as usize]);
-            write_value(entry(event, index as usize), out);
+            let index = index as usize;
+            match event.fields.get(index).map(|f| &f.value) {
+                Some(Value::Str(t)) => clean.write(event, *t, out),
+                Some(Value::List(items)) => {
+                    out.push(b'[');
+                    for (i, t) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        clean.write(event, *t, out);
+                    }
+                    out.push(b']');
+                }
+                _ if index == n + 2 => write_str(&event.original, clean.original, out),
+                _ => write_value(entry(event, index), out),
+            }
             at = end as usize;
         }
         out.extend_from_slice(&self.bytes[at..]);
+    }
+}
+
+/// Whether an event's buffers are free of bytes that need escaping.
+struct Clean {
+    original: bool,
+    scratch: bool,
+}
+
+impl Clean {
+    fn write(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
+        let plain = match text {
+            Text::Original(..) => self.original,
+            Text::Scratch(..) => self.scratch,
+            Text::Static(_) => false,
+        };
+        write_str(event.text(text), plain, out);
+    }
+}
+
+/// Writes `s` as a JSON string; `plain` when it is known to need no escaping.
+fn write_str(s: &str, plain: bool, out: &mut Vec<u8>) {
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_json_str(s, out);
     }
 }

@@ -1,9 +1,9 @@
 //! Dogtag PKI signed audit events → ECS (FORMATS.md §5.3), plus the name history of §5.1.
 
-use super::{m, Row};
+use super::{m, Table};
 
 /// Event name → category and type. First match wins; `*` marks a prefix or suffix pattern.
-pub const TABLE: &[Row] = &[
+pub static TABLE: Table = Table::new(&[
     ("AUDIT_LOG_STARTUP", m(&["process"], &["start"])),
     ("AUDIT_LOG_SHUTDOWN", m(&["process"], &["end"])),
     ("AUDIT_LOG_SIGNING", m(&["process"], &["info"])),
@@ -82,7 +82,7 @@ pub const TABLE: &[Row] = &[
     ("SELFTESTS_EXECUTION", m(&["process"], &["info"])),
     ("DIVERSIFY_KEY_REQUEST*", m(&["configuration"], &["change"])),
     ("INTER_BOUNDARY", m(&["network"], &["info"])),
-];
+]);
 
 /// Names whose success/failure variants were merged in 10.7.0 keep their base name; these
 /// renames and template typos are normalised too (old or misspelt → current).

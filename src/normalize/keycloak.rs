@@ -1,9 +1,9 @@
 //! Keycloak and `TideCloak` events → ECS (FORMATS.md §2.6–2.7).
 
-use super::{m, Mapping, Row};
+use super::{m, Mapping, Table};
 
 /// User event types. `X_ERROR` takes the mapping of `X` (see [`user_event`]).
-pub const USER_EVENTS: &[Row] = &[
+pub static USER_EVENTS: Table = Table::new(&[
     ("LOGIN", m(&["authentication"], &["start"])),
     ("CLIENT_LOGIN", m(&["authentication"], &["start"])),
     (
@@ -104,17 +104,17 @@ pub const USER_EVENTS: &[Row] = &[
     ("AUTHORIZE", m(&["iam"], &["info"])),
     ("LOCK", m(&["iam"], &["user", "change"])),
     ("UNLOCK", m(&["iam"], &["user", "change"])),
-];
+]);
 
 /// The mapping of a user event type; `X_ERROR` maps as `X`.
 #[must_use]
 pub fn user_event(kind: &str) -> Option<Mapping> {
     let base = kind.strip_suffix("_ERROR").unwrap_or(kind);
-    super::lookup(USER_EVENTS, base)
+    super::lookup(&USER_EVENTS, base)
 }
 
 /// Admin resource types → category and the type that joins the operation's type.
-pub const ADMIN_RESOURCES: &[Row] = &[
+pub static ADMIN_RESOURCES: Table = Table::new(&[
     ("USER_SESSION", m(&["session"], &["end"])),
     ("USER_LOGIN_FAILURE", m(&["iam"], &["user"])),
     ("USER", m(&["iam"], &["user"])),
@@ -142,7 +142,7 @@ pub const ADMIN_RESOURCES: &[Row] = &[
     ("CLUSTER_NODE", m(&["configuration"], &[])),
     ("CLIENT_INITIAL_ACCESS_MODEL", m(&["configuration"], &[])),
     ("CUSTOM", m(&["configuration"], &[])),
-];
+]);
 
 /// The ECS type of an admin operation.
 #[must_use]

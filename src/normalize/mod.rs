@@ -11,7 +11,9 @@ pub mod keycloak;
 pub mod sap;
 pub mod totp;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use crate::parse::draft::Draft;
 
@@ -33,13 +35,62 @@ pub const fn m(category: &'static [&'static str], kind: &'static [&'static str])
     Mapping { category, kind }
 }
 
-/// The first row whose pattern matches `name`.
+/// A source's table: rows in priority order, and an index of the exact names built on first
+/// use, so that a lookup costs one hash probe and a check of the (few) wildcard rows.
+pub struct Table {
+    rows: &'static [Row],
+    index: OnceLock<Index>,
+}
+
+struct Index {
+    exact: HashMap<&'static str, usize>,
+    wildcards: Vec<usize>,
+}
+
+impl Table {
+    /// A table of `rows`; the first row that matches a name wins.
+    #[must_use]
+    pub const fn new(rows: &'static [Row]) -> Self {
+        Self {
+            rows,
+            index: OnceLock::new(),
+        }
+    }
+
+    /// The rows, in priority order.
+    #[must_use]
+    pub fn rows(&self) -> &'static [Row] {
+        self.rows
+    }
+
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| {
+            let mut exact = HashMap::with_capacity(self.rows.len());
+            let mut wildcards = Vec::new();
+            for (i, (pattern, _)) in self.rows.iter().enumerate() {
+                if pattern.starts_with('*') || pattern.ends_with('*') {
+                    wildcards.push(i);
+                } else {
+                    exact.entry(*pattern).or_insert(i);
+                }
+            }
+            Index { exact, wildcards }
+        })
+    }
+}
+
+/// The first row of `table` whose pattern matches `name`.
 #[must_use]
-pub fn lookup(table: &[Row], name: &str) -> Option<Mapping> {
-    table
+pub fn lookup(table: &Table, name: &str) -> Option<Mapping> {
+    let index = table.index();
+    let exact = index.exact.get(name).copied();
+    let wildcard = index
+        .wildcards
         .iter()
-        .find(|(p, _)| matches(p, name))
-        .map(|(_, m)| *m)
+        .copied()
+        .take_while(|&i| exact.is_none_or(|e| i < e))
+        .find(|&i| matches(table.rows[i].0, name));
+    wildcard.or(exact).map(|i| table.rows[i].1)
 }
 
 fn matches(pattern: &str, name: &str) -> bool {
@@ -153,15 +204,16 @@ mod tests {
 
     #[test]
     fn patterns_match_names_prefixes_and_suffixes() {
-        const T: &[Row] = &[
+        static T: Table = Table::new(&[
             ("AUTH", m(&["authentication"], &["start"])),
             ("CONFIG_*", m(&["configuration"], &["change"])),
             ("*_CRL_PUBLISHING", m(&["iam"], &["info"])),
-        ];
-        assert_eq!(lookup(T, "AUTH").unwrap().category, ["authentication"]);
-        assert_eq!(lookup(T, "CONFIG_TOKEN_PROFILE").unwrap().kind, ["change"]);
-        assert_eq!(lookup(T, "FULL_CRL_PUBLISHING").unwrap().category, ["iam"]);
-        assert!(lookup(T, "AUTHZ").is_none());
+            ("FULL_CRL_PUBLISHING", m(&["web"], &["info"])),
+        ]);
+        assert_eq!(lookup(&T, "AUTH").unwrap().category, ["authentication"]);
+        assert_eq!(lookup(&T, "CONFIG_TOKEN_PROFILE").unwrap().kind, ["change"]);
+        assert_eq!(lookup(&T, "FULL_CRL_PUBLISHING").unwrap().category, ["iam"]);
+        assert!(lookup(&T, "AUTHZ").is_none());
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! SAP BTP audit log records → ECS (FORMATS.md §3.5), including the OAuth 2.0 service events
 //! of §3.3 and the XSUAA/UAA security events.
 
-use super::{m, Mapping, Outcome, Row};
+use super::{m, Mapping, Outcome, Table};
 
 /// UAA event names inside security events → category and type; the outcome follows the name.
-pub const UAA_EVENTS: &[Row] = &[
+pub static UAA_EVENTS: Table = Table::new(&[
     ("*AuthenticationSuccess", m(&["authentication"], &["start"])),
     ("*AuthenticationFailure", m(&["authentication"], &["start"])),
     ("UserNotFound", m(&["authentication"], &["start"])),
@@ -15,7 +15,7 @@ pub const UAA_EVENTS: &[Row] = &[
     ("UserDeletedEvent", m(&["iam"], &["user", "deletion"])),
     ("UserModifiedEvent", m(&["iam"], &["user", "change"])),
     ("GroupModifiedEvent", m(&["iam"], &["group", "change"])),
-];
+]);
 
 /// The outcome a UAA event name states.
 #[must_use]

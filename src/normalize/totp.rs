@@ -1,9 +1,9 @@
 //! The TOTP-secrets manager's audit actions → ECS (FORMATS.md §4).
 
-use super::{m, Outcome, Row};
+use super::{m, Outcome, Table};
 
 /// Action → category and type.
-pub const TABLE: &[Row] = &[
+pub static TABLE: Table = Table::new(&[
     ("login_success", m(&["authentication"], &["start"])),
     ("login_failed", m(&["authentication"], &["start"])),
     ("logout", m(&["authentication"], &["end"])),
@@ -22,7 +22,7 @@ pub const TABLE: &[Row] = &[
     ("backup_downloaded", m(&["database"], &["access"])),
     ("logo_uploaded", m(&["configuration"], &["change"])),
     ("settings_changed", m(&["configuration"], &["change"])),
-];
+]);
 
 /// The outcome of an action: the documented ones are logged after success, except
 /// `login_failed`; an unknown action says so only through its name.
@@ -31,7 +31,7 @@ pub fn outcome(action: &str) -> Outcome {
     if action == "login_failed" {
         return Outcome::Failure;
     }
-    if TABLE.iter().any(|(a, _)| *a == action) {
+    if TABLE.rows().iter().any(|(a, _)| *a == action) {
         return Outcome::Success;
     }
     if action.ends_with("_failed") || action.ends_with("_failure") {

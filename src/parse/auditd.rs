@@ -9,10 +9,11 @@
 
 use std::collections::HashMap;
 
-use nom::bytes::complete::{tag, take_until, take_while1};
+use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
 
 use super::draft::Draft;
+use super::until;
 use super::{failure, Parser, Sequencer};
 use crate::event::{Event, Origin};
 use crate::normalize::auditd as table;
@@ -48,14 +49,14 @@ pub struct Header<'a> {
 pub fn header(line: &str) -> IResult<&str, Header<'_>> {
     let (i, node) = match tag::<_, _, nom::error::Error<&str>>("node=")(line) {
         Ok((i, _)) => {
-            let (i, node) = take_until(" ")(i)?;
+            let (i, node) = until(" ")(i)?;
             let (i, _) = tag(" ")(i)?;
             (i, node)
         }
         Err(_) => (line, ""),
     };
     let (i, _) = tag("type=")(i)?;
-    let (i, kind) = take_until(" ")(i)?;
+    let (i, kind) = until(" ")(i)?;
     let (i, _) = tag(" msg=audit(")(i)?;
     let (i, secs) = take_while1(|c: char| c.is_ascii_digit())(i)?;
     let (i, _) = tag(".")(i)?;

@@ -6,10 +6,11 @@
 //! or by the end of the record. A value with a newline continues on the next physical line,
 //! which does not start with the prefix; such lines are joined to their record.
 
-use nom::bytes::complete::{tag, take_until, take_while1};
+use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
 
 use super::draft::Draft;
+use super::until;
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
 use crate::normalize::dogtag::{
@@ -59,9 +60,17 @@ impl DogtagParser {
         let (date, zone) = stamp.split_once(' ')?;
         let mut parts = date.splitn(3, '/');
         let day: u32 = parts.next()?.parse().ok()?;
-        let month_name = parts.next()?.trim_end_matches('.').to_lowercase();
+        let month_name = parts.next()?.trim_end_matches('.');
         let rest = parts.next()?;
-        let month = MONTHS.iter().find(|(n, _)| *n == month_name)?.1;
+        let month = MONTHS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(month_name))
+            .or_else(|| {
+                // Localised names beyond ASCII (`DÉC`).
+                let lower = month_name.to_lowercase();
+                MONTHS.iter().find(|(n, _)| *n == lower)
+            })?
+            .1;
         let mut hms = rest.splitn(4, ':');
         let year: i64 = hms.next()?.parse().ok()?;
         let h: u32 = hms.next()?.parse().ok()?;
@@ -110,9 +119,9 @@ fn prefix(line: &str) -> Result<Prefix<'_>, nom::Err<nom::error::Error<&str>>> {
     fn inner(i: &str) -> IResult<&str, Prefix<'_>> {
         let (i, pid) = take_while1(|c: char| c.is_ascii_digit())(i)?;
         let (i, _) = tag(".")(i)?;
-        let (i, thread) = take_until(" - [")(i)?;
+        let (i, thread) = until(" - [")(i)?;
         let (i, _) = tag(" - [")(i)?;
-        let (i, stamp) = take_until("]")(i)?;
+        let (i, stamp) = until("]")(i)?;
         let (i, _) = tag("] [")(i)?;
         let (i, _source) = take_while1(|c: char| c.is_ascii_digit())(i)?;
         let (i, _) = tag("] [")(i)?;
@@ -262,12 +271,12 @@ impl DogtagParser {
         if name != raw_name {
             d.str("event.code", line, raw_name);
         }
-        if let Some(mapping) = normalize::lookup(TABLE, name) {
+        if let Some(mapping) = normalize::lookup(&TABLE, name) {
             normalize::categorise(&mut d, mapping);
         } else {
             d.tag("audit_unknown_action");
         }
-        let session = name.contains("ACCESS_SESSION");
+        let session = super::find(name, "ACCESS_SESSION").is_some();
         let (outcome, subject, attempted) = fields(&mut d, line, &attrs[1..], session);
         normalize::outcome(&mut d, outcome.or(implied).unwrap_or(Outcome::Unknown));
         actor(&mut d, line, subject, attempted, session);
@@ -402,7 +411,8 @@ fn params(d: &mut Draft, line: &str, raw: &str) {
 
 /// The record with sensitive parameter values masked, or `None` when nothing needs masking.
 fn redact(line: &str) -> Option<String> {
-    let start = line.find("[ParamNameValPairs=")? + "[ParamNameValPairs=".len();
+    let start =
+        super::finder!("[ParamNameValPairs=").find(line.as_bytes())? + "[ParamNameValPairs=".len();
     let body = &line[start..];
     let mut out: Option<String> = None;
     for (name, value) in split_params(body) {

@@ -11,11 +11,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use nom::bytes::complete::{tag, take_until, take_while1, take_while_m_n};
+use nom::bytes::complete::{tag, take_while1, take_while_m_n};
 use nom::IResult;
 use serde::Deserialize;
 
 use super::draft::Draft;
+use super::until;
 use super::{failure, Parser, Sequencer};
 use crate::event::{Event, Origin};
 use crate::normalize::keycloak::{
@@ -200,9 +201,9 @@ fn header(i: &str) -> IResult<&str, (&str, &str, &str)> {
     let (i, level) = take_while1(|c: char| c.is_ascii_uppercase())(i)?;
     let (i, _) = take_while1(|c| c == ' ')(i)?;
     let (i, _) = tag("[")(i)?;
-    let (i, category) = take_until("] (")(i)?;
+    let (i, category) = until("] (")(i)?;
     let (i, _) = tag("] (")(i)?;
-    let (i, thread) = take_until(") ")(i)?;
+    let (i, thread) = until(") ")(i)?;
     let (i, _) = tag(") ")(i)?;
     Ok((i, (level, category, thread)))
 }
@@ -228,7 +229,7 @@ fn value_end(rest: &str, from: usize, close: Option<u8>) -> Option<usize> {
             .map(|j| from + j)
             .find(|&at| at + 1 == rest.len() || next_key(&rest[at + 1..])),
         None => Some(
-            memchr::memmem::find_iter(&bytes[from..], b", ")
+            memchr::memchr_iter(b',', &bytes[from..])
                 .map(|j| from + j)
                 .find(|&at| next_key(&rest[at..]))
                 .unwrap_or(rest.len()),
@@ -271,7 +272,7 @@ fn pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
                 let raw = &rest[vstart + 1..end];
                 let escaped = [b'\\', q];
                 let escaped = std::str::from_utf8(&escaped).unwrap_or("\\\"");
-                let value = if raw.contains(escaped) {
+                let value = if super::find(raw, escaped).is_some() {
                     Cow::Owned(raw.replace(escaped, &escaped[1..]))
                 } else {
                     Cow::Borrowed(raw)
@@ -556,7 +557,7 @@ fn emit_admin(d: &mut Draft, line: &str, r: &Record<'_>, kind: &str) {
         d.owned("event.action", format!("{kind}-{resource}"));
         d.str("keycloak.admin.operation", line, kind);
         d.str("keycloak.admin.resource.type", line, resource);
-        let mapping = normalize::lookup(ADMIN_RESOURCES, resource);
+        let mapping = normalize::lookup(&ADMIN_RESOURCES, resource);
         match (mapping, resource) {
             (Some(_), "USER_SESSION") => {
                 d.push_constant("event.category", "session");
@@ -681,7 +682,7 @@ fn details(d: &mut Draft, line: &str, key: &str, value: &str, impersonated: bool
 fn redact(record: &str) -> Option<String> {
     let mut out: Option<String> = None;
     // Cheap test first: every JSON pattern below contains `":`.
-    if record.contains("\":") {
+    if super::finder!("\":").find(record.as_bytes()).is_some() {
         for key in [
             "value",
             "secret",
@@ -706,7 +707,7 @@ const MASK: &str = "********";
 
 /// Masks the string value after each `pattern` (up to the closing `quote`).
 fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str) {
-    if !out.as_deref().unwrap_or(record).contains(pattern) {
+    if super::find(out.as_deref().unwrap_or(record), pattern).is_none() {
         return;
     }
     let current = out.as_deref().unwrap_or(record).to_owned();
@@ -745,7 +746,7 @@ fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str
 }
 
 fn mask_query(record: &str, out: &mut Option<String>, param: &str) {
-    if !out.as_deref().unwrap_or(record).contains(param) {
+    if super::find(out.as_deref().unwrap_or(record), param).is_none() {
         return;
     }
     let current = out.as_deref().unwrap_or(record).to_owned();
@@ -774,7 +775,7 @@ fn mask_query(record: &str, out: &mut Option<String>, param: &str) {
 
 fn mask_cookies(record: &str, out: &mut Option<String>) {
     let current = out.as_deref().unwrap_or(record);
-    let Some(i) = current.find("cookies=[") else {
+    let Some(i) = super::finder!("cookies=[").find(current.as_bytes()) else {
         return;
     };
     let start = i + "cookies=[".len();

@@ -108,6 +108,42 @@ pub struct ParseOptions {
     pub zones: Vec<(String, i32)>,
 }
 
+/// nom: the input up to the first `needle`, which stays in the rest. nom's `take_until` on
+/// `&str` sets up a generic substring searcher on every call; see [`find`].
+pub(crate) fn until<'a>(
+    needle: &'static str,
+) -> impl Fn(&'a str) -> nom::IResult<&'a str, &'a str> {
+    move |i: &'a str| match find(i, needle) {
+        Some(at) => Ok((&i[at..], &i[..at])),
+        None => Err(nom::Err::Error(nom::error::Error::new(
+            i,
+            nom::error::ErrorKind::TakeUntil,
+        ))),
+    }
+}
+
+/// A substring searcher for a constant needle, built once: for searches over whole records,
+/// where a needle's first byte may be common (`"` in Keycloak lines).
+macro_rules! finder {
+    ($needle:literal) => {{
+        static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+            std::sync::LazyLock::new(|| memchr::memmem::Finder::new($needle));
+        &*FINDER
+    }};
+}
+pub(crate) use finder;
+
+/// Where `needle` first occurs in `haystack`. The needles here are short constants and the
+/// haystacks single records, so a SIMD search for the first byte, then a comparison, beats
+/// building a substring searcher per call (work is at most haystack × needle length).
+pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
+    let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(0);
+    };
+    memchr::memchr_iter(first, hay).find(|&i| hay[i + 1..].starts_with(rest))
+}
+
 /// Minutes east of UTC for `+05:30` / `-08:00` / `+0530`.
 #[must_use]
 pub fn parse_offset(text: &str) -> Option<i32> {

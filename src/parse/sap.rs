@@ -331,7 +331,7 @@ fn security(d: &mut Draft, line: &str, data: &str) {
     }
     if let Some(uaa) = uaa_message(&unquoted) {
         d.owned("event.action", uaa.name.clone());
-        if let Some(mapping) = normalize::lookup(UAA_EVENTS, &uaa.name) {
+        if let Some(mapping) = normalize::lookup(&UAA_EVENTS, &uaa.name) {
             normalize::categorise(d, mapping);
             normalize::outcome(d, uaa_outcome(&uaa.name));
         } else {

@@ -86,7 +86,7 @@ fn draft(line: &str) -> Result<Draft, String> {
     d.constant("event.dataset", "totp.audit");
     d.constant("event.provider", "totp-manager");
     d.str("event.action", line, action);
-    match normalize::lookup(TABLE, action) {
+    match normalize::lookup(&TABLE, action) {
         Some(mapping) => normalize::categorise(&mut d, mapping),
         None => d.tag("audit_unknown_action"),
     }

@@ -214,7 +214,7 @@ mod categories {
             "TIDE_VENDOR_KEY",
             "TIDE_LICENSE",
         ] {
-            let m = lookup(keycloak::ADMIN_RESOURCES, resource)
+            let m = lookup(&keycloak::ADMIN_RESOURCES, resource)
                 .unwrap_or_else(|| panic!("{resource} has no mapping"));
             assert!(!m.category.is_empty(), "{resource}");
         }
@@ -273,7 +273,7 @@ mod categories {
             "OCSP_GENERATION",
             "INTER_BOUNDARY",
         ] {
-            let m = lookup(dogtag::TABLE, name).unwrap_or_else(|| panic!("{name} has no mapping"));
+            let m = lookup(&dogtag::TABLE, name).unwrap_or_else(|| panic!("{name} has no mapping"));
             assert!(!m.category.is_empty(), "{name}");
         }
     }
@@ -302,11 +302,11 @@ mod categories {
         ];
         assert_eq!(actions.len(), 18);
         for a in actions {
-            let m = lookup(totp::TABLE, a).unwrap_or_else(|| panic!("{a} has no mapping"));
+            let m = lookup(&totp::TABLE, a).unwrap_or_else(|| panic!("{a} has no mapping"));
             assert!(!m.category.is_empty(), "{a}");
         }
         assert!(
-            lookup(totp::TABLE, "favorite_added").is_none(),
+            lookup(&totp::TABLE, "favorite_added").is_none(),
             "kept without category"
         );
     }
