@@ -54,6 +54,8 @@ pub enum Value {
     Time(i64),
     /// An array of strings.
     List(Vec<Text>),
+    /// An array of constants (a normalisation table's categories), without an allocation.
+    Names(&'static [&'static str]),
     /// A JSON fragment written verbatim; only ever built from `serde_json` output.
     Json(Text),
 }
@@ -71,6 +73,8 @@ pub enum ValueRef<'a> {
     Time(i64),
     /// An array of strings.
     List(&'a Event, &'a [Text]),
+    /// An array of constants.
+    Names(&'static [&'static str]),
     /// A verbatim JSON fragment.
     Json(&'a str),
 }
@@ -78,13 +82,15 @@ pub enum ValueRef<'a> {
 impl<'a> ValueRef<'a> {
     /// The string items of a list, or the value itself when it is a string.
     pub fn strings(self) -> impl Iterator<Item = &'a str> {
-        let (event, list, single) = match self {
-            ValueRef::List(event, list) => (Some(event), list, None),
-            ValueRef::Str(s) | ValueRef::Json(s) => (None, &[][..], Some(s)),
-            _ => (None, &[][..], None),
+        let (event, list, names, single) = match self {
+            ValueRef::List(event, list) => (Some(event), list, &[][..], None),
+            ValueRef::Names(names) => (None, &[][..], names, None),
+            ValueRef::Str(s) | ValueRef::Json(s) => (None, &[][..], &[][..], Some(s)),
+            _ => (None, &[][..], &[][..], None),
         };
         single
             .into_iter()
+            .chain(names.iter().copied())
             .chain(list.iter().filter_map(move |t| event.map(|e| e.text(*t))))
     }
 }
@@ -186,7 +192,7 @@ impl Event {
                         *t = self.detach(*t);
                     }
                 }
-                Value::Int(_) | Value::Bool(_) | Value::Time(_) => {}
+                Value::Int(_) | Value::Bool(_) | Value::Time(_) | Value::Names(_) => {}
             }
         }
         self.fields = fields;
@@ -206,11 +212,7 @@ impl Event {
     /// The string a [`Text`] handle stands for (empty if the handle is out of range).
     #[must_use]
     pub fn text(&self, text: Text) -> &str {
-        match text {
-            Text::Static(s) => s,
-            Text::Original(a, b) => self.original.get(a as usize..b as usize).unwrap_or(""),
-            Text::Scratch(a, b) => self.scratch.get(a as usize..b as usize).unwrap_or(""),
-        }
+        resolve(&self.original, &self.scratch, text)
     }
 
     /// Copies `s` into the scratch buffer and returns its handle.
@@ -255,23 +257,10 @@ impl Event {
 
     /// Appends `item` to the list field `key`, creating it; a repeated item is not added again.
     pub fn push(&mut self, key: &'static str, item: Text) {
-        let item_str = self.text(item);
-        if let Some(i) = self.fields.iter().rposition(|f| self.text(f.key) == key) {
-            if let Value::List(items) = &self.fields[i].value {
-                if items.iter().any(|t| self.text(*t) == item_str) {
-                    return;
-                }
-            }
-            match &mut self.fields[i].value {
-                Value::List(items) => items.push(item),
-                other => *other = Value::List(vec![item]),
-            }
-        } else {
-            self.fields.push(Field {
-                key: Text::Static(key),
-                value: Value::List(vec![item]),
-            });
-        }
+        let (original, scratch) = (self.original.as_str(), self.scratch.as_str());
+        push_item(&mut self.fields, key, item, |t| {
+            resolve(original, scratch, t)
+        });
     }
 
     /// Adds a tag (`tags`), such as `audit_parse_failure`.
@@ -311,6 +300,7 @@ impl Event {
             Value::Bool(b) => ValueRef::Bool(*b),
             Value::Time(t) => ValueRef::Time(*t),
             Value::List(items) => ValueRef::List(self, items),
+            Value::Names(names) => ValueRef::Names(names),
         }
     }
 
@@ -346,6 +336,53 @@ impl Event {
     }
 }
 
+/// The string a [`Text`] handle stands for, given the buffers it may point into.
+pub(crate) fn resolve<'a>(original: &'a str, scratch: &'a str, text: Text) -> &'a str {
+    match text {
+        Text::Static(s) => s,
+        Text::Original(a, b) => original.get(a as usize..b as usize).unwrap_or(""),
+        Text::Scratch(a, b) => scratch.get(a as usize..b as usize).unwrap_or(""),
+    }
+}
+
+/// Appends `item` to the list `key` of `fields`, creating it (a constant array becomes a list
+/// when something is added to it); an item already in the list is not added again.
+pub(crate) fn push_item<'a>(
+    fields: &mut Vec<Field>,
+    key: &'static str,
+    item: Text,
+    text: impl Fn(Text) -> &'a str,
+) {
+    let same_key = |k: Text| match k {
+        Text::Static(s) => std::ptr::eq(s, key) || s == key,
+        other => text(other) == key,
+    };
+    let Some(i) = fields.iter().rposition(|f| same_key(f.key)) else {
+        fields.push(Field {
+            key: Text::Static(key),
+            value: Value::List(vec![item]),
+        });
+        return;
+    };
+    let wanted = text(item);
+    let value = &mut fields[i].value;
+    match value {
+        Value::List(items) => {
+            if !items.iter().any(|t| text(*t) == wanted) {
+                items.push(item);
+            }
+        }
+        Value::Names(names) => {
+            if !names.contains(&wanted) {
+                let mut items: Vec<Text> = names.iter().map(|n| Text::Static(n)).collect();
+                items.push(item);
+                *value = Value::List(items);
+            }
+        }
+        other => *other = Value::List(vec![item]),
+    }
+}
+
 pub(crate) fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
     match value {
         ValueRef::Str(s) => write_json_str(s, out),
@@ -356,6 +393,16 @@ pub(crate) fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
             out.push(b'"');
             crate::time::write_rfc3339(ms, out);
             out.push(b'"');
+        }
+        ValueRef::Names(names) => {
+            out.push(b'[');
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(name, out);
+            }
+            out.push(b']');
         }
         ValueRef::List(event, items) => {
             out.push(b'[');

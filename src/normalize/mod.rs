@@ -105,12 +105,8 @@ fn matches(pattern: &str, name: &str) -> bool {
 
 /// Writes `event.category` and `event.type`.
 pub fn categorise(draft: &mut Draft, mapping: Mapping) {
-    for c in mapping.category {
-        draft.push_constant("event.category", c);
-    }
-    for t in mapping.kind {
-        draft.push_constant("event.type", t);
-    }
+    draft.names("event.category", mapping.category);
+    draft.names("event.type", mapping.kind);
 }
 
 /// An event's outcome.

@@ -2,7 +2,7 @@
 //! representation (ranges into the line, a scratch buffer), then moved into an [`Event`] that
 //! takes ownership of the line. Nothing is copied twice.
 
-use crate::event::{Event, Field, Origin, Text, Value};
+use crate::event::{push_item, resolve, Event, Field, Origin, Text, Value};
 
 /// Fields of an event under construction.
 #[derive(Default)]
@@ -32,14 +32,6 @@ impl Draft {
         let start = self.scratch.len() as u32;
         self.scratch.push_str(value);
         Text::Scratch(start, self.scratch.len() as u32)
-    }
-
-    fn resolve<'a>(&'a self, line: &'a str, t: Text) -> &'a str {
-        match t {
-            Text::Static(s) => s,
-            Text::Original(a, b) => line.get(a as usize..b as usize).unwrap_or(""),
-            Text::Scratch(a, b) => self.scratch.get(a as usize..b as usize).unwrap_or(""),
-        }
     }
 
     fn set(&mut self, key: Text, value: Value) {
@@ -103,23 +95,22 @@ impl Draft {
     }
 
     fn push_text(&mut self, key: &'static str, line: &str, item: Text) {
-        let found = self
+        let scratch = self.scratch.as_str();
+        push_item(&mut self.fields, key, item, |t| resolve(line, scratch, t));
+    }
+
+    /// Sets the list `key` to constants (a table's categories); adds to it if already set.
+    pub fn names(&mut self, key: &'static str, names: &'static [&'static str]) {
+        let exists = self
             .fields
             .iter()
-            .rposition(|f| matches!(f.key, Text::Static(k) if k == key));
-        if let Some(i) = found {
-            if let Value::List(items) = &self.fields[i].value {
-                let wanted = self.resolve(line, item);
-                if items.iter().any(|t| self.resolve(line, *t) == wanted) {
-                    return;
-                }
+            .any(|f| matches!(f.key, Text::Static(k) if k == key));
+        if exists {
+            for name in names {
+                self.push_constant(key, name);
             }
-            match &mut self.fields[i].value {
-                Value::List(items) => items.push(item),
-                other => *other = Value::List(vec![item]),
-            }
-        } else {
-            self.set(Text::Static(key), Value::List(vec![item]));
+        } else if !names.is_empty() {
+            self.set(Text::Static(key), Value::Names(names));
         }
     }
 

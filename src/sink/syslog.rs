@@ -270,7 +270,9 @@ impl SyslogSink {
                 Some(ValueRef::Int(i)) => i.to_string(),
                 Some(ValueRef::Bool(b)) => b.to_string(),
                 Some(ValueRef::Time(ms)) => crate::time::rfc3339(ms),
-                Some(v @ ValueRef::List(..)) => v.strings().collect::<Vec<_>>().join(","),
+                Some(v @ (ValueRef::List(..) | ValueRef::Names(_))) => {
+                    v.strings().collect::<Vec<_>>().join(",")
+                }
                 _ => continue,
             };
             let _ = write!(params, " {}=\"{}\"", sd_name(field), sd_escape(&value));
@@ -298,7 +300,9 @@ impl SyslogSink {
                     let value = match event.get(after[..end].trim()) {
                         Some(ValueRef::Str(s)) => s.to_owned(),
                         Some(ValueRef::Int(i)) => i.to_string(),
-                        Some(v @ ValueRef::List(..)) => v.strings().collect::<Vec<_>>().join(","),
+                        Some(v @ (ValueRef::List(..) | ValueRef::Names(_))) => {
+                            v.strings().collect::<Vec<_>>().join(",")
+                        }
                         _ => "-".to_owned(),
                     };
                     out.extend_from_slice(value.as_bytes());

@@ -108,7 +108,7 @@ fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
             Op::Ne => b != *l,
             Op::Contains | Op::StartsWith => false,
         },
-        (ValueRef::List(..), Literal::Str(l)) => {
+        (ValueRef::List(..) | ValueRef::Names(_), Literal::Str(l)) => {
             let mut items = value.strings();
             match op {
                 Op::Eq | Op::Contains => items.any(|s| s == l),
