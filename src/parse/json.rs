@@ -4,6 +4,9 @@
 //! are treated as malformed: JSON readers disagree on which copy wins, which lets a writer hide
 //! a field (FORMATS.md §2.5).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use super::{failure, Parser};
@@ -92,65 +95,141 @@ fn set(event: &mut Event, key: &str, value: Value) {
     }
 }
 
-/// The first key that occurs twice in the same object, if any.
-pub(crate) fn duplicate_key(text: &str) -> Option<String> {
-    use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-    use std::cell::RefCell;
+/// A string field read leniently: a string (borrowed from the line when it has no escapes),
+/// and anything else (`null`, numbers, objects) as absent, as a field lookup would.
+#[derive(Default)]
+pub(crate) struct Lenient<'a>(pub(crate) Option<Cow<'a, str>>);
 
-    struct Check<'a>(&'a RefCell<Option<String>>);
-    impl<'de> Visitor<'de> for Check<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            let mut seen = std::collections::HashSet::new();
-            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                if !seen.insert(key.to_string()) && self.0.borrow().is_none() {
-                    *self.0.borrow_mut() = Some(key.to_string());
-                }
-                map.next_value_seed(Seed(self.0))?;
+impl Lenient<'_> {
+    /// The string, if the field was one.
+    pub(crate) fn get(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Lenient<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
             }
-            Ok(())
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
         }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element_seed(Seed(self.0))?.is_some() {}
-            Ok(())
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_str<E>(self, _: &str) -> Result<(), E> {
-            Ok(())
-        }
-        fn visit_unit<E>(self) -> Result<(), E> {
-            Ok(())
-        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
     }
-    struct Seed<'a>(&'a RefCell<Option<String>>);
-    impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_any(Check(self.0))
-        }
-    }
+}
 
-    if !text.contains('"') {
-        return None;
+/// The first key that occurs twice in the same object, if any (compared after unescaping, so
+/// `"a"` and `"\u0061"` are the same key). One pass over the bytes: strings are skipped with a
+/// SIMD search for their closing quote, and each open object keeps the keys seen so far.
+/// Meant for text that is valid JSON; on anything else it ends without panicking.
+pub(crate) fn duplicate_key(text: &str) -> Option<String> {
+    struct Scope<'a> {
+        object: bool,
+        expect_key: bool,
+        // Searched linearly while small; a set beyond that, so that a line of many keys
+        // costs no quadratic time.
+        keys: Vec<Cow<'a, str>>,
+        many: std::collections::HashSet<Cow<'a, str>>,
     }
-    let found = RefCell::new(None);
-    let mut de = serde_json::Deserializer::from_str(text);
-    let _ = serde::de::DeserializeSeed::deserialize(Seed(&found), &mut de);
-    found.into_inner()
+    let bytes = text.as_bytes();
+    let mut stack: Vec<Scope<'_>> = Vec::with_capacity(4);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' | b'[' => stack.push(Scope {
+                object: bytes[i] == b'{',
+                expect_key: bytes[i] == b'{',
+                keys: Vec::new(),
+                many: std::collections::HashSet::new(),
+            }),
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.expect_key = top.object;
+                }
+            }
+            b'"' => {
+                // The closing quote: the first one not escaped by an odd run of backslashes.
+                let start = i + 1;
+                let mut end = start;
+                loop {
+                    let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[end..]) else {
+                        return None;
+                    };
+                    if bytes[end + at] == b'\\' {
+                        end += at + 2;
+                        if end > bytes.len() {
+                            return None;
+                        }
+                    } else {
+                        end += at;
+                        break;
+                    }
+                }
+                if let Some(top) = stack.last_mut().filter(|t| t.object && t.expect_key) {
+                    top.expect_key = false;
+                    let raw = &text[start..end];
+                    let key = if raw.contains('\\') {
+                        Cow::Owned(serde_json::from_str(&text[i..=end]).unwrap_or_default())
+                    } else {
+                        Cow::Borrowed(raw)
+                    };
+                    if top.keys.len() < 32 {
+                        if top.keys.contains(&key) {
+                            return Some(key.into_owned());
+                        }
+                        top.keys.push(key);
+                    } else if top.keys.contains(&key) || !top.many.insert(key.clone()) {
+                        return Some(key.into_owned());
+                    }
+                }
+                i = end;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -196,5 +275,15 @@ mod tests {
             Some("b".to_owned())
         );
         assert_eq!(duplicate_key(r#"{"a":{"b":1},"b":2}"#), None);
+        assert_eq!(
+            duplicate_key(r#"{"a":"x\"y","c":[{"a":1}],"\u0061":2}"#),
+            Some("a".to_owned())
+        );
+        assert_eq!(duplicate_key(r#"{"a":"\\","b":{"a":"}"}}"#), None);
+        assert_eq!(duplicate_key(r#"{"a":"unterminated"#), None);
+        let many: Vec<String> = (0..100).map(|i| format!("\"k{i}\":1")).collect();
+        let wide = format!("{{{},\"k70\":2}}", many.join(","));
+        assert_eq!(duplicate_key(&wide), Some("k70".to_owned()));
+        assert_eq!(duplicate_key(&format!("{{{}}}", many.join(","))), None);
     }
 }

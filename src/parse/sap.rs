@@ -2,14 +2,21 @@
 //! Foundry v2 shape (`message` an object or a JSON string) and the Neo shape (capitalised keys,
 //! `2018-03-21T09.00.40.572+0000` times, free-text `Message`).
 //!
-//! SAP's records are varied enough that this parser reads them into a `serde_json::Value`.
-//! The OAuth 2.0 service payload (`action`, `key`/`objectID`, `operation`, `tenantId`,
+//! The fields this parser reads are deserialised into borrowed structs (values without escapes
+//! stay slices of the line); the varied parts (`object`, `attributes`, `data_subject`) are
+//! read as `serde_json::Value`, and only for the categories that use them. The OAuth 2.0
+//! service payload (`action`, `key`/`objectID`, `operation`, `tenantId`,
 //! `account`) is documented only as search terms, so it is extracted by key from the decoded
 //! text, whatever its nesting or quoting.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::draft::Draft;
+use super::json::Lenient;
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
 use crate::normalize::sap::{oauth_object, uaa_outcome, UAA_EVENTS};
@@ -30,6 +37,68 @@ impl Parser for SapParser {
 
 fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     map.get(key).and_then(Value::as_str)
+}
+
+/// A retrieval record: the Cloud Foundry fields, then Neo's capitalised ones.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Record<'a> {
+    #[serde(borrow)]
+    message_uuid: Lenient<'a>,
+    #[serde(borrow)]
+    time: Lenient<'a>,
+    #[serde(borrow)]
+    tenant: Lenient<'a>,
+    #[serde(borrow)]
+    org_id: Lenient<'a>,
+    #[serde(borrow)]
+    space_id: Lenient<'a>,
+    #[serde(borrow)]
+    als_service_id: Lenient<'a>,
+    #[serde(borrow)]
+    app_or_service_id: Lenient<'a>,
+    #[serde(borrow)]
+    user: Lenient<'a>,
+    #[serde(borrow)]
+    category: Lenient<'a>,
+    #[serde(borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(rename = "Uuid", borrow)]
+    neo_uuid: Option<Lenient<'a>>,
+    #[serde(rename = "Category", borrow)]
+    neo_category: Option<Lenient<'a>>,
+    #[serde(rename = "Time", borrow)]
+    neo_time: Lenient<'a>,
+    #[serde(rename = "Tenant", borrow)]
+    neo_tenant: Lenient<'a>,
+    #[serde(rename = "Account", borrow)]
+    neo_account: Lenient<'a>,
+    #[serde(rename = "Application", borrow)]
+    neo_application: Lenient<'a>,
+    #[serde(rename = "User", borrow)]
+    neo_user: Lenient<'a>,
+    #[serde(rename = "Message", borrow)]
+    neo_message: Lenient<'a>,
+}
+
+/// The Cloud Foundry `message` (an object, or a string holding one).
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Message<'a> {
+    #[serde(borrow)]
+    user: Lenient<'a>,
+    #[serde(borrow)]
+    time: Lenient<'a>,
+    #[serde(borrow)]
+    ip: Lenient<'a>,
+    #[serde(borrow)]
+    data: Lenient<'a>,
+    #[serde(borrow)]
+    category: Lenient<'a>,
+    success: Option<Value>,
+    object: Option<Value>,
+    attributes: Option<Value>,
+    data_subject: Option<Value>,
 }
 
 /// SAP's "no user" values.
@@ -56,8 +125,18 @@ fn sap_time(s: &str) -> Option<i64> {
 
 fn draft(line: &str) -> Result<Draft, String> {
     let body = line.trim_start_matches('\u{feff}');
-    let record: Map<String, Value> =
-        serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
+    if !body.trim_start().starts_with('{') {
+        // Not an object (a struct would also accept an array): say what serde says of it.
+        let error = serde_json::from_str::<Map<String, Value>>(body)
+            .err()
+            .map_or_else(|| "not a JSON object".to_owned(), |e| e.to_string());
+        return Err(format!("invalid JSON: {error}"));
+    }
+    let record: Record<'_> =
+        serde_json::from_str(body).map_err(|e| match super::json::duplicate_key(body) {
+            Some(dup) => format!("duplicate JSON key `{dup}`"),
+            None => format!("invalid JSON: {e}"),
+        })?;
     if let Some(dup) = super::json::duplicate_key(body) {
         return Err(format!("duplicate JSON key `{dup}`"));
     }
@@ -65,7 +144,7 @@ fn draft(line: &str) -> Result<Draft, String> {
     d.constant("event.kind", "event");
     d.constant("event.module", "sap");
     d.constant("event.dataset", "sap.auditlog");
-    if record.contains_key("Uuid") || record.contains_key("Category") {
+    if record.neo_uuid.is_some() || record.neo_category.is_some() {
         neo(&mut d, line, &record)?;
     } else {
         cloud_foundry(&mut d, line, &record)?;
@@ -73,81 +152,87 @@ fn draft(line: &str) -> Result<Draft, String> {
     Ok(d)
 }
 
-fn cloud_foundry(d: &mut Draft, line: &str, r: &Map<String, Value>) -> Result<(), String> {
+fn cloud_foundry(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
     // `message` is an object, or a string holding JSON (parsed a second time).
-    let decoded;
-    let message: Option<&Map<String, Value>> = match r.get("message") {
-        Some(Value::Object(m)) => Some(m),
-        Some(Value::String(s)) => {
-            decoded = serde_json::from_str::<Value>(s).ok();
-            decoded.as_ref().and_then(Value::as_object)
+    let decoded: Option<String>;
+    let message: Option<Message<'_>> = match r.message.map(RawValue::get) {
+        Some(raw) if raw.starts_with('{') => serde_json::from_str(raw).ok(),
+        Some(raw) if raw.starts_with('"') => {
+            decoded = serde_json::from_str(raw).ok();
+            decoded
+                .as_deref()
+                .filter(|s| s.trim_start().starts_with('{'))
+                .and_then(|s| serde_json::from_str(s).ok())
         }
         _ => None,
     };
+    let message = message.as_ref();
     let time = message
-        .and_then(|m| text(m, "time"))
+        .and_then(|m| m.time.get())
         .and_then(sap_time)
-        .or_else(|| text(r, "time").and_then(sap_time))
+        .or_else(|| r.time.get().and_then(sap_time))
         .ok_or_else(|| "record without a usable `time`".to_owned())?;
     d.timestamp = Some(time);
-    if let Some(id) = text(r, "message_uuid") {
+    if let Some(id) = r.message_uuid.get() {
         d.str("event.id", line, id);
     }
-    if let Some(t) = text(r, "tenant") {
+    if let Some(t) = r.tenant.get() {
         d.str("organization.id", line, t);
     }
-    for (key, field) in [
-        ("org_id", "sap.org_id"),
-        ("space_id", "sap.space_id"),
-        ("als_service_id", "sap.als_service_id"),
+    for (value, field) in [
+        (&r.org_id, "sap.org_id"),
+        (&r.space_id, "sap.space_id"),
+        (&r.als_service_id, "sap.als_service_id"),
     ] {
-        if let Some(v) = text(r, key).filter(|v| !v.is_empty()) {
+        if let Some(v) = value.get().filter(|v| !v.is_empty()) {
             d.str(field, line, v);
         }
     }
-    match text(r, "app_or_service_id").filter(|v| !v.is_empty()) {
+    match r.app_or_service_id.get().filter(|v| !v.is_empty()) {
         Some(p) => d.str("event.provider", line, p),
         None => d.constant("event.provider", "sap-audit-log"),
     }
     let user = message
-        .and_then(|m| text(m, "user"))
+        .and_then(|m| m.user.get())
         .filter(|u| !is_placeholder(u))
-        .or_else(|| text(r, "user").filter(|u| !is_placeholder(u)));
+        .or_else(|| r.user.get().filter(|u| !is_placeholder(u)));
     if let Some(u) = user {
         normalize::user(d, "user.name", line, u);
     }
-    if let Some(ip) = message.and_then(|m| text(m, "ip")) {
+    if let Some(ip) = message.and_then(|m| m.ip.get()) {
         normalize::ip_or_address(d, line, ip, "source.ip", "source.address");
     }
     let category = message
-        .and_then(|m| text(m, "category"))
-        .or_else(|| text(r, "category"))
+        .and_then(|m| m.category.get())
+        .or_else(|| r.category.get())
         .unwrap_or("");
     d.str("event.code", line, category);
-    let data = message.and_then(|m| text(m, "data")).unwrap_or("");
+    let data = message.and_then(|m| m.data.get()).unwrap_or("");
     categorise(d, line, category, message, data);
     Ok(())
 }
 
-fn neo(d: &mut Draft, line: &str, r: &Map<String, Value>) -> Result<(), String> {
-    let time = text(r, "Time")
+fn neo(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
+    let time = r
+        .neo_time
+        .get()
         .and_then(sap_time)
         .ok_or_else(|| "record without a usable `Time`".to_owned())?;
     d.timestamp = Some(time);
-    if let Some(id) = text(r, "Uuid") {
+    if let Some(id) = r.neo_uuid.as_ref().and_then(Lenient::get) {
         d.str("event.id", line, id);
     }
-    if let Some(t) = text(r, "Tenant") {
+    if let Some(t) = r.neo_tenant.get() {
         d.str("organization.id", line, t);
     }
-    if let Some(a) = text(r, "Account") {
+    if let Some(a) = r.neo_account.get() {
         d.str("cloud.account.id", line, a);
     }
-    match text(r, "Application").filter(|v| !v.is_empty()) {
+    match r.neo_application.get().filter(|v| !v.is_empty()) {
         Some(p) => d.str("event.provider", line, p),
         None => d.constant("event.provider", "sap-audit-log"),
     }
-    if let Some(user) = text(r, "User") {
+    if let Some(user) = r.neo_user.get() {
         // "<A> on behalf of <B>": A is who the service authenticated, B was asserted.
         let (actor, behalf) = match user.split_once("on behalf of ") {
             Some((a, b)) => (a.trim(), Some(b.trim())),
@@ -165,9 +250,9 @@ fn neo(d: &mut Draft, line: &str, r: &Map<String, Value>) -> Result<(), String> 
             d.str("sap.on_behalf_of", line, b);
         }
     }
-    let category = text(r, "Category").unwrap_or("");
+    let category = r.neo_category.as_ref().and_then(Lenient::get).unwrap_or("");
     d.str("event.code", line, category);
-    let message = text(r, "Message").unwrap_or("");
+    let message = r.neo_message.get().unwrap_or("");
     if !message.is_empty() {
         d.str("message", line, message);
     }
@@ -180,21 +265,21 @@ fn categorise(
     d: &mut Draft,
     line: &str,
     category: &str,
-    message: Option<&Map<String, Value>>,
+    message: Option<&Message<'_>>,
     data: &str,
 ) {
-    let base = category
-        .splitn(3, '.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(".");
-    match base.as_str() {
+    // The first two dotted parts (`audit.security-events.oauth` → `audit.security-events`).
+    let base = match category.match_indices('.').nth(1) {
+        Some((second, _)) => &category[..second],
+        None => category,
+    };
+    match base {
         "audit.security-events" => security(d, line, data),
         "audit.configuration" => {
             d.constant("event.action", "configuration-change");
             d.push_constant("event.category", "configuration");
             let attrs = message
-                .and_then(|m| m.get("attributes"))
+                .and_then(|m| m.attributes.as_ref())
                 .and_then(Value::as_array);
             let has = |k: &str| attrs.is_some_and(|a| a.iter().any(|x| x.get(k).is_some()));
             let kind = match (has("new"), has("old")) {
@@ -241,9 +326,9 @@ fn categorise(
 }
 
 /// `success` (absent: an "intention", logged before the action).
-fn stated(message: Option<&Map<String, Value>>) -> Outcome {
+fn stated(message: Option<&Message<'_>>) -> Outcome {
     match message
-        .and_then(|m| m.get("success"))
+        .and_then(|m| m.success.as_ref())
         .and_then(Value::as_bool)
     {
         Some(true) => Outcome::Success,
@@ -253,9 +338,9 @@ fn stated(message: Option<&Map<String, Value>>) -> Outcome {
 }
 
 /// Data access: every attribute `successful` → success, any false → failure.
-fn attribute_success(message: Option<&Map<String, Value>>) -> Outcome {
+fn attribute_success(message: Option<&Message<'_>>) -> Outcome {
     let Some(attrs) = message
-        .and_then(|m| m.get("attributes"))
+        .and_then(|m| m.attributes.as_ref())
         .and_then(Value::as_array)
     else {
         return Outcome::Unknown;
@@ -278,9 +363,9 @@ fn attribute_success(message: Option<&Map<String, Value>>) -> Outcome {
 }
 
 /// `object`, `attributes` and `data_subject` into the `sap.*` namespace.
-fn object(d: &mut Draft, line: &str, message: Option<&Map<String, Value>>) {
+fn object(d: &mut Draft, line: &str, message: Option<&Message<'_>>) {
     let Some(m) = message else { return };
-    if let Some(obj) = m.get("object").and_then(Value::as_object) {
+    if let Some(obj) = m.object.as_ref().and_then(Value::as_object) {
         if let Some(t) = text(obj, "type") {
             d.str("sap.object.type", line, t);
         }
@@ -292,7 +377,7 @@ fn object(d: &mut Draft, line: &str, message: Option<&Map<String, Value>>) {
             }
         }
     }
-    if let Some(attrs) = m.get("attributes").and_then(Value::as_array) {
+    if let Some(attrs) = m.attributes.as_ref().and_then(Value::as_array) {
         for a in attrs {
             if let Some(name) = a.get("name").and_then(Value::as_str) {
                 d.push("sap.attributes", line, name);
@@ -302,7 +387,7 @@ fn object(d: &mut Draft, line: &str, message: Option<&Map<String, Value>>) {
             }
         }
     }
-    if let Some(subject) = m.get("data_subject").and_then(Value::as_object) {
+    if let Some(subject) = m.data_subject.as_ref().and_then(Value::as_object) {
         for key in ["type", "role"] {
             if let Some(v) = text(subject, key) {
                 d.dynamic("sap.data_subject", line, key, v);
@@ -392,13 +477,16 @@ fn oauth(d: &mut Draft, payload: &str, action: &str, subject: &str) {
         ("account", "sap.oauth.account"),
     ] {
         if let Some(v) = payload_value(payload, key) {
-            d.owned(field, v);
+            d.str(field, "", &v);
         }
     }
 }
 
 /// Removes backslashes before quotes, however deep the payload was JSON-in-a-string.
-fn unescape_quotes(s: &str) -> String {
+fn unescape_quotes(s: &str) -> Cow<'_, str> {
+    if !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -416,23 +504,43 @@ fn unescape_quotes(s: &str) -> String {
             out.push(c);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
-/// The string value of `"key": "..."` in `text`, tolerant of stray quotes around it.
-fn payload_value(text: &str, key: &str) -> Option<String> {
-    let pattern = format!("\"{key}\"");
-    let at = text.find(&pattern)? + pattern.len();
+/// The string value of `"key": "..."` in `text`, tolerant of stray quotes around it; borrowed
+/// when it needs no clean-up.
+fn payload_value<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    let at = loop {
+        let i = from + super::find(&text[from..], key)?;
+        let end = i + key.len();
+        if i > 0 && bytes[i - 1] == b'"' && bytes.get(end) == Some(&b'"') {
+            break end + 1;
+        }
+        from = i + 1;
+    };
     let rest = text[at..].trim_start().strip_prefix(':')?;
     let rest = rest.trim_start_matches(|c: char| c == '"' || c.is_whitespace());
-    let end = ["\",", "\"}", "\" }"]
-        .iter()
-        .filter_map(|t| rest.find(t))
-        .min()
+    // The value ends at the first `",`, `"}` or `" }`.
+    let rb = rest.as_bytes();
+    let end = memchr::memchr_iter(b'"', rb)
+        .find(|&q| matches!(rb.get(q + 1), Some(b',' | b'}')) || rb[q + 1..].starts_with(b" }"))
         .unwrap_or(rest.len());
-    let value: String = rest[..end].chars().filter(|c| *c != '"').collect();
+    let raw = &rest[..end];
+    // Already what the clean-up below would make: ASCII, no quotes, single inner spaces.
+    let tidy = raw
+        .bytes()
+        .all(|b| b.is_ascii() && b != b'"' && (b == b' ' || !b.is_ascii_whitespace()))
+        && !raw.starts_with(' ')
+        && !raw.ends_with(' ')
+        && !raw.contains("  ");
+    if tidy && !raw.is_empty() {
+        return Some(Cow::Borrowed(raw));
+    }
+    let value: String = raw.chars().filter(|c| *c != '"').collect();
     let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
-    (!value.is_empty()).then_some(value)
+    (!value.is_empty()).then_some(Cow::Owned(value))
 }
 
 struct Uaa {
