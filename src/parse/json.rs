@@ -193,9 +193,7 @@ pub(crate) fn duplicate_key(text: &str) -> Option<String> {
                 let start = i + 1;
                 let mut end = start;
                 loop {
-                    let Some(at) = memchr::memchr2(b'"', b'\\', &bytes[end..]) else {
-                        return None;
-                    };
+                    let at = memchr::memchr2(b'"', b'\\', &bytes[end..])?;
                     if bytes[end + at] == b'\\' {
                         end += at + 2;
                         if end > bytes.len() {
