@@ -11,7 +11,10 @@
 
 use std::sync::Arc;
 
+mod escape;
 mod shape;
+
+pub use escape::write_json_str;
 
 /// A string value of an event: a static name, or a range of the event's own buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,102 +420,6 @@ pub(crate) fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
     }
 }
 
-/// Bytes that need escaping in a JSON string: `"`, `\` and the control characters.
-const NEEDS_ESCAPE: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 0x20 {
-        table[i] = true;
-        i += 1;
-    }
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
-/// Whether any byte of `bytes` needs escaping in a JSON string. Sixteen bytes at a time,
-/// without branches inside a block, so that the compiler turns each block into a few vector
-/// compares; most text needs no escaping and is then copied as it is.
-pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
-    let flag = |b: u8| u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\');
-    let mut blocks = bytes.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(0u8, |acc, &b| acc | flag(b)) != 0 {
-            return true;
-        }
-    }
-    // The tail is checked as one padded block too: short strings are the common case.
-    let tail = blocks.remainder();
-    let mut block = [b'a'; 16];
-    block[..tail.len()].copy_from_slice(tail);
-    block.iter().fold(0u8, |acc, &b| acc | flag(b)) != 0
-}
-
-/// Writes `s` as a JSON string literal (RFC 8259 §7): escapes `"`, `\` and control characters.
-pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
-    let controls = bytes
-        .chunks(16)
-        .any(|block| block.iter().fold(0u8, |acc, &b| acc | u8::from(b < 0x20)) != 0);
-    if !controls {
-        // Only quotes and backslashes: jump between them (SIMD search).
-        let mut run = 0;
-        for i in memchr::memchr2_iter(b'"', b'\\', bytes) {
-            out.extend_from_slice(&bytes[run..i]);
-            out.push(b'\\');
-            out.push(bytes[i]);
-            run = i + 1;
-        }
-        out.extend_from_slice(&bytes[run..]);
-        out.push(b'"');
-        return;
-    }
-    let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Skip plain bytes eight at a time where none needs escaping.
-        while i + 8 <= bytes.len() && !bytes[i..i + 8].iter().any(|&b| NEEDS_ESCAPE[b as usize]) {
-            i += 8;
-        }
-        if i >= bytes.len() {
-            break;
-        }
-        let b = bytes[i];
-        if !NEEDS_ESCAPE[b as usize] {
-            i += 1;
-            continue;
-        }
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            _ => b"",
-        };
-        out.extend_from_slice(&bytes[run..i]);
-        if escape.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
-        } else {
-            out.extend_from_slice(escape);
-        }
-        i += 1;
-        run = i;
-    }
-    out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,23 +468,6 @@ mod tests {
         assert_eq!(e.text(text), "LOGIN");
         let elsewhere = String::from("LOGIN");
         assert_eq!(Text::within(line, &elsewhere), None);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn json_strings_round_trip(s in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]{0,40}") {
-            let mut out = Vec::new();
-            write_json_str(&s, &mut out);
-            let back: String = serde_json::from_slice(&out).unwrap();
-            proptest::prop_assert_eq!(back, s);
-        }
-    }
-
-    #[test]
-    fn control_characters_and_quotes_are_escaped() {
-        let mut out = Vec::new();
-        write_json_str("a\"b\\c\nd\u{1}e", &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\nd\u0001e""#);
     }
 
     #[test]

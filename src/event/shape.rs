@@ -5,7 +5,8 @@
 
 use std::cell::RefCell;
 
-use super::{needs_escape, write_json_str, write_value, Event, Text, Value, ValueRef};
+use super::escape::needs_escape;
+use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
 const SLOTS: usize = 512;
