@@ -59,26 +59,32 @@ run() { # name format sink-toml
   start=$(date +%s.%N)
   /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
   local apid=$!
-  for _ in $(seq 1 6000); do # at most 10 minutes
+  local t10="" t90=""
+  for _ in $(seq 1 12000); do # at most 10 minutes
     count=$(cat "$WORK/count" 2>/dev/null || true)
+    [ -z "$t10" ] && [ "${count:-0}" -ge $((LINES / 10)) ] 2>/dev/null && t10=$(date +%s.%N)
+    [ -z "$t90" ] && [ "${count:-0}" -ge $((LINES * 9 / 10)) ] 2>/dev/null && t90=$(date +%s.%N)
     [ "${count:-0}" -ge "$LINES" ] 2>/dev/null && break
-    sleep 0.1
+    sleep 0.05
   done
   end=$(date +%s.%N)
   kill -TERM "$(pgrep -P $apid auditship || echo $apid)" 2>/dev/null || kill -TERM $apid
   wait $apid || true
   kill $rpid; wait $rpid 2>/dev/null || true
   read -r user sys rss < "$WORK/time"
-  python3 - "$name" "$LINES" "$start" "$end" "$user" "$sys" "$rss" <<'PY'
+  python3 - "$name" "$LINES" "$start" "$end" "$user" "$sys" "$rss" "${t10:-0}" "${t90:-0}" <<'PY'
 import sys
-name, n, start, end, user, sys_, rss = sys.argv[1:]
+name, n, start, end, user, sys_, rss, t10, t90 = sys.argv[1:]
+n = int(n)
 secs = float(end) - float(start)
 cpu = float(user) + float(sys_)
-print(f"{name:<34} {int(n)/secs:>12,.0f} events/s  {cpu:>7.2f} CPU-s  {int(n)/cpu:>10,.0f} events/CPU-s  peak RSS {int(rss)/1024:>6.1f} MiB")
+# Steady state: from the 10% to the 90% mark, without start-up and the last batch's timeout.
+steady = 0.8 * n / (float(t90) - float(t10)) if float(t90) > float(t10) else 0
+print(f"{name:<34} {n/secs:>10,.0f} events/s  {steady:>10,.0f} steady  {cpu:>6.2f} CPU-s  {n/cpu:>9,.0f} events/CPU-s  peak RSS {int(rss)/1024:>6.1f} MiB")
 PY
 }
 
-echo "scenario                           events/s            CPU       per CPU-s             memory"
+echo "scenario                           end to end         steady state   CPU         per CPU-s            memory"
 run "baseline: raw → http ndjson"      raw    'type = "http"
 uri = "http://127.0.0.1:PORT/ingest"'
 run "dogtag → http ndjson"             dogtag 'type = "http"

@@ -20,11 +20,15 @@ pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    // The tail is checked as one padded block too: short strings are the common case.
     let tail = blocks.remainder();
-    let mut block = [b'a'; 16];
-    block[..tail.len()].copy_from_slice(tail);
-    block_flags(&block) != 0
+    if tail.is_empty() {
+        return false;
+    }
+    if bytes.len() >= 16 {
+        // The last sixteen bytes, overlapping the blocks already checked.
+        return block_flags(&bytes[bytes.len() - 16..]) != 0;
+    }
+    tail.iter().any(|&b| flag(b) != 0)
 }
 
 /// Appends the escape sequence for `b` (a byte that needs one).

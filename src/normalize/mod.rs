@@ -12,6 +12,7 @@ pub mod sap;
 pub mod totp;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
@@ -43,8 +44,31 @@ pub struct Table {
 }
 
 struct Index {
-    exact: HashMap<&'static str, usize>,
+    exact: HashMap<&'static str, usize, BuildHasherDefault<Fnv>>,
     wildcards: Vec<usize>,
+}
+
+/// FNV-1a for the table index: names are short and not chosen by an attacker who could
+/// profit from collisions (a collision costs a comparison, not correctness).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 impl Table {
@@ -65,7 +89,8 @@ impl Table {
 
     fn index(&self) -> &Index {
         self.index.get_or_init(|| {
-            let mut exact = HashMap::with_capacity(self.rows.len());
+            let mut exact =
+                HashMap::with_capacity_and_hasher(self.rows.len(), BuildHasherDefault::default());
             let mut wildcards = Vec::new();
             for (i, (pattern, _)) in self.rows.iter().enumerate() {
                 if pattern.starts_with('*') || pattern.ends_with('*') {
@@ -145,7 +170,10 @@ pub fn clean_ip(raw: &str) -> Option<&str> {
     let s = s
         .strip_prefix('[')
         .map_or(s, |inner| inner.split(']').next().unwrap_or(inner));
-    let s = s.split('%').next().unwrap_or(s);
+    let s = s
+        .bytes()
+        .position(|b| b == b'%')
+        .map_or(s, |zone| &s[..zone]);
     if s.parse::<IpAddr>().is_ok() {
         return Some(s);
     }

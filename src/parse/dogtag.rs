@@ -57,6 +57,48 @@ impl DogtagParser {
 
     /// Parses `dd/MMM/yyyy:HH:mm:ss zone` to epoch ms.
     fn stamp(&self, stamp: &str) -> Option<i64> {
+        self.stamp_fixed(stamp)
+            .or_else(|| self.stamp_general(stamp))
+    }
+
+    /// The common shape, `12/Jan/2025:08:20:30 CET`, read at fixed positions.
+    fn stamp_fixed(&self, stamp: &str) -> Option<i64> {
+        let b = stamp.as_bytes();
+        if b.len() < 22
+            || b[2] != b'/'
+            || b[6] != b'/'
+            || b[11] != b':'
+            || b[14] != b':'
+            || b[17] != b':'
+            || b[20] != b' '
+        {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            b[r].iter().try_fold(0u32, |acc, &d| {
+                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+            })
+        };
+        let month_name = &stamp[3..6];
+        let month = MONTHS
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(month_name))?
+            .1;
+        let offset = self.zone_offset(stamp[21..].trim())?;
+        let local = crate::time::utc_ms(
+            i64::from(num(7..11)?),
+            month,
+            num(0..2)?,
+            num(12..14)?,
+            num(15..17)?,
+            num(18..20)?,
+            0,
+        )?;
+        Some(local - i64::from(offset) * 60_000)
+    }
+
+    /// Any other spelling: localised month names with or without a dot, one-digit days.
+    fn stamp_general(&self, stamp: &str) -> Option<i64> {
         let (date, zone) = stamp.split_once(' ')?;
         let mut parts = date.splitn(3, '/');
         let day: u32 = parts.next()?.parse().ok()?;
@@ -142,14 +184,17 @@ fn prefix(line: &str) -> Result<Prefix<'_>, nom::Err<nom::error::Error<&str>>> {
 
 /// Whether `s` starts with `[Name=`.
 fn attribute_starts(s: &str) -> bool {
-    let Some(rest) = s.strip_prefix('[') else {
-        return false;
-    };
+    attribute_name_len(s).is_some()
+}
+
+/// The length of `Name` when `s` starts with `[Name=`.
+fn attribute_name_len(s: &str) -> Option<usize> {
+    let rest = s.as_bytes().strip_prefix(b"[")?;
     let name_len = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
         .count();
-    name_len > 0 && rest.as_bytes().get(name_len) == Some(&b'=')
+    (name_len > 0 && rest.get(name_len) == Some(&b'=')).then_some(name_len)
 }
 
 /// `(name, value)` pairs in line order.
@@ -159,9 +204,8 @@ type Attributes<'a> = Vec<(&'a str, &'a str)>;
 fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
     let mut attrs = Vec::with_capacity(12);
     let mut rest = message;
-    while attribute_starts(rest) {
+    while let Some(eq) = attribute_name_len(rest) {
         let body = &rest[1..];
-        let eq = body.find('=').unwrap_or(0);
         let name = &body[..eq];
         let value_start = eq + 1;
         // The value ends at the first `]` followed by another attribute or the end; before
