@@ -56,16 +56,17 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     if needs_escape(bytes) {
         let mut run = 0;
         for (n, block) in bytes.chunks(16).enumerate() {
-            if block_flags(block) == 0 {
-                continue;
-            }
-            for (j, &b) in block.iter().enumerate() {
-                if flag(b) != 0 {
-                    let at = n * 16 + j;
-                    out.extend_from_slice(&bytes[run..at]);
-                    escape_byte(b, out);
-                    run = at + 1;
-                }
+            // One bit per byte that needs escaping; visit only those.
+            let mut mask = block
+                .iter()
+                .enumerate()
+                .fold(0u32, |m, (j, &b)| m | (u32::from(flag(b)) << j));
+            while mask != 0 {
+                let at = n * 16 + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                out.extend_from_slice(&bytes[run..at]);
+                escape_byte(bytes[at], out);
+                run = at + 1;
             }
         }
         out.extend_from_slice(&bytes[run..]);
