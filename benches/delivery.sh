@@ -4,12 +4,14 @@
 # baseline measured in the same run (the same path with format = "raw": no parsing).
 #
 #   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
-#   BUDGET=16MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default 64MiB)
+#   BUDGET=64MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default: the agent's, 8MiB)
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
-BUDGET=${BUDGET:-64MiB}
+BUDGET=${BUDGET:-}
+BUFFER_LINE=""
+[ -n "$BUDGET" ] && BUFFER_LINE="buffer = { max_bytes = \"$BUDGET\" }"
 WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -36,7 +38,7 @@ echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
 write_config() { # format sink-toml: one file source over the input, one sink "out"
   cat > "$WORK/p.toml" <<TOML
 data_dir = '$WORK/data'
-buffer = { max_bytes = "$BUDGET" }
+$BUFFER_LINE
 [sources.in]
 type = "file"
 include = ['$WORK/tps_audit']
@@ -125,4 +127,4 @@ for _ in $(seq 1 6000); do
 done
 kill -TERM $apid; wait $apid || true
 kill $rpid; wait $rpid 2>/dev/null || true
-echo "sink down ${DOWN_SECS}s with $((BYTES / 1024 / 1024)) MiB backlog, budget $BUDGET: peak RSS $((peak / 1024)) MiB, then delivered ${count:-0} of $LINES"
+echo "sink down ${DOWN_SECS}s with $((BYTES / 1024 / 1024)) MiB backlog, budget ${BUDGET:-default}: peak RSS $((peak / 1024)) MiB, then delivered ${count:-0} of $LINES"
