@@ -1,13 +1,19 @@
-//! A scripted HTTP/1.1 server on loopback for sink tests: answers from a script, from a
-//! responder function, or 200; records every request (bodies gunzipped). Bounded: at most
-//! 1,000 connections and 1,000 requests per connection.
+//! An HTTP/1.1 test server on loopback, built on hyper, for the sink tests: answers from a
+//! script, from a responder function, or 200; records every request (bodies gunzipped); plain
+//! or TLS (rustls). Bounded: at most 1,000 connections, 1,000 requests per connection, and a
+//! 30-second limit on reading a request's headers.
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 /// Computes an answer from a request (method, path, body), or `None` to use the script.
 pub type Responder = Arc<dyn Fn(&str, &str, &str) -> Option<Answer> + Send + Sync>;
@@ -108,18 +114,19 @@ impl Server {
         tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Self {
         let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
         let state = Arc::new(Mutex::new(State {
             script: script.into(),
             ..State::default()
         }));
         let shared = state.clone();
         std::thread::spawn(move || {
-            for stream in listener.incoming().take(1000) {
-                let Ok(stream) = stream else { break };
-                let state = shared.clone();
-                let tls = tls.clone();
-                std::thread::spawn(move || connection(stream, &state, tls.as_ref()));
-            }
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(accept(listener, shared, tls));
         });
         Self { port, state }
     }
@@ -157,97 +164,109 @@ pub fn seqs_of(body: &str) -> Vec<usize> {
         .collect()
 }
 
-/// Serves HTTP/1.1 requests on one connection until it closes (bounded).
-fn connection(stream: TcpStream, state: &Mutex<State>, tls: Option<&Arc<rustls::ServerConfig>>) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    match tls {
-        Some(config) => {
-            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                return;
-            };
-            serve_stream(rustls::StreamOwned::new(conn, stream), state);
-        }
-        None => serve_stream(stream, state),
+/// Accepts up to 1,000 connections and serves each with hyper.
+async fn accept(
+    listener: TcpListener,
+    state: Arc<Mutex<State>>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    for _ in 0..1000 {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let state = state.clone();
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve(TokioIo::new(stream), state).await;
+                    }
+                }
+                None => serve(TokioIo::new(stream), state).await,
+            }
+        });
     }
 }
 
-/// Serves HTTP/1.1 requests on one (plain or TLS) stream until it closes (bounded).
-fn serve_stream(stream: impl Read + std::io::Write, state: &Mutex<State>) {
-    let mut reader = BufReader::new(stream);
-    for _ in 0..1000 {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+/// Serves one connection's requests (at most 1,000).
+async fn serve<IO>(io: IO, state: Arc<Mutex<State>>)
+where
+    IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let served = Arc::new(AtomicUsize::new(0));
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let state = state.clone();
+        let served = served.clone();
+        async move {
+            let last = served.fetch_add(1, Ordering::Relaxed) + 1 >= 1000;
+            answer(request, &state, last).await
         }
-        let mut words = line.split_whitespace();
-        let method = words.next().unwrap_or("").to_owned();
-        let path = words.next().unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-            }
-        }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        let mut raw = vec![0u8; len];
-        if reader.read_exact(&mut raw).is_err() {
-            return;
-        }
-        let gzip = headers
-            .iter()
-            .any(|(k, v)| k == "content-encoding" && v == "gzip");
-        let body = if gzip {
-            let mut text = String::new();
-            flate2::read::GzDecoder::new(&raw[..])
-                .read_to_string(&mut text)
-                .unwrap();
-            text
-        } else {
-            String::from_utf8_lossy(&raw).into_owned()
-        };
-        let answer = {
-            let mut s = state.lock().unwrap();
-            let computed = s.responder.clone().and_then(|r| r(&method, &path, &body));
-            let answer = computed
-                .or_else(|| s.script.pop_front())
-                .or_else(|| s.fallback.clone())
-                .unwrap_or_else(|| Answer::status(200));
-            s.received.push(Received {
-                at: Instant::now(),
-                status: answer.status,
-                method,
-                path,
-                headers: headers.clone(),
-                body,
-            });
-            answer
-        };
-        std::thread::sleep(answer.delay);
-        let mut response = format!(
-            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
-            answer.status,
-            answer.body.len()
-        );
-        for (k, v) in &answer.headers {
-            let _ = write!(response, "{k}: {v}\r\n");
-        }
-        response.push_str("\r\n");
-        response.push_str(&answer.body);
-        let writer = reader.get_mut();
-        if writer.write_all(response.as_bytes()).is_err() || writer.flush().is_err() {
-            return;
-        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(io, service)
+        .await;
+}
+
+/// Records one request and answers it.
+async fn answer(
+    request: Request<Incoming>,
+    state: &Mutex<State>,
+    last: bool,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let method = request.method().as_str().to_owned();
+    let path = request.uri().path().to_owned();
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let raw = request.into_body().collect().await?.to_bytes();
+    let gzip = headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let body = if gzip {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    } else {
+        String::from_utf8_lossy(&raw).into_owned()
+    };
+    let answer = {
+        let mut s = state.lock().unwrap();
+        let computed = s.responder.clone().and_then(|r| r(&method, &path, &body));
+        let answer = computed
+            .or_else(|| s.script.pop_front())
+            .or_else(|| s.fallback.clone())
+            .unwrap_or_else(|| Answer::status(200));
+        s.received.push(Received {
+            at: Instant::now(),
+            status: answer.status,
+            method,
+            path,
+            headers,
+            body,
+        });
+        answer
+    };
+    tokio::time::sleep(answer.delay).await;
+    let mut response = Response::builder().status(answer.status);
+    for (k, v) in &answer.headers {
+        response = response.header(*k, v.as_str());
     }
+    if last {
+        response = response.header("connection", "close");
+    }
+    Ok(response.body(Full::new(Bytes::from(answer.body))).unwrap())
 }
