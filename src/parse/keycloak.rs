@@ -213,10 +213,7 @@ fn next_key(s: &str) -> bool {
     let Some(rest) = s.strip_prefix(", ") else {
         return false;
     };
-    let n = rest
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        .count();
+    let n = rest.bytes().take_while(|&b| key_byte(b)).count();
     n > 0 && rest.as_bytes().get(n) == Some(&b'=')
 }
 
@@ -237,8 +234,50 @@ fn value_end(rest: &str, from: usize, close: Option<u8>) -> Option<usize> {
     }
 }
 
+/// Whether `b` may appear in a key.
+fn key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// The common case of [`pairs`] in one pass: every value double-quoted, no backslash, each
+/// closing quote followed by the next `, key=` or the end. `None` for anything else, which
+/// [`pairs`] then reads the general way (with the same result where both apply).
+fn quoted_pairs(message: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+    let b = message.as_bytes();
+    let mut out = Vec::with_capacity(16);
+    let mut i = 0;
+    loop {
+        let key_start = i;
+        while i < b.len() && key_byte(b[i]) {
+            i += 1;
+        }
+        if i == key_start || b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
+            return None;
+        }
+        let key = &message[key_start..i];
+        let value_start = i + 2;
+        let close = value_start + memchr::memchr2(b'"', b'\\', &b[value_start..])?;
+        if b[close] == b'\\' {
+            return None;
+        }
+        out.push((key, Cow::Borrowed(&message[value_start..close])));
+        if close + 1 == b.len() {
+            return Some(out);
+        }
+        if !next_key(&message[close + 1..]) {
+            return None;
+        }
+        i = close + 3;
+    }
+}
+
 /// Tokenises `key=value, key=value` in any of the three value encodings (§2.2).
 fn pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
+    quoted_pairs(message).map_or_else(|| general_pairs(message), Ok)
+}
+
+/// [`pairs`] for every encoding: unquoted, `"`-quoted with escapes, `'`-quoted, `cookies=[..]`.
+fn general_pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
     let first_value = message.find('=').map_or(0, |i| i + 1);
     let quote = match message.as_bytes().get(first_value) {
         Some(b'"') => Some(b'"'),
@@ -841,6 +880,22 @@ impl KeycloakSequencer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn the_one_pass_tokeniser_agrees_with_the_general_one(
+            pairs in proptest::collection::vec(("[a-zA-Z_]{1,8}", "[a-z =,\"\\\\]{0,12}"), 1..6)
+        ) {
+            let message = pairs
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if let Some(fast) = quoted_pairs(&message) {
+                proptest::prop_assert_eq!(Ok(fast), general_pairs(&message));
+            }
+        }
+    }
 
     fn parse_with(zone: Option<chrono_tz::Tz>, line: &str) -> serde_json::Value {
         let e = KeycloakParser::new(zone).parse(line.to_owned(), Origin::default(), 0);
