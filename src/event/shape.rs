@@ -21,6 +21,9 @@ const OWN_KEYS: [&str; 5] = [
     "log.offset",
 ];
 
+/// The position of `event.original` in `OWN_KEYS`.
+const OWN_ORIGINAL: usize = 2;
+
 /// A key as a plan remembers it: a constant by address (the same constant is the same key), or
 /// a key built at run time by its text.
 enum KeySig {
@@ -96,7 +99,7 @@ fn entry(event: &Event, i: usize) -> ValueRef<'_> {
     match i - n {
         0 => ValueRef::Time(event.timestamp.unwrap_or(event.created)),
         1 => ValueRef::Time(event.created),
-        2 => ValueRef::Str(&event.original),
+        OWN_ORIGINAL => ValueRef::Str(&event.original),
         3 => ValueRef::Str(event.origin.path.as_deref().unwrap_or("")),
         _ => ValueRef::Int(event.origin.offset as i64),
     }
@@ -231,7 +234,9 @@ impl Plan {
                     }
                     out.push(b']');
                 }
-                _ if index == n + 2 => write_str(&event.original, clean.original, out),
+                _ if index == n + OWN_ORIGINAL => {
+                    write_str(&event.original, clean.original, out);
+                }
                 _ => write_value(entry(event, index), out),
             }
             at = end as usize;
