@@ -1,5 +1,8 @@
 //! Batching: a batch closes at `max_events`, at `max_bytes`, or `timeout` after its first
-//! event, whichever comes first; it carries the acknowledgements of every chunk it holds.
+//! event was read (`event.created`), whichever comes first; it carries the acknowledgements of
+//! every chunk it holds. Counting from the read rather than from the event's arrival means an
+//! event that already waited upstream (a multi-line record held for continuation lines, an
+//! auditd event held for its last record) does not wait a full timeout again.
 
 use std::time::Duration;
 
@@ -19,7 +22,7 @@ pub struct BatchConfig {
     pub max_events: Option<usize>,
     /// Approximate bytes per batch at most (default 5MiB).
     pub max_bytes: Option<ByteSize>,
-    /// How long a batch waits for more events after its first one (default 1s).
+    /// How long a batch waits for more events after its first one was read (default 1s).
     pub timeout: Option<Span>,
 }
 
@@ -75,7 +78,12 @@ impl Batcher {
             Some(chunk) => chunk,
             None => self.input.recv().await?,
         };
-        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let waited = first
+            .events
+            .first()
+            .map_or(0, |e| crate::time::now_ms() - e.created);
+        let waited = Duration::from_millis(u64::try_from(waited).unwrap_or(0));
+        let deadline = tokio::time::Instant::now() + self.limits.timeout.saturating_sub(waited);
         let mut acks = Acks::none();
         let mut events: Vec<Event> = Vec::new();
         let mut bytes = 0;
@@ -171,5 +179,39 @@ mod tests {
         assert!(log.0.lock().unwrap().is_empty(), "one part is still out");
         last.settle(Settlement::Delivered);
         assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
+    }
+
+    #[tokio::test]
+    async fn the_timeout_counts_from_when_the_first_event_was_read() {
+        let (tx, rx) = mpsc::channel(4);
+        let limits = Limits {
+            max_events: 100,
+            max_bytes: usize::MAX,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let mut b = Batcher::new(rx, limits);
+        let now = crate::time::now_ms();
+        let chunk = |created| {
+            EventChunk::new(
+                vec![Event::new("e".into(), Origin::default(), created)],
+                Acks::none(),
+            )
+        };
+        // Read 6 s ago (held upstream): its batch goes at once.
+        tx.send(chunk(now - 6_000)).await.unwrap();
+        let started = std::time::Instant::now();
+        let (events, _) = b.next().await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Read 4.8 s ago: the batch waits only the remaining ~0.2 s for company.
+        tx.send(chunk(now - 4_800)).await.unwrap();
+        let started = std::time::Instant::now();
+        let (events, _) = b.next().await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Read just now: the batch waits for more until the full timeout would pass.
+        tx.send(chunk(crate::time::now_ms())).await.unwrap();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(1), b.next()).await;
+        assert!(next.is_err(), "a fresh batch must wait for its timeout");
     }
 }

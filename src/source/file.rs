@@ -305,13 +305,19 @@ impl Reader {
         f.read_pos += n as u64;
         f.last_data = Instant::now();
         self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        let now = crate::time::now_ms();
         if !self.parser.joins_lines() {
+            let first = records.len();
             f.splitter.feed(&buf[..n], records);
+            for r in &mut records[first..] {
+                r.read_at = now;
+            }
             return Ok(n);
         }
         let mut lines = Vec::new();
         f.splitter.feed(&buf[..n], &mut lines);
-        for line in lines {
+        for mut line in lines {
+            line.read_at = now;
             let starts = self.parser.starts_record(line.text.as_bytes());
             f.joiner.push(line, starts, records);
         }

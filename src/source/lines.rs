@@ -21,6 +21,8 @@ pub struct Record {
     pub invalid_utf8: bool,
     /// The last line had no LF (shipped only when the file will not grow again).
     pub partial: bool,
+    /// When its first line was read, epoch ms (0: not stamped; the parse time is used).
+    pub read_at: i64,
 }
 
 /// Splits a byte stream into lines, across reads of any size.
@@ -85,6 +87,7 @@ impl LineSplitter {
                 truncated: self.overflow,
                 invalid_utf8,
                 partial: false,
+                read_at: 0,
             });
             self.partial_offset = end;
             self.skipped = 0;
@@ -128,6 +131,7 @@ impl LineSplitter {
             truncated: self.overflow,
             invalid_utf8,
             partial: true,
+            read_at: 0,
         };
         self.partial_offset = record.end;
         self.skipped = 0;

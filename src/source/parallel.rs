@@ -202,7 +202,7 @@ pub async fn parse_in_order(
 /// Parses one chunk (synchronously).
 #[must_use]
 pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> Parsed {
-    let created = crate::time::now_ms();
+    let now = crate::time::now_ms();
     let start = chunk.records.first().map_or(0, |r| r.offset);
     let end = chunk.records.last().map_or(0, |r| r.end);
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
@@ -213,6 +213,12 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
             file_id: chunk.file_id,
             offset: record.offset,
             end: record.end,
+        };
+        // `event.created` is when the record was read (its first line, for joined records).
+        let created = if record.read_at > 0 {
+            record.read_at
+        } else {
+            now
         };
         events.push(parse_record(parser, record, origin, created));
     }
