@@ -159,10 +159,14 @@ fn cloud_foundry(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String
         Some(raw) if raw.starts_with('{') => serde_json::from_str(raw).ok(),
         Some(raw) if raw.starts_with('"') => {
             decoded = serde_json::from_str(raw).ok();
-            decoded
+            let inner = decoded
                 .as_deref()
-                .filter(|s| s.trim_start().starts_with('{'))
-                .and_then(|s| serde_json::from_str(s).ok())
+                .filter(|s| s.trim_start().starts_with('{'));
+            // The embedded object follows the same rule as the line: no key twice.
+            if let Some(dup) = inner.and_then(super::json::duplicate_key) {
+                return Err(format!("duplicate JSON key `{dup}` in `message`"));
+            }
+            inner.and_then(|s| serde_json::from_str(s).ok())
         }
         _ => None,
     };
@@ -605,6 +609,18 @@ mod tests {
         assert_eq!(v["user"]["name"], "p2099001");
         assert_eq!(v["sap"]["on_behalf_of"], "s.ops");
         assert_eq!(v["sap"]["oauth"]["token_prefix"], "Q0wEr");
+    }
+
+    #[test]
+    fn a_key_twice_inside_a_message_string_is_malformed() {
+        let v = parse(
+            r#"{"message_uuid":"9f1e","time":"2025-01-20T06:41:09.512Z","category":"audit.security-events","message":"{\"user\":\"alice\",\"user\":\"root\",\"time\":\"2025-01-20T06:41:09.512Z\"}"}"#,
+        );
+        assert_eq!(v["tags"], serde_json::json!(["audit_parse_failure"]));
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`user` in `message`"));
     }
 
     #[test]
