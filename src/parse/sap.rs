@@ -12,7 +12,6 @@
 use std::borrow::Cow;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::draft::Draft;
@@ -62,7 +61,7 @@ struct Record<'a> {
     #[serde(borrow)]
     category: Lenient<'a>,
     #[serde(borrow)]
-    message: Option<&'a RawValue>,
+    message: MessageField<'a>,
     #[serde(rename = "Uuid", borrow)]
     neo_uuid: Option<Lenient<'a>>,
     #[serde(rename = "Category", borrow)]
@@ -81,7 +80,63 @@ struct Record<'a> {
     neo_message: Lenient<'a>,
 }
 
-/// The Cloud Foundry `message` (an object, or a string holding one).
+/// The Cloud Foundry `message` as written: an object (read in the same pass as the record), a
+/// string holding one, or anything else.
+#[derive(Default)]
+enum MessageField<'a> {
+    Object(Message<'a>),
+    Text(Cow<'a, str>),
+    #[default]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::value::MapAccessDeserializer;
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = MessageField<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object or a string")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Message::deserialize(MapAccessDeserializer::new(map)).map(MessageField::Object)
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MessageField::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MessageField::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(MessageField::Other)
+            }
+        }
+        deserializer.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The Cloud Foundry `message` object.
 #[derive(Default, Deserialize)]
 #[serde(default)]
 struct Message<'a> {
@@ -154,23 +209,20 @@ fn draft(line: &str) -> Result<Draft, String> {
 
 fn cloud_foundry(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
     // `message` is an object, or a string holding JSON (parsed a second time).
-    let decoded: Option<String>;
-    let message: Option<Message<'_>> = match r.message.map(RawValue::get) {
-        Some(raw) if raw.starts_with('{') => serde_json::from_str(raw).ok(),
-        Some(raw) if raw.starts_with('"') => {
-            decoded = serde_json::from_str(raw).ok();
-            let inner = decoded
-                .as_deref()
-                .filter(|s| s.trim_start().starts_with('{'));
+    let embedded: Option<Message<'_>> = match &r.message {
+        MessageField::Text(text) if text.trim_start().starts_with('{') => {
             // The embedded object follows the same rule as the line: no key twice.
-            if let Some(dup) = inner.and_then(super::json::duplicate_key) {
+            if let Some(dup) = super::json::duplicate_key(text) {
                 return Err(format!("duplicate JSON key `{dup}` in `message`"));
             }
-            inner.and_then(|s| serde_json::from_str(s).ok())
+            serde_json::from_str(text).ok()
         }
         _ => None,
     };
-    let message = message.as_ref();
+    let message = match &r.message {
+        MessageField::Object(m) => Some(m),
+        _ => embedded.as_ref(),
+    };
     let time = message
         .and_then(|m| m.time.get())
         .and_then(sap_time)
