@@ -82,6 +82,8 @@ struct Record<'a> {
 
 /// The Cloud Foundry `message` as written: an object (read in the same pass as the record), a
 /// string holding one, or anything else.
+// One per parse, on the stack: boxing the object would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 #[derive(Default)]
 enum MessageField<'a> {
     Object(Message<'a>),
