@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,9 @@ pub struct FileTracker {
     next_seq: u64,
     /// Chunks not yet folded into `acked`: (seq, end offset, state), seq ascending.
     pending: VecDeque<(u64, u64, ChunkState)>,
+    /// Chunks of other trackers that stand for this file's bytes up to an offset: settled
+    /// when this tracker's acknowledged offset reaches it (see [`FileTracker::follow`]).
+    followers: Vec<(u64, Arc<Mutex<FileTracker>>, u64)>,
 }
 
 impl FileTracker {
@@ -66,7 +69,46 @@ impl FileTracker {
             acked,
             next_seq: 0,
             pending: VecDeque::new(),
+            followers: Vec::new(),
         }
+    }
+
+    /// Settles chunk `seq` of `follower` once every byte of this file before `until` is
+    /// acknowledged (delivered), or as failed once a failed chunk makes that impossible. A
+    /// copy of a file (copytruncate) uses it: its checkpoint must not pass bytes that were
+    /// read from the original but are still in flight, or a crash would lose them.
+    pub fn follow(&mut self, until: u64, follower: Arc<Mutex<FileTracker>>, seq: u64) {
+        self.followers.push((until, follower, seq));
+        self.settle_followers();
+    }
+
+    fn settle_followers(&mut self) {
+        if self.followers.is_empty() {
+            return;
+        }
+        let acked = self.acked;
+        // The first failed chunk holds `acked` below its start for the rest of the run.
+        let blocked_at = self
+            .pending
+            .iter()
+            .position(|p| p.2 == ChunkState::Failed)
+            .map(|i| if i == 0 { acked } else { self.pending[i - 1].1 });
+        self.followers.retain(|(until, follower, seq)| {
+            let outcome = if acked >= *until {
+                Some(true)
+            } else if blocked_at.is_some_and(|b| b < *until) {
+                Some(false)
+            } else {
+                None
+            };
+            match outcome {
+                Some(delivered) => {
+                    AckReceiver::complete(&**follower, *seq, delivered);
+                    false
+                }
+                None => true,
+            }
+        });
     }
 
     /// Registers the next chunk, ending at byte `end`; returns its sequence number.
@@ -97,6 +139,7 @@ impl FileTracker {
             self.acked = end;
             self.pending.pop_front();
         }
+        self.settle_followers();
     }
 
     /// The acknowledged offset: every byte before it was delivered.
@@ -385,6 +428,37 @@ mod tests {
         t.complete(c, true);
         assert_eq!(t.acked(), 300);
         assert_eq!(t.in_flight(), 0);
+    }
+
+    #[test]
+    fn a_copy_passes_the_originals_in_flight_bytes_only_once_they_are_delivered() {
+        let mut original = FileTracker::new(0);
+        let first = original.register(100);
+        let second = original.register(200);
+        let copy = Arc::new(Mutex::new(FileTracker::new(0)));
+        let stand_in = copy.lock().unwrap().register(200);
+        let own = copy.lock().unwrap().register(300);
+        original.follow(200, copy.clone(), stand_in);
+        copy.lock().unwrap().complete(own, true);
+        assert_eq!(
+            copy.lock().unwrap().acked(),
+            0,
+            "the original's bytes are in flight"
+        );
+        original.complete(first, true);
+        assert_eq!(copy.lock().unwrap().acked(), 0);
+        original.complete(second, true);
+        assert_eq!(copy.lock().unwrap().acked(), 300);
+
+        // A failed chunk of the original holds the copy too (re-read after a restart).
+        let mut original = FileTracker::new(0);
+        let lost = original.register(100);
+        let copy = Arc::new(Mutex::new(FileTracker::new(0)));
+        let stand_in = copy.lock().unwrap().register(100);
+        original.follow(100, copy.clone(), stand_in);
+        original.complete(lost, false);
+        assert!(copy.lock().unwrap().is_stuck());
+        assert_eq!(copy.lock().unwrap().acked(), 0);
     }
 
     #[test]

@@ -83,6 +83,14 @@ const IDLE_CHECK: Duration = Duration::from_millis(250);
 /// How often checkpoints are written while running.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
+/// Content truncated away from a file this run (a copy of it may turn up: copytruncate).
+#[derive(Debug)]
+pub struct Truncation {
+    head_hash: u64,
+    read: u64,
+    tracker: Arc<Mutex<FileTracker>>,
+}
+
 /// The file's head changed under a read: it was truncated or rewritten in place.
 #[derive(Debug, thiserror::Error)]
 #[error("file truncated or rewritten during a read")]
@@ -130,8 +138,9 @@ pub struct Reader {
     pub stats: Arc<ReadStats>,
     /// Per-file lag, refreshed every pass.
     pub lag: Arc<Mutex<Vec<FileLag>>>,
-    /// Heads of content truncated away this run, with how far it had been read.
-    pub truncated: Mutex<Vec<(u64, u64)>>,
+    /// Content truncated away this run: its head, how far it had been read, and the tracker
+    /// of what was read from it (which may still be in flight).
+    pub truncated: Mutex<Vec<Truncation>>,
 }
 
 struct Tailed {
@@ -430,12 +439,12 @@ impl Reader {
         let live_copy = files
             .iter()
             .find(|f| fp.is_full() && f.fp.is_full() && f.fp.head_hash == fp.head_hash)
-            .map(|f| f.splitter.pending_offset())
+            .map(|f| (f.splitter.pending_offset(), f.tracker.clone()))
             .or_else(|| {
                 self.truncated.lock().ok().and_then(|t| {
                     t.iter()
-                        .find(|(h, _)| *h == fp.head_hash && fp.is_full())
-                        .map(|(_, pos)| *pos)
+                        .find(|t| t.head_hash == fp.head_hash && fp.is_full())
+                        .map(|t| (t.read, t.tracker.clone()))
                 })
             });
         let copy_of = || {
@@ -448,6 +457,7 @@ impl Reader {
                         .any(|f| f.fp.head_hash == e.head_hash && f.fp.is_full())
             })
         };
+        let mut original = None;
         let (offset, file_id, why) = if let Some(e) = same_inode {
             if e.offset <= len {
                 (e.offset, e.file_id, "checkpoint")
@@ -455,9 +465,10 @@ impl Reader {
                 tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, size = len, "file is shorter than its checkpoint (truncated while stopped); reading it from the start");
                 (0, fp.file_id(), "truncated while stopped")
             }
-        } else if let Some(read) = live_copy {
+        } else if let Some((read, tracker)) = live_copy {
             let offset = read.min(len);
             tracing::info!(source = %self.name, path = %path.display(), offset, "file is a copy of one being read (copytruncate rotation); continuing after what was read");
+            original = Some(tracker);
             (offset, fp.file_id(), "copy")
         } else if let Some(e) = copy_of() {
             let offset = e.offset.min(len);
@@ -470,7 +481,10 @@ impl Reader {
         };
         tracing::info!(source = %self.name, path = %path.display(), offset, reason = why, "tailing file");
         let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-        let tracker = Arc::new(Mutex::new(FileTracker::new(offset)));
+        let (tracker, saved) = match original {
+            Some(original) => copy_tracker(&original, offset),
+            None => (Arc::new(Mutex::new(FileTracker::new(offset))), offset),
+        };
         self.book.track(
             FileCheckpoint {
                 file_id,
@@ -479,7 +493,7 @@ impl Reader {
                 ino: fp.ino,
                 head_len: fp.head_len,
                 head_hash: fp.head_hash,
-                offset,
+                offset: saved,
                 updated_ms: crate::time::now_ms(),
             },
             tracker.clone(),
@@ -568,8 +582,13 @@ impl Reader {
         self.book.release(f.file_id);
         if f.fp.is_full() {
             if let Ok(mut t) = self.truncated.lock() {
-                // Every line before this offset was read before the truncation and handed on.
-                t.push((f.fp.head_hash, f.splitter.pending_offset()));
+                // Every line before this offset was read before the truncation and handed on;
+                // the tracker knows which of them are still in flight.
+                t.push(Truncation {
+                    head_hash: f.fp.head_hash,
+                    read: f.splitter.pending_offset(),
+                    tracker: f.tracker.clone(),
+                });
                 if t.len() > 64 {
                     t.remove(0);
                 }
@@ -618,6 +637,26 @@ impl Reader {
             *l = lag;
         }
     }
+}
+
+/// The tracker of a copy of a file that is (or was) read, reading from `offset` on: its saved
+/// offset stays at what the original has acknowledged, and moves to `offset` only when the
+/// original's chunks before it are delivered. Returns the tracker and the offset to save.
+fn copy_tracker(original: &Arc<Mutex<FileTracker>>, offset: u64) -> (Arc<Mutex<FileTracker>>, u64) {
+    let Ok(mut original) = original.lock() else {
+        // Poisoned: nothing is known to be delivered; read from the start of the copy.
+        return (Arc::new(Mutex::new(FileTracker::new(0))), 0);
+    };
+    let acked = original.acked().min(offset);
+    let mut tracker = FileTracker::new(acked);
+    if acked == offset {
+        return (Arc::new(Mutex::new(tracker)), offset);
+    }
+    // One chunk stands for the bytes read from the original but not yet acknowledged.
+    let seq = tracker.register(offset);
+    let tracker = Arc::new(Mutex::new(tracker));
+    original.follow(offset, tracker.clone(), seq);
+    (tracker, acked)
 }
 
 fn head_hash_of(file: &File, len: u32) -> Option<u64> {

@@ -412,3 +412,75 @@ fn a_thousand_files_share_reading_with_one_hot_file() {
         "small files waited for the hot one: {hot_before} hot lines came first"
     );
 }
+
+#[test]
+fn lines_in_flight_when_a_copytruncate_copy_appears_survive_a_sigkill() {
+    use crate::http_server::{Answer, Server};
+    // The first destination never answers in time: everything read stays in flight.
+    let stuck = Server::start(vec![]);
+    stuck.state.lock().unwrap().fallback = Some(Answer {
+        delay: Duration::from_secs(60),
+        ..Answer::status(200)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("audit.log");
+    let all = support::seq_lines(1010);
+    let seqs = |range: std::ops::Range<usize>| all[range].join("\n") + "\n";
+    std::fs::write(&log, seqs(0..1000)).unwrap();
+    let config = dir.path().join("p.toml");
+    let write_config = |uri: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = '{}'\nshutdown_timeout = \"2s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\nglob_interval = \"200ms\"\n[sinks.out]\ninputs = [\"in\"]\ntype = \"http\"\nuri = \"{uri}\"\nbatch = {{ timeout = \"100ms\" }}\nrequest_timeout = \"120s\"\n",
+                dir.path().join("data").display(),
+                logs.join("audit.log*").display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&stuck.uri());
+    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    support::eventually(Duration::from_secs(20), || {
+        (!stuck.received().is_empty()).then_some(())
+    })
+    .expect("the lines are read and in flight");
+    // copytruncate: copy the content away, empty the file in place, write on.
+    std::fs::copy(&log, logs.join("audit.log.1")).unwrap();
+    truncate(&log);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(seqs(1000..1010).as_bytes())
+        .unwrap();
+    support::eventually(Duration::from_secs(20), || {
+        support::stderr_text(&mut agent)
+            .contains("file is a copy of one")
+            .then_some(())
+    })
+    .expect("the copy is recognised");
+    // Let a checkpoint be saved with the copy in it, then crash.
+    std::thread::sleep(Duration::from_millis(1500));
+    support::signal(&agent, "KILL");
+    support::wait_exit(&mut agent, Duration::from_secs(10));
+
+    let healthy = Server::start(vec![]);
+    write_config(&healthy.uri());
+    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let all = support::eventually(Duration::from_secs(30), || {
+        let got: std::collections::BTreeSet<usize> = healthy.delivered().into_iter().collect();
+        (got.len() == 1010).then_some(got)
+    });
+    support::signal(&agent, "TERM");
+    support::wait_exit(&mut agent, Duration::from_secs(30));
+    let got: std::collections::BTreeSet<usize> = healthy.delivered().into_iter().collect();
+    let missing: Vec<usize> = (0..1010).filter(|s| !got.contains(s)).take(10).collect();
+    assert!(
+        all.is_some(),
+        "lines read before the crash were lost (first missing: {missing:?})\n{}",
+        support::stderr_text(&mut agent)
+    );
+}
