@@ -442,7 +442,11 @@ fn lines_in_flight_when_a_copytruncate_copy_appears_survive_a_sigkill() {
         .unwrap();
     };
     write_config(&stuck.uri());
-    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let mut agent = support::Running(support::spawn(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
     support::eventually(Duration::from_secs(20), || {
         (!stuck.received().is_empty()).then_some(())
     })
@@ -457,30 +461,34 @@ fn lines_in_flight_when_a_copytruncate_copy_appears_survive_a_sigkill() {
         .write_all(seqs(1000..1010).as_bytes())
         .unwrap();
     support::eventually(Duration::from_secs(20), || {
-        support::stderr_text(&mut agent)
+        support::stderr_text(&mut agent.0)
             .contains("file is a copy of one")
             .then_some(())
     })
     .expect("the copy is recognised");
     // Let a checkpoint be saved with the copy in it, then crash.
     std::thread::sleep(Duration::from_millis(1500));
-    support::signal(&agent, "KILL");
-    support::wait_exit(&mut agent, Duration::from_secs(10));
+    support::signal(&agent.0, "KILL");
+    support::wait_exit(&mut agent.0, Duration::from_secs(10));
 
     let healthy = Server::start(vec![]);
     write_config(&healthy.uri());
-    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let mut agent = support::Running(support::spawn(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
     let all = support::eventually(Duration::from_secs(30), || {
         let got: std::collections::BTreeSet<usize> = healthy.delivered().into_iter().collect();
         (got.len() == 1010).then_some(got)
     });
-    support::signal(&agent, "TERM");
-    support::wait_exit(&mut agent, Duration::from_secs(30));
+    support::signal(&agent.0, "TERM");
+    support::wait_exit(&mut agent.0, Duration::from_secs(30));
     let got: std::collections::BTreeSet<usize> = healthy.delivered().into_iter().collect();
     let missing: Vec<usize> = (0..1010).filter(|s| !got.contains(s)).take(10).collect();
     assert!(
         all.is_some(),
         "lines read before the crash were lost (first missing: {missing:?})\n{}",
-        support::stderr_text(&mut agent)
+        support::stderr_text(&mut agent.0)
     );
 }

@@ -33,6 +33,16 @@ pub fn spawn(args: &[&str]) -> Child {
     child
 }
 
+/// A running agent that is killed if the test fails before stopping it.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends a signal with the `kill` command (tests forbid unsafe code, so no `libc::kill`).
 /// A graceful signal waits (bounded) until the agent says it runs, so that it does not arrive
 /// before the signal handlers exist.
