@@ -25,7 +25,7 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     let mut joiner = RecordJoiner::default();
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        let starts = parser.starts_record(line.text.as_bytes());
+        let starts = parser.starts_record(&line.text);
         joiner.push(line, starts, &mut out);
     }
     joiner.flush(&mut out);

@@ -129,8 +129,8 @@ impl Parser for DogtagParser {
         true
     }
 
-    fn starts_record(&self, line: &[u8]) -> bool {
-        std::str::from_utf8(line).is_ok_and(|l| prefix(l).is_ok() || l.starts_with("[AuditEvent="))
+    fn starts_record(&self, line: &str) -> bool {
+        prefix(line).is_ok() || line.starts_with("[AuditEvent=")
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {

@@ -65,8 +65,8 @@ impl Parser for KeycloakParser {
         true
     }
 
-    fn starts_record(&self, line: &[u8]) -> bool {
-        line.first() == Some(&b'{') || std::str::from_utf8(line).is_ok_and(|l| stamp(l).is_ok())
+    fn starts_record(&self, line: &str) -> bool {
+        line.starts_with('{') || stamp(line).is_ok()
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -1041,8 +1041,8 @@ mod tests {
     #[test]
     fn stack_traces_join_and_other_loggers_are_log_records() {
         let p = KeycloakParser::default();
-        assert!(!p.starts_record(b"\tat org.keycloak.Foo.bar(Foo.java:1)"));
-        assert!(p.starts_record(b"2025-06-03 09:14:22,481 DEBUG [x] (y) z"));
+        assert!(!p.starts_record("\tat org.keycloak.Foo.bar(Foo.java:1)"));
+        assert!(p.starts_record("2025-06-03 09:14:22,481 DEBUG [x] (y) z"));
         let v = parse("2025-06-03 09:14:22,481 ERROR [org.keycloak.services] (executor-thread-1) Uncaught server error\njava.lang.NullPointerException\n\tat org.keycloak.Foo.bar(Foo.java:1)");
         assert_eq!(v["event"]["dataset"], "keycloak.log");
         assert!(v["error"]["stack_trace"]

@@ -176,7 +176,7 @@ pub trait Parser: Send + Sync {
 
     /// Whether `line` begins a new record; `false` joins it to the previous record. Asked only
     /// when [`Parser::joins_lines`] is true.
-    fn starts_record(&self, line: &[u8]) -> bool {
+    fn starts_record(&self, line: &str) -> bool {
         let _ = line;
         true
     }
@@ -259,12 +259,11 @@ impl Parser for Auto {
         Some(Box::new(AutoSequencer::default()))
     }
 
-    fn starts_record(&self, line: &[u8]) -> bool {
+    fn starts_record(&self, line: &str) -> bool {
         // Detection cannot know which format a free-form line continues, so only the shape of
         // a Java stack trace is joined (indented lines, `Caused by:`). Set the source's format
         // to join a format's own continuation lines (Dogtag values holding newlines).
-        !(line.first().is_some_and(|b| *b == b' ' || *b == b'\t')
-            || line.starts_with(b"Caused by: "))
+        !(line.starts_with([' ', '\t']) || line.starts_with("Caused by: "))
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -288,7 +287,7 @@ impl Parser for Auto {
             }
             return json::JsonParser.parse(record, origin, created);
         }
-        if self.keycloak.starts_record(trimmed.as_bytes()) {
+        if self.keycloak.starts_record(trimmed) {
             return self.keycloak.parse(record, origin, created);
         }
         if trimmed.starts_with("type=") || trimmed.starts_with("node=") {

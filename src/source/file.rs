@@ -327,7 +327,7 @@ impl Reader {
         f.splitter.feed(&buf[..n], &mut lines);
         for mut line in lines {
             line.read_at = now;
-            let starts = self.parser.starts_record(line.text.as_bytes());
+            let starts = self.parser.starts_record(&line.text);
             f.joiner.push(line, starts, records);
         }
         Ok(n)
