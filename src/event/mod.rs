@@ -535,4 +535,67 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&no_path.to_json()).unwrap();
         assert!(json.get("log").is_none());
     }
+
+    /// Keys with no prefix conflicts (no key is both a value and an object).
+    const KEYS: [&str; 6] = [
+        "event.action",
+        "event.outcome",
+        "user.name",
+        "user.target.name",
+        "source.ip",
+        "message",
+    ];
+
+    proptest::proptest! {
+        #[test]
+        fn cached_plans_write_what_a_plain_nesting_of_the_fields_gives(
+            fields in proptest::collection::vec((0usize..8, "[a-z\"\\\\]{0,6}"), 0..12),
+            second in "[a-z]{1,4}",
+        ) {
+            // Twice with the same keys (the second event is written by the cached plan) and
+            // different values: each must come out as its own fields, last value winning.
+            for round in 0..2 {
+                let mut e = event("line");
+                let mut expected = serde_json::Map::new();
+                for (k, v) in &fields {
+                    let value = if round == 0 { v.clone() } else { format!("{v}{second}") };
+                    let key = if *k < KEYS.len() {
+                        let t = e.own(&value);
+                        e.set(KEYS[*k], Value::Str(t));
+                        KEYS[*k].to_owned()
+                    } else {
+                        let name = format!("k{k}");
+                        e.set_dynamic("vendor", &name, Value::Str(Text::Static("x")));
+                        let t = e.own(&value);
+                        e.set_dynamic("vendor", &name, Value::Str(t));
+                        format!("vendor.{name}")
+                    };
+                    let mut parts: Vec<&str> = key.split('.').collect();
+                    let leaf = parts.pop().unwrap();
+                    let mut node = &mut expected;
+                    for part in parts {
+                        node = node
+                            .entry(part)
+                            .or_insert_with(|| serde_json::json!({}))
+                            .as_object_mut()
+                            .unwrap();
+                    }
+                    node.insert(leaf.to_owned(), serde_json::Value::String(value));
+                }
+                let written: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+                let mut written = written.as_object().unwrap().clone();
+                for own in ["@timestamp", "log"] {
+                    written.remove(own);
+                }
+                if let Some(ev) = written.get_mut("event").and_then(|v| v.as_object_mut()) {
+                    ev.remove("created");
+                    ev.remove("original");
+                    if ev.is_empty() {
+                        written.remove("event");
+                    }
+                }
+                proptest::prop_assert_eq!(written, expected);
+            }
+        }
+    }
 }
