@@ -4,7 +4,8 @@
 //! that point into the event's own `original` line (zero-copy for values a parser can slice out
 //! of the line) or into a per-event scratch string (values that needed unescaping or joining).
 //! Keys are dotted ECS paths (`event.outcome`, `user.target.name`); [`Event::write_json`] sorts
-//! them and writes nested objects, as Elasticsearch stores ECS documents.
+//! them and writes nested objects, as Elasticsearch stores ECS documents (the sorting and
+//! nesting are done once per event shape: see `shape.rs`).
 //!
 //! The [`Origin`] ties the event back to a byte range of a tailed file, so that an
 //! acknowledgement can move that file's checkpoint (see `ack.rs`).

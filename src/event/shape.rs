@@ -5,6 +5,8 @@
 
 use std::cell::RefCell;
 
+use crate::source::fingerprint::fnv1a;
+
 use super::escape::needs_escape;
 use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
 
@@ -78,12 +80,7 @@ fn shape_hash(event: &Event, own: usize) -> u64 {
     for field in &event.fields {
         let part = match field.key {
             Text::Static(s) => (s.as_ptr() as u64) ^ ((s.len() as u64) << 48),
-            other => event
-                .text(other)
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-                }),
+            other => fnv1a(event.text(other).as_bytes()),
         };
         hash = (hash.rotate_left(5) ^ part).wrapping_mul(0x517c_c1b7_2722_0a95);
     }

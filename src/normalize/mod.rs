@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 
 use crate::parse::draft::Draft;
+use crate::source::fingerprint::{fnv1a, fnv1a_continue};
 
 /// ECS categorisation of one event name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +51,13 @@ struct Index {
 
 /// FNV-1a for the table index: names are short and not chosen by an attacker who could
 /// profit from collisions (a collision costs a comparison, not correctness).
-#[derive(Default)]
 struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(fnv1a(&[]))
+    }
+}
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
@@ -59,15 +65,7 @@ impl Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = fnv1a_continue(self.0, bytes);
     }
 }
 
@@ -79,12 +77,6 @@ impl Table {
             rows,
             index: OnceLock::new(),
         }
-    }
-
-    /// The rows, in priority order.
-    #[must_use]
-    pub fn rows(&self) -> &'static [Row] {
-        self.rows
     }
 
     fn index(&self) -> &Index {

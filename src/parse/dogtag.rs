@@ -486,8 +486,7 @@ mod tests {
             path: Some("/var/lib/pki/pki-tomcat/logs/tps/signedAudit/tps_audit".into()),
             ..Origin::default()
         };
-        let e = DogtagParser::default().parse(line.to_owned(), origin, 0);
-        serde_json::from_str(&e.to_json()).unwrap()
+        crate::parse::ecs_of(&DogtagParser::default(), line, origin)
     }
 
     #[test]

@@ -235,8 +235,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> serde_json::Value {
-        let e = JsonParser.parse(line.to_owned(), Origin::default(), 0);
-        serde_json::from_str(&e.to_json()).unwrap()
+        crate::parse::ecs_of(&JsonParser, line, Origin::default())
     }
 
     #[test]

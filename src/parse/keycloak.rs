@@ -722,17 +722,8 @@ fn redact(record: &str) -> Option<String> {
     let mut out: Option<String> = None;
     // Cheap test first: every JSON pattern below contains `":`.
     if super::finder!("\":").find(record.as_bytes()).is_some() {
-        for key in [
-            "value",
-            "secret",
-            "password",
-            "clientSecret",
-            "client_secret",
-        ] {
-            for quote in ["\"", "\\\""] {
-                let pattern = format!("{quote}{key}{quote}:{quote}");
-                mask_after(record, &mut out, &pattern, quote);
-            }
+        for (pattern, quote) in SECRET_KEYS {
+            mask_after(record, &mut out, pattern, quote);
         }
     }
     // Both parameters end in `code=`: one search tells whether either can be there.
@@ -746,6 +737,21 @@ fn redact(record: &str) -> Option<String> {
 }
 
 const MASK: &str = "********";
+
+/// `"key":"` of the JSON keys whose string values are secrets, also as written inside a JSON
+/// string (`\"key\":\"`), with the quote that ends the value.
+const SECRET_KEYS: [(&str, &str); 10] = [
+    (r#""value":""#, "\""),
+    (r#"\"value\":\""#, "\\\""),
+    (r#""secret":""#, "\""),
+    (r#"\"secret\":\""#, "\\\""),
+    (r#""password":""#, "\""),
+    (r#"\"password\":\""#, "\\\""),
+    (r#""clientSecret":""#, "\""),
+    (r#"\"clientSecret\":\""#, "\\\""),
+    (r#""client_secret":""#, "\""),
+    (r#"\"client_secret\":\""#, "\\\""),
+];
 
 /// Masks the string value after each `pattern` (up to the closing `quote`).
 fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str) {
@@ -901,8 +907,7 @@ mod tests {
     }
 
     fn parse_with(zone: Option<chrono_tz::Tz>, line: &str) -> serde_json::Value {
-        let e = KeycloakParser::new(zone).parse(line.to_owned(), Origin::default(), 0);
-        serde_json::from_str(&e.to_json()).unwrap()
+        crate::parse::ecs_of(&KeycloakParser::new(zone), line, Origin::default())
     }
 
     fn parse(line: &str) -> serde_json::Value {

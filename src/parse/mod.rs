@@ -344,3 +344,10 @@ impl Sequencer for AutoSequencer {
         self.auditd.oldest_held()
     }
 }
+
+/// For parser tests: `line` parsed by `parser` and written as ECS JSON, read back.
+#[cfg(test)]
+pub(crate) fn ecs_of(parser: &dyn Parser, line: &str, origin: Origin) -> serde_json::Value {
+    let event = parser.parse(line.to_owned(), origin, 0);
+    serde_json::from_str(&event.to_json()).expect("the ECS writer writes JSON")
+}

@@ -637,8 +637,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> serde_json::Value {
-        let e = SapParser.parse(line.to_owned(), Origin::default(), 0);
-        serde_json::from_str(&e.to_json()).unwrap()
+        crate::parse::ecs_of(&SapParser, line, Origin::default())
     }
 
     #[test]

@@ -86,11 +86,12 @@ fn draft(line: &str) -> Result<Draft, String> {
     d.constant("event.dataset", "totp.audit");
     d.constant("event.provider", "totp-manager");
     d.str("event.action", line, action);
-    match normalize::lookup(&TABLE, action) {
+    let mapping = normalize::lookup(&TABLE, action);
+    match mapping {
         Some(mapping) => normalize::categorise(&mut d, mapping),
         None => d.tag("audit_unknown_action"),
     }
-    normalize::outcome(&mut d, outcome(action));
+    normalize::outcome(&mut d, outcome(action, mapping.is_some()));
     match &row.id {
         Some(serde_json::Value::Number(n)) => d.owned("event.id", n.to_string()),
         Some(serde_json::Value::String(s)) => d.str("event.id", line, s),
@@ -153,8 +154,7 @@ mod tests {
     use super::*;
 
     fn parse(line: &str) -> serde_json::Value {
-        let e = TotpParser.parse(line.to_owned(), Origin::default(), 0);
-        serde_json::from_str(&e.to_json()).unwrap()
+        crate::parse::ecs_of(&TotpParser, line, Origin::default())
     }
 
     #[test]

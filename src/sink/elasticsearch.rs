@@ -446,12 +446,13 @@ pub(crate) fn write_document_id(event: &Event, out: &mut Vec<u8>) {
     origin[..8].copy_from_slice(&event.origin.file_id.to_le_bytes());
     origin[8..].copy_from_slice(&event.origin.offset.to_le_bytes());
     let line = event.original().as_bytes();
+    let seed = fnv1a(&origin);
     let a = if event.origin.file_id == 0 {
         word_hash(fnv1a(&[]), line)
     } else {
-        fnv1a(&origin)
+        seed
     };
-    let b = word_hash(fnv1a(&origin), line);
+    let b = word_hash(seed, line);
     let mut text = [0u8; 34];
     text[0] = b'"';
     text[33] = b'"';
