@@ -95,7 +95,7 @@ enum MessageField<'a> {
 impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         use serde::de::value::MapAccessDeserializer;
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use serde::de::{MapAccess, Visitor};
         struct V<'a>(std::marker::PhantomData<&'a ()>);
         impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
             type Value = MessageField<'a>;
@@ -114,25 +114,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
             fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
                 Ok(MessageField::Text(Cow::Owned(v)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(MessageField::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(MessageField::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(MessageField::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(MessageField::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(MessageField::Other)
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(MessageField::Other)
-            }
+            super::json::absent_values!('de);
         }
         deserializer.deserialize_any(V(std::marker::PhantomData))
     }
