@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-mod escape;
+pub(crate) mod escape;
 mod shape;
 
 pub use escape::write_json_str;

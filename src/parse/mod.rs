@@ -13,6 +13,7 @@ pub mod json;
 pub mod keycloak;
 pub mod raw;
 pub mod sap;
+pub(crate) mod tape;
 pub mod totp;
 
 use std::sync::Arc;
