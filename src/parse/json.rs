@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
 use super::{failure, Parser};
@@ -92,79 +91,6 @@ fn set(event: &mut Event, key: &str, value: Value) {
     match key.split_once('.') {
         Some((head, tail)) => event.set_dynamic(head, tail, value),
         None => event.set_dynamic_root(key, value),
-    }
-}
-
-/// Visitor methods for the JSON values a lenient reader takes as absent (the value's
-/// `Default`): numbers, booleans, `null`, and arrays (skipped).
-macro_rules! absent_values {
-    ($de:lifetime) => {
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
-        }
-        fn visit_seq<A: serde::de::SeqAccess<$de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-            Ok(Default::default())
-        }
-    };
-}
-pub(crate) use absent_values;
-
-/// A string field read leniently: a string (borrowed from the line when it has no escapes),
-/// and anything else (`null`, numbers, objects) as absent, as a field lookup would.
-#[derive(Default)]
-pub(crate) struct Lenient<'a>(pub(crate) Option<Cow<'a, str>>);
-
-impl Lenient<'_> {
-    /// The string, if the field was one.
-    pub(crate) fn get(&self) -> Option<&str> {
-        self.0.as_deref()
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, Visitor};
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Lenient<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Owned(v))))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-            absent_values!('de);
-        }
-        deserializer.deserialize_any(V(std::marker::PhantomData))
     }
 }
 

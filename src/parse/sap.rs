@@ -11,11 +11,8 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
-
 use super::draft::Draft;
-use super::json::Lenient;
+use super::tape::{self, Kind, Val};
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
 use crate::normalize::sap::{oauth_object, uaa_outcome, UAA_EVENTS};
@@ -34,110 +31,9 @@ impl Parser for SapParser {
     }
 }
 
-fn text<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    map.get(key).and_then(Value::as_str)
-}
-
-/// A retrieval record: the Cloud Foundry fields, then Neo's capitalised ones.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct Record<'a> {
-    #[serde(borrow)]
-    message_uuid: Lenient<'a>,
-    #[serde(borrow)]
-    time: Lenient<'a>,
-    #[serde(borrow)]
-    tenant: Lenient<'a>,
-    #[serde(borrow)]
-    org_id: Lenient<'a>,
-    #[serde(borrow)]
-    space_id: Lenient<'a>,
-    #[serde(borrow)]
-    als_service_id: Lenient<'a>,
-    #[serde(borrow)]
-    app_or_service_id: Lenient<'a>,
-    #[serde(borrow)]
-    user: Lenient<'a>,
-    #[serde(borrow)]
-    category: Lenient<'a>,
-    #[serde(borrow)]
-    message: MessageField<'a>,
-    #[serde(rename = "Uuid", borrow)]
-    neo_uuid: Option<Lenient<'a>>,
-    #[serde(rename = "Category", borrow)]
-    neo_category: Option<Lenient<'a>>,
-    #[serde(rename = "Time", borrow)]
-    neo_time: Lenient<'a>,
-    #[serde(rename = "Tenant", borrow)]
-    neo_tenant: Lenient<'a>,
-    #[serde(rename = "Account", borrow)]
-    neo_account: Lenient<'a>,
-    #[serde(rename = "Application", borrow)]
-    neo_application: Lenient<'a>,
-    #[serde(rename = "User", borrow)]
-    neo_user: Lenient<'a>,
-    #[serde(rename = "Message", borrow)]
-    neo_message: Lenient<'a>,
-}
-
-/// The Cloud Foundry `message` as written: an object (read in the same pass as the record), a
-/// string holding one, or anything else.
-// One per parse, on the stack: boxing the object would cost an allocation per record.
-#[allow(clippy::large_enum_variant)]
-#[derive(Default)]
-enum MessageField<'a> {
-    Object(Message<'a>),
-    Text(Cow<'a, str>),
-    #[default]
-    Other,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for MessageField<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::value::MapAccessDeserializer;
-        use serde::de::{MapAccess, Visitor};
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = MessageField<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object or a string")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                Message::deserialize(MapAccessDeserializer::new(map)).map(MessageField::Object)
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(MessageField::Text(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(MessageField::Text(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(MessageField::Text(Cow::Owned(v)))
-            }
-            super::json::absent_values!('de);
-        }
-        deserializer.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// The Cloud Foundry `message` object.
-#[derive(Default, Deserialize)]
-#[serde(default)]
-struct Message<'a> {
-    #[serde(borrow)]
-    user: Lenient<'a>,
-    #[serde(borrow)]
-    time: Lenient<'a>,
-    #[serde(borrow)]
-    ip: Lenient<'a>,
-    #[serde(borrow)]
-    data: Lenient<'a>,
-    #[serde(borrow)]
-    category: Lenient<'a>,
-    success: Option<Value>,
-    object: Option<Value>,
-    attributes: Option<Value>,
-    data_subject: Option<Value>,
+/// A member's string value (anything else, like a missing member, is absent).
+fn text<'a>(object: Option<Val<'_, 'a>>, key: &str) -> Option<Cow<'a, str>> {
+    object?.get(key)?.str()
 }
 
 /// SAP's "no user" values.
@@ -165,114 +61,111 @@ fn sap_time(s: &str) -> Option<i64> {
 fn draft(line: &str) -> Result<Draft, String> {
     let body = line.trim_start_matches('\u{feff}');
     if !body.trim_start().starts_with('{') {
-        // Not an object (a struct would also accept an array): say what serde says of it.
-        let error = serde_json::from_str::<Map<String, Value>>(body)
+        // Not an object: say what serde says of it.
+        let error = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(body)
             .err()
             .map_or_else(|| "not a JSON object".to_owned(), |e| e.to_string());
         return Err(format!("invalid JSON: {error}"));
     }
-    let record: Record<'_> =
-        serde_json::from_str(body).map_err(|e| match super::json::duplicate_key(body) {
-            Some(dup) => format!("duplicate JSON key `{dup}`"),
-            None => format!("invalid JSON: {e}"),
-        })?;
-    if let Some(dup) = super::json::duplicate_key(body) {
-        return Err(format!("duplicate JSON key `{dup}`"));
-    }
+    let tape = tape::read(body).map_err(|tape::Refused| tape::explain(body))?;
+    let record = tape.root();
     let mut d = Draft::new();
     d.constant("event.kind", "event");
     d.constant("event.module", "sap");
     d.constant("event.dataset", "sap.auditlog");
-    if record.neo_uuid.is_some() || record.neo_category.is_some() {
-        neo(&mut d, line, &record)?;
+    // Neo's capitalised keys (a `null` one counts as absent).
+    let neo_key = |k: &str| record.get(k).is_some_and(|v| v.kind() != Kind::Null);
+    if neo_key("Uuid") || neo_key("Category") {
+        neo(&mut d, line, record)?;
     } else {
-        cloud_foundry(&mut d, line, &record)?;
+        cloud_foundry(&mut d, line, record)?;
     }
     Ok(d)
 }
 
-fn cloud_foundry(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
-    // `message` is an object, or a string holding JSON (parsed a second time).
-    let embedded: Option<Message<'_>> = match &r.message {
-        MessageField::Text(text) if text.trim_start().starts_with('{') => {
-            // The embedded object follows the same rule as the line: no key twice.
-            if let Some(dup) = super::json::duplicate_key(text) {
-                return Err(format!("duplicate JSON key `{dup}` in `message`"));
-            }
-            serde_json::from_str(text).ok()
-        }
-        _ => None,
+fn cloud_foundry(d: &mut Draft, line: &str, r: Val<'_, '_>) -> Result<(), String> {
+    // `message` is an object, or a string holding JSON (read a second time).
+    let field = r.get("message");
+    let decoded = field
+        .and_then(Val::str)
+        .filter(|text| text.trim_start().starts_with('{'));
+    let embedded = match decoded.as_deref().map(|text| (text, tape::read(text))) {
+        Some((_, Ok(tape))) => Some(tape),
+        // The embedded object follows the same rule as the line: no key twice.
+        Some((text, Err(tape::Refused))) => match super::json::duplicate_key(text) {
+            Some(dup) => return Err(format!("duplicate JSON key `{dup}` in `message`")),
+            None => None,
+        },
+        None => None,
     };
-    let message = match &r.message {
-        MessageField::Object(m) => Some(m),
-        _ => embedded.as_ref(),
+    let message = match field {
+        Some(m) if m.kind() == Kind::Object => Some(m),
+        _ => embedded.as_ref().map(tape::Tape::root),
     };
-    let time = message
-        .and_then(|m| m.time.get())
+    let time = text(message, "time")
+        .as_deref()
         .and_then(sap_time)
-        .or_else(|| r.time.get().and_then(sap_time))
+        .or_else(|| text(Some(r), "time").as_deref().and_then(sap_time))
         .ok_or_else(|| "record without a usable `time`".to_owned())?;
     d.timestamp = Some(time);
-    if let Some(id) = r.message_uuid.get() {
-        d.str("event.id", line, id);
+    if let Some(id) = text(Some(r), "message_uuid") {
+        d.str("event.id", line, &id);
     }
-    if let Some(t) = r.tenant.get() {
-        d.str("organization.id", line, t);
+    if let Some(t) = text(Some(r), "tenant") {
+        d.str("organization.id", line, &t);
     }
-    for (value, field) in [
-        (&r.org_id, "sap.org_id"),
-        (&r.space_id, "sap.space_id"),
-        (&r.als_service_id, "sap.als_service_id"),
+    for (key, field) in [
+        ("org_id", "sap.org_id"),
+        ("space_id", "sap.space_id"),
+        ("als_service_id", "sap.als_service_id"),
     ] {
-        if let Some(v) = value.get().filter(|v| !v.is_empty()) {
-            d.str(field, line, v);
+        if let Some(v) = text(Some(r), key).filter(|v| !v.is_empty()) {
+            d.str(field, line, &v);
         }
     }
-    match r.app_or_service_id.get().filter(|v| !v.is_empty()) {
-        Some(p) => d.str("event.provider", line, p),
+    match text(Some(r), "app_or_service_id").filter(|v| !v.is_empty()) {
+        Some(p) => d.str("event.provider", line, &p),
         None => d.constant("event.provider", "sap-audit-log"),
     }
-    let user = message
-        .and_then(|m| m.user.get())
+    let user = text(message, "user")
         .filter(|u| !is_placeholder(u))
-        .or_else(|| r.user.get().filter(|u| !is_placeholder(u)));
+        .or_else(|| text(Some(r), "user").filter(|u| !is_placeholder(u)));
     if let Some(u) = user {
-        normalize::user(d, "user.name", line, u);
+        normalize::user(d, "user.name", line, &u);
     }
-    if let Some(ip) = message.and_then(|m| m.ip.get()) {
-        normalize::ip_or_address(d, line, ip, "source.ip", "source.address");
+    if let Some(ip) = text(message, "ip") {
+        normalize::ip_or_address(d, line, &ip, "source.ip", "source.address");
     }
-    let category = message
-        .and_then(|m| m.category.get())
-        .or_else(|| r.category.get())
-        .unwrap_or("");
-    d.str("event.code", line, category);
-    let data = message.and_then(|m| m.data.get()).unwrap_or("");
-    categorise(d, line, category, message, data);
+    let category = text(message, "category")
+        .or_else(|| text(Some(r), "category"))
+        .unwrap_or_default();
+    d.str("event.code", line, &category);
+    let data = text(message, "data").unwrap_or_default();
+    categorise(d, line, &category, message, &data);
     Ok(())
 }
 
-fn neo(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
-    let time = r
-        .neo_time
-        .get()
+fn neo(d: &mut Draft, line: &str, r: Val<'_, '_>) -> Result<(), String> {
+    let r = Some(r);
+    let time = text(r, "Time")
+        .as_deref()
         .and_then(sap_time)
         .ok_or_else(|| "record without a usable `Time`".to_owned())?;
     d.timestamp = Some(time);
-    if let Some(id) = r.neo_uuid.as_ref().and_then(Lenient::get) {
-        d.str("event.id", line, id);
+    if let Some(id) = text(r, "Uuid") {
+        d.str("event.id", line, &id);
     }
-    if let Some(t) = r.neo_tenant.get() {
-        d.str("organization.id", line, t);
+    if let Some(t) = text(r, "Tenant") {
+        d.str("organization.id", line, &t);
     }
-    if let Some(a) = r.neo_account.get() {
-        d.str("cloud.account.id", line, a);
+    if let Some(a) = text(r, "Account") {
+        d.str("cloud.account.id", line, &a);
     }
-    match r.neo_application.get().filter(|v| !v.is_empty()) {
-        Some(p) => d.str("event.provider", line, p),
+    match text(r, "Application").filter(|v| !v.is_empty()) {
+        Some(p) => d.str("event.provider", line, &p),
         None => d.constant("event.provider", "sap-audit-log"),
     }
-    if let Some(user) = r.neo_user.get() {
+    if let Some(user) = text(r, "User") {
         // "<A> on behalf of <B>": A is who the service authenticated, B was asserted.
         let (actor, behalf) = match user.split_once("on behalf of ") {
             Some((a, b)) => (a.trim(), Some(b.trim())),
@@ -290,24 +183,18 @@ fn neo(d: &mut Draft, line: &str, r: &Record<'_>) -> Result<(), String> {
             d.str("sap.on_behalf_of", line, b);
         }
     }
-    let category = r.neo_category.as_ref().and_then(Lenient::get).unwrap_or("");
-    d.str("event.code", line, category);
-    let message = r.neo_message.get().unwrap_or("");
+    let category = text(r, "Category").unwrap_or_default();
+    d.str("event.code", line, &category);
+    let message = text(r, "Message").unwrap_or_default();
     if !message.is_empty() {
-        d.str("message", line, message);
+        d.str("message", line, &message);
     }
-    categorise(d, line, category, None, message);
+    categorise(d, line, &category, None, &message);
     Ok(())
 }
 
 /// The category policy of §3.5.
-fn categorise(
-    d: &mut Draft,
-    line: &str,
-    category: &str,
-    message: Option<&Message<'_>>,
-    data: &str,
-) {
+fn categorise(d: &mut Draft, line: &str, category: &str, message: Option<Val<'_, '_>>, data: &str) {
     // The first two dotted parts (`audit.security-events.oauth` → `audit.security-events`).
     let base = match category.match_indices('.').nth(1) {
         Some((second, _)) => &category[..second],
@@ -318,10 +205,8 @@ fn categorise(
         "audit.configuration" => {
             d.constant("event.action", "configuration-change");
             d.push_constant("event.category", "configuration");
-            let attrs = message
-                .and_then(|m| m.attributes.as_ref())
-                .and_then(Value::as_array);
-            let has = |k: &str| attrs.is_some_and(|a| a.iter().any(|x| x.get(k).is_some()));
+            let attrs = message.and_then(|m| m.get_kind("attributes", Kind::Array));
+            let has = |k: &str| attrs.is_some_and(|a| a.children().any(|x| x.get(k).is_some()));
             let kind = match (has("new"), has("old")) {
                 (true, false) => "creation",
                 (false, true) => "deletion",
@@ -366,11 +251,8 @@ fn categorise(
 }
 
 /// `success` (absent: an "intention", logged before the action).
-fn stated(message: Option<&Message<'_>>) -> Outcome {
-    match message
-        .and_then(|m| m.success.as_ref())
-        .and_then(Value::as_bool)
-    {
+fn stated(message: Option<Val<'_, '_>>) -> Outcome {
+    match message.and_then(|m| m.get("success")).and_then(Val::bool) {
         Some(true) => Outcome::Success,
         Some(false) => Outcome::Failure,
         None => Outcome::Unknown,
@@ -378,19 +260,16 @@ fn stated(message: Option<&Message<'_>>) -> Outcome {
 }
 
 /// Data access: every attribute `successful` → success, any false → failure.
-fn attribute_success(message: Option<&Message<'_>>) -> Outcome {
-    let Some(attrs) = message
-        .and_then(|m| m.attributes.as_ref())
-        .and_then(Value::as_array)
-    else {
+fn attribute_success(message: Option<Val<'_, '_>>) -> Outcome {
+    let Some(attrs) = message.and_then(|m| m.get_kind("attributes", Kind::Array)) else {
         return Outcome::Unknown;
     };
     let flags: Vec<bool> = attrs
-        .iter()
+        .children()
         .filter_map(|a| {
             a.get("successful")
                 .or_else(|| a.get("successfull"))
-                .and_then(Value::as_bool)
+                .and_then(Val::bool)
         })
         .collect();
     if flags.is_empty() {
@@ -403,40 +282,40 @@ fn attribute_success(message: Option<&Message<'_>>) -> Outcome {
 }
 
 /// `object`, `attributes` and `data_subject` into the `sap.*` namespace.
-fn object(d: &mut Draft, line: &str, message: Option<&Message<'_>>) {
+fn object(d: &mut Draft, line: &str, message: Option<Val<'_, '_>>) {
     let Some(m) = message else { return };
-    if let Some(obj) = m.object.as_ref().and_then(Value::as_object) {
-        if let Some(t) = text(obj, "type") {
-            d.str("sap.object.type", line, t);
+    if let Some(obj) = m.get_kind("object", Kind::Object) {
+        if let Some(t) = text(Some(obj), "type") {
+            d.str("sap.object.type", line, &t);
         }
-        if let Some(ids) = obj.get("id").and_then(Value::as_object) {
-            for (k, v) in ids {
-                if let Some(v) = v.as_str() {
-                    d.dynamic("sap.object.id", line, k, v);
+        if let Some(ids) = obj.get_kind("id", Kind::Object) {
+            for (k, v) in ids.members() {
+                if let Some(v) = v.str() {
+                    d.dynamic("sap.object.id", line, &k, &v);
                 }
             }
         }
     }
-    if let Some(attrs) = m.attributes.as_ref().and_then(Value::as_array) {
-        for a in attrs {
-            if let Some(name) = a.get("name").and_then(Value::as_str) {
-                d.push("sap.attributes", line, name);
+    if let Some(attrs) = m.get_kind("attributes", Kind::Array) {
+        for a in attrs.children() {
+            if let Some(name) = text(Some(a), "name") {
+                d.push("sap.attributes", line, &name);
             }
-            if let Some(new) = a.get("new").and_then(Value::as_str) {
-                d.push("sap.attributes_new", line, new);
+            if let Some(new) = text(Some(a), "new") {
+                d.push("sap.attributes_new", line, &new);
             }
         }
     }
-    if let Some(subject) = m.data_subject.as_ref().and_then(Value::as_object) {
+    if let Some(subject) = m.get_kind("data_subject", Kind::Object) {
         for key in ["type", "role"] {
-            if let Some(v) = text(subject, key) {
-                d.dynamic("sap.data_subject", line, key, v);
+            if let Some(v) = text(Some(subject), key) {
+                d.dynamic("sap.data_subject", line, key, &v);
             }
         }
-        if let Some(ids) = subject.get("id").and_then(Value::as_object) {
-            for (k, v) in ids {
-                if let Some(v) = v.as_str() {
-                    d.dynamic("sap.data_subject.id", line, k, v);
+        if let Some(ids) = subject.get_kind("id", Kind::Object) {
+            for (k, v) in ids.members() {
+                if let Some(v) = v.str() {
+                    d.dynamic("sap.data_subject.id", line, &k, &v);
                 }
             }
         }

@@ -58,61 +58,76 @@ pub(crate) struct Tape<'a> {
 /// A container being read.
 struct Open<'a> {
     node: usize,
-    members: usize,
-    /// The keys so far, once there are more than [`LINEAR_KEYS`].
+    object: bool,
+    /// Where this object's keys begin in [`Reader::sigs`].
+    sigs_from: usize,
+    /// All its keys, once there are more than [`LINEAR_KEYS`].
     keys: Option<HashSet<Cow<'a, str>>>,
+}
+
+/// The state of one [`read`].
+struct Reader<'a> {
+    text: &'a str,
+    nodes: Vec<Node>,
+    open: Vec<Open<'a>>,
+    /// The keys of the open objects, innermost last, each with a signature (equal keys have
+    /// equal signatures), so that a new key is compared with earlier ones in a word.
+    sigs: Vec<(u64, Span)>,
+    /// The key read for the value that comes next.
+    key: Option<Span>,
 }
 
 /// Reads `text` (one JSON value, surrounded by whitespace at most).
 pub(crate) fn read(text: &str) -> Result<Tape<'_>, Refused> {
-    let mut tape = Tape {
+    let mut r = Reader {
         text,
         nodes: Vec::with_capacity(32),
+        open: Vec::with_capacity(4),
+        sigs: Vec::with_capacity(32),
+        key: None,
     };
     let b = text.as_bytes();
-    let mut open: Vec<Open<'_>> = Vec::with_capacity(4);
     let mut i = skip_ws(b, 0);
-    let mut key: Option<Span> = None;
     loop {
         // A value starts at `i`.
-        let index = tape.nodes.len();
+        let index = r.nodes.len();
         let (kind, value, end) = match *b.get(i).ok_or(Refused)? {
-            b'{' | b'[' => {
-                if open.len() >= MAX_DEPTH {
+            c @ (b'{' | b'[') => {
+                if r.open.len() >= MAX_DEPTH {
                     return Err(Refused);
                 }
-                let object = b[i] == b'{';
-                tape.nodes.push(Node {
+                let object = c == b'{';
+                r.nodes.push(Node {
                     kind: if object { Kind::Object } else { Kind::Array },
-                    key: key.take(),
+                    key: r.key.take(),
                     value: Span {
                         start: i,
                         ..Span::default()
                     },
                     after: 0,
                 });
-                open.push(Open {
+                r.open.push(Open {
                     node: index,
-                    members: 0,
+                    object,
+                    sigs_from: r.sigs.len(),
                     keys: None,
                 });
                 i = skip_ws(b, i + 1);
                 let close = if object { b'}' } else { b']' };
-                if b.get(i) == Some(&close) {
-                    i = tape.close(&mut open, i);
-                } else {
+                if b.get(i) != Some(&close) {
                     if object {
-                        i = tape.member_key(&mut open, &mut key, i)?;
+                        i = r.member_key(i)?;
                     }
                     continue;
                 }
                 // An empty container is a finished value: on to what follows it.
-                match tape.next(&mut open, &mut key, i)? {
-                    Next::Value(at) => {
+                i = r.close(i);
+                match r.next(i)? {
+                    Some(at) => {
                         i = at;
                         continue;
                     }
-                    Next::Done => return Ok(tape),
+                    None => return Ok(r.tape()),
                 }
             }
             b'"' => {
@@ -124,69 +139,49 @@ pub(crate) fn read(text: &str) -> Result<Tape<'_>, Refused> {
             b'n' => literal(b, i, b"null", Kind::Null)?,
             b'-' | b'0'..=b'9' => {
                 let end = number(text, i)?;
-                (
-                    Kind::Number,
-                    Span {
-                        start: i,
-                        end,
-                        escaped: false,
-                    },
+                let span = Span {
+                    start: i,
                     end,
-                )
+                    escaped: false,
+                };
+                (Kind::Number, span, end)
             }
             _ => return Err(Refused),
         };
-        tape.nodes.push(Node {
+        r.nodes.push(Node {
             kind,
-            key: key.take(),
+            key: r.key.take(),
             value,
             after: index + 1,
         });
-        match tape.next(&mut open, &mut key, skip_ws(b, end))? {
-            Next::Value(at) => i = at,
-            Next::Done => return Ok(tape),
+        match r.next(skip_ws(b, end))? {
+            Some(at) => i = at,
+            None => return Ok(r.tape()),
         }
     }
 }
 
-/// What follows a finished value.
-enum Next {
-    /// Another value starts here (its key, inside an object, already read).
-    Value(usize),
-    /// The text is complete.
-    Done,
-}
+impl<'a> Reader<'a> {
+    fn tape(self) -> Tape<'a> {
+        Tape {
+            text: self.text,
+            nodes: self.nodes,
+        }
+    }
 
-impl<'a> Tape<'a> {
     /// After a value ends (`i` past it and its whitespace): closes the containers that end
-    /// there and finds where the next value starts.
-    fn next(
-        &mut self,
-        open: &mut Vec<Open<'a>>,
-        key: &mut Option<Span>,
-        mut i: usize,
-    ) -> Result<Next, Refused> {
+    /// there; returns where the next value starts (its key, inside an object, already read),
+    /// or `None` at the end of the text.
+    fn next(&mut self, mut i: usize) -> Result<Option<usize>, Refused> {
         let b = self.text.as_bytes();
         loop {
-            let Some(top) = open.last() else {
-                return if i == b.len() {
-                    Ok(Next::Done)
-                } else {
-                    Err(Refused)
-                };
+            let Some(top) = self.open.last() else {
+                return if i == b.len() { Ok(None) } else { Err(Refused) };
             };
-            let object = self.nodes[top.node].kind == Kind::Object;
-            match b.get(i) {
-                Some(b',') => {
-                    let at = skip_ws(b, i + 1);
-                    return if object {
-                        self.member_key(open, key, at).map(Next::Value)
-                    } else {
-                        Ok(Next::Value(at))
-                    };
-                }
-                Some(b'}') if object => i = self.close(open, i),
-                Some(b']') if !object => i = self.close(open, i),
+            match (b.get(i), top.object) {
+                (Some(b','), true) => return self.member_key(skip_ws(b, i + 1)).map(Some),
+                (Some(b','), false) => return Ok(Some(skip_ws(b, i + 1))),
+                (Some(b'}'), true) | (Some(b']'), false) => i = self.close(i),
                 _ => return Err(Refused),
             }
         }
@@ -194,69 +189,71 @@ impl<'a> Tape<'a> {
 
     /// Ends the innermost container at its closing bracket `i`; returns where what follows
     /// it starts.
-    fn close(&mut self, open: &mut Vec<Open<'a>>, i: usize) -> usize {
-        if let Some(done) = open.pop() {
+    fn close(&mut self, i: usize) -> usize {
+        if let Some(done) = self.open.pop() {
             let after = self.nodes.len();
             let node = &mut self.nodes[done.node];
             node.value.end = i + 1;
             node.after = after;
+            self.sigs.truncate(done.sigs_from);
         }
         skip_ws(self.text.as_bytes(), i + 1)
     }
 
     /// Reads `"key" :` at `i` for the innermost object, refusing a key it already has;
     /// returns where the value starts.
-    fn member_key(
-        &mut self,
-        open: &mut [Open<'a>],
-        key: &mut Option<Span>,
-        i: usize,
-    ) -> Result<usize, Refused> {
-        let b = self.text.as_bytes();
+    fn member_key(&mut self, i: usize) -> Result<usize, Refused> {
+        let text = self.text;
+        let b = text.as_bytes();
         if b.get(i) != Some(&b'"') {
             return Err(Refused);
         }
         let span = string(b, i)?;
-        let top = open.last_mut().ok_or(Refused)?;
-        if top.members < LINEAR_KEYS {
-            let mut j = top.node + 1;
-            while j < self.nodes.len() {
-                if let Some(k) = self.nodes[j].key {
-                    if same_key(self.text, k, span) {
-                        return Err(Refused);
-                    }
-                }
-                j = self.nodes[j].after;
+        let top = self.open.last_mut().ok_or(Refused)?;
+        let earlier = &self.sigs[top.sigs_from..];
+        if top.keys.is_none() && earlier.len() < LINEAR_KEYS {
+            let sig = signature(&unescaped(text, span));
+            if earlier
+                .iter()
+                .any(|&(s, k)| s == sig && same_key(text, k, span))
+            {
+                return Err(Refused);
             }
+            self.sigs.push((sig, span));
         } else {
-            let keys = top.keys.get_or_insert_with(|| {
-                let mut keys = HashSet::with_capacity(2 * LINEAR_KEYS);
-                let mut j = top.node + 1;
-                while j < self.nodes.len() {
-                    if let Some(k) = self.nodes[j].key {
-                        keys.insert(unescaped(self.text, k));
-                    }
-                    j = self.nodes[j].after;
-                }
-                keys
-            });
-            if !keys.insert(unescaped(self.text, span)) {
+            let keys = top
+                .keys
+                .get_or_insert_with(|| earlier.iter().map(|&(_, k)| unescaped(text, k)).collect());
+            if !keys.insert(unescaped(text, span)) {
                 return Err(Refused);
             }
         }
-        top.members += 1;
         let at = skip_ws(b, span.end + 1);
         if b.get(at) != Some(&b':') {
             return Err(Refused);
         }
-        *key = Some(span);
+        self.key = Some(span);
         Ok(skip_ws(b, at + 1))
     }
+}
 
+impl<'a> Tape<'a> {
     /// The value the whole text is.
     pub(crate) fn root(&self) -> Val<'_, 'a> {
         Val { tape: self, at: 0 }
     }
+}
+
+/// A word from a key's bytes that equal keys share (its length and first and last bytes).
+fn signature(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let n = b.len();
+    let mut head = [0u8; 8];
+    let mut tail = [0u8; 8];
+    head[..n.min(8)].copy_from_slice(&b[..n.min(8)]);
+    tail[..n.min(8)].copy_from_slice(&b[n - n.min(8)..]);
+    let mixed = u64::from_le_bytes(head) ^ u64::from_le_bytes(tail).rotate_left(29);
+    mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n as u64
 }
 
 /// Whether two keys are the same string once unescaped.
@@ -473,9 +470,25 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The member `key` of an object.
     pub(crate) fn get(self, key: &str) -> Option<Self> {
-        self.members()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+        let text = self.tape.text;
+        self.children().find(|v| {
+            v.node().key.is_some_and(|k| {
+                if k.escaped {
+                    unescaped(text, k) == key
+                } else {
+                    // Lengths and first bytes first: most keys differ there, without a call.
+                    let raw = &text.as_bytes()[k.start..k.end];
+                    raw.len() == key.len()
+                        && raw.first() == key.as_bytes().first()
+                        && raw == key.as_bytes()
+                }
+            })
+        })
+    }
+
+    /// The member `key` of an object when it is a `kind` (an object, an array...).
+    pub(crate) fn get_kind(self, key: &str, kind: Kind) -> Option<Self> {
+        self.get(key).filter(|v| v.kind() == kind)
     }
 
     /// An object's members in the order written (no member for anything else).
@@ -519,6 +532,7 @@ impl<'t, 'a> Val<'t, 'a> {
     }
 
     /// The value as written (for strings, without the quotes).
+    #[cfg(test)]
     pub(crate) fn raw(self) -> &'a str {
         let span = self.node().value;
         &self.tape.text[span.start..span.end]
