@@ -111,7 +111,16 @@ fn escape_flagged(
         let i = at + (mask.trailing_zeros() / 8) as usize;
         mask &= mask - 1;
         let b = bytes[i];
-        out.extend_from_slice(&bytes[run..i]);
+        let pending = &bytes[run..i];
+        if pending.len() <= 8 {
+            // Short runs between escapes (quoted JSON is full of them): byte by byte is
+            // cheaper than a call to copy them.
+            for &c in pending {
+                out.push(c);
+            }
+        } else {
+            out.extend_from_slice(pending);
+        }
         if b == b'"' || b == b'\\' {
             // A backslash now; the byte itself goes out with the next run.
             out.push(b'\\');
