@@ -532,10 +532,23 @@ impl<'t, 'a> Val<'t, 'a> {
     }
 
     /// The value as written (for strings, without the quotes).
-    #[cfg(test)]
     pub(crate) fn raw(self) -> &'a str {
         let span = self.node().value;
         &self.tape.text[span.start..span.end]
+    }
+
+    /// The value as JSON text (strings with their quotes).
+    pub(crate) fn json(self) -> &'a str {
+        let span = self.node().value;
+        match self.kind() {
+            Kind::Str => &self.tape.text[span.start - 1..=span.end],
+            _ => &self.tape.text[span.start..span.end],
+        }
+    }
+
+    /// A non-negative integer's value.
+    pub(crate) fn u64(self) -> Option<u64> {
+        (self.kind() == Kind::Number).then(|| self.raw().parse().ok())?
     }
 }
 

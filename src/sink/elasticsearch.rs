@@ -21,6 +21,7 @@ use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
 use crate::event::{write_json_str, Event, ValueRef};
+use crate::parse::tape::{self, Kind, Val};
 
 /// `[sinks.<name>] type = "elasticsearch"`.
 #[derive(Clone, Debug, Deserialize)]
@@ -357,12 +358,19 @@ impl ElasticsearchSink {
         text: &str,
         wait: Option<Duration>,
     ) -> Result<Round, SinkError> {
-        let parsed: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| SinkError::retry(format!("unreadable bulk response: {e}")))?;
-        if parsed["errors"].as_bool() == Some(false) {
+        // Read in place (a response lists every document; building a tree of it cost more
+        // than writing the documents did).
+        let tape = tape::read(text).map_err(|tape::Refused| {
+            SinkError::retry(format!("unreadable bulk response: {}", tape::explain(text)))
+        })?;
+        let root = tape.root();
+        if root.get("errors").and_then(Val::bool) == Some(false) {
             return Ok(Round::Done);
         }
-        let items = parsed["items"].as_array().cloned().unwrap_or_default();
+        let items: Vec<Val<'_, '_>> = root
+            .get_kind("items", Kind::Array)
+            .map(|a| a.children().collect())
+            .unwrap_or_default();
         if items.len() != which.len() {
             return Err(SinkError::retry(format!(
                 "bulk response has {} items for {} documents",
@@ -373,18 +381,25 @@ impl ElasticsearchSink {
         let mut again = Vec::new();
         let mut refused: Vec<(usize, String)> = Vec::new();
         for (item, &i) in items.iter().zip(which) {
-            let result = item
-                .as_object()
-                .and_then(|o| o.values().next())
-                .cloned()
-                .unwrap_or_default();
-            let status = result["status"].as_u64().unwrap_or(0) as u16;
+            // `{"create": {...}}`: the result is the one member's value.
+            let result = item.members().next().map(|(_, v)| v);
+            let status = result
+                .and_then(|r| r.get("status"))
+                .and_then(Val::u64)
+                .and_then(|s| u16::try_from(s).ok())
+                .unwrap_or(0);
             match status {
                 200..=299 => {}
                 // Our id already exists: this document was delivered before (a re-send).
                 409 if self.config.id == IdStrategy::Deterministic => {}
                 s if retryable_status(s) => again.push(i),
-                _ => refused.push((i, result["error"].to_string())),
+                _ => {
+                    let error = result
+                        .and_then(|r| r.get("error"))
+                        .and_then(|e| serde_json::from_str::<serde_json::Value>(e.json()).ok())
+                        .unwrap_or_default();
+                    refused.push((i, error.to_string()));
+                }
             }
         }
         for (i, error) in &refused {
