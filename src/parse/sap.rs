@@ -325,15 +325,17 @@ fn object(d: &mut Draft, line: &str, message: Option<Val<'_, '_>>) {
 /// Security events: UAA messages, OAuth 2.0 service payloads, or anything else.
 fn security(d: &mut Draft, line: &str, data: &str) {
     let unquoted = unescape_quotes(data);
-    if let Some(action) = payload_value(&unquoted, "action") {
-        let subject =
-            payload_value(&unquoted, "key").or_else(|| payload_value(&unquoted, "objectID"));
+    let payload = Payload::locate(&unquoted);
+    if let Some(action) = payload.value(PayloadKey::Action) {
+        let subject = payload
+            .value(PayloadKey::Key)
+            .or_else(|| payload.value(PayloadKey::ObjectId));
         if let Some(subject) = subject {
-            oauth(d, &unquoted, &action, &subject);
+            oauth(d, &payload, &action, &subject);
             return;
         }
     }
-    if let Some(uaa) = uaa_message(&unquoted) {
+    if let Some(uaa) = uaa_message(&payload) {
         d.owned("event.action", uaa.name.clone());
         if let Some(mapping) = normalize::lookup(&UAA_EVENTS, &uaa.name) {
             normalize::categorise(d, mapping);
@@ -361,8 +363,7 @@ fn security(d: &mut Draft, line: &str, data: &str) {
 }
 
 /// `<action>-<object>` from `"action":"create"` and `"key":"Creating access token: X7pQa"`.
-fn oauth(d: &mut Draft, payload: &str, action: &str, subject: &str) {
-    let action = action.trim().to_ascii_lowercase();
+fn oauth(d: &mut Draft, payload: &Payload<'_>, action: &str, subject: &str) {
     let (head, tail) = subject.split_once(':').unwrap_or((subject, ""));
     // "Creating access token" → "access token"; the verb is the first word.
     let object = head
@@ -371,9 +372,20 @@ fn oauth(d: &mut Draft, payload: &str, action: &str, subject: &str) {
         .map_or("", |(_, o)| o)
         .trim()
         .to_ascii_lowercase();
-    let kebab = object.split_whitespace().collect::<Vec<_>>().join("-");
-    d.owned("event.action", format!("{action}-{kebab}"));
-    let mapping = oauth_object(&object, &action);
+    let action = action.trim();
+    let mut name = String::with_capacity(action.len() + 1 + object.len());
+    name.push_str(action);
+    name.make_ascii_lowercase();
+    // `<action>-<object in kebab case>`.
+    name.push('-');
+    for (n, word) in object.split_whitespace().enumerate() {
+        if n > 0 {
+            name.push('-');
+        }
+        name.push_str(word);
+    }
+    let mapping = oauth_object(&object, &name[..action.len()]);
+    d.owned("event.action", name);
     normalize::categorise(d, mapping);
     // The service logs after the fact in practice, but nothing in the record says so.
     normalize::outcome(d, Outcome::Unknown);
@@ -386,18 +398,76 @@ fn oauth(d: &mut Draft, payload: &str, action: &str, subject: &str) {
         }
     } else if !value.is_empty() {
         // SAP keeps only the first 5 characters of a token: not a secret, kept as written.
-        let prefix: String = value.chars().take(5).collect();
-        d.owned("sap.oauth.token_prefix", prefix);
+        let end = value.char_indices().nth(5).map_or(value.len(), |(i, _)| i);
+        d.owned("sap.oauth.token_prefix", value[..end].to_owned());
     }
     d.owned("sap.oauth.object", object);
     for (key, field) in [
-        ("operation", "sap.oauth.operation"),
-        ("tenantId", "sap.oauth.tenant_id"),
-        ("account", "sap.oauth.account"),
+        (PayloadKey::Operation, "sap.oauth.operation"),
+        (PayloadKey::TenantId, "sap.oauth.tenant_id"),
+        (PayloadKey::Account, "sap.oauth.account"),
     ] {
-        if let Some(v) = payload_value(payload, key) {
+        if let Some(v) = payload.value(key) {
             d.str(field, "", &v);
         }
+    }
+}
+
+/// The payload keys the parser reads.
+#[derive(Clone, Copy)]
+enum PayloadKey {
+    Action,
+    Key,
+    ObjectId,
+    Operation,
+    TenantId,
+    Account,
+    Message,
+}
+
+impl PayloadKey {
+    const ALL: [(PayloadKey, &'static str); 7] = [
+        (PayloadKey::Action, "action"),
+        (PayloadKey::Key, "key"),
+        (PayloadKey::ObjectId, "objectID"),
+        (PayloadKey::Operation, "operation"),
+        (PayloadKey::TenantId, "tenantId"),
+        (PayloadKey::Account, "account"),
+        (PayloadKey::Message, "message"),
+    ];
+}
+
+/// A security event's payload with where each key's first `"key"` ends, found in one pass
+/// over its quotes.
+struct Payload<'a> {
+    text: &'a str,
+    after: [Option<usize>; 7],
+}
+
+impl<'a> Payload<'a> {
+    fn locate(text: &'a str) -> Self {
+        let bytes = text.as_bytes();
+        let mut after = [None; 7];
+        for q in memchr::memchr_iter(b'"', bytes) {
+            let rest = &bytes[q + 1..];
+            for (key, name) in PayloadKey::ALL {
+                let slot = &mut after[key as usize];
+                if slot.is_none()
+                    && rest.starts_with(name.as_bytes())
+                    && rest.get(name.len()) == Some(&b'"')
+                {
+                    *slot = Some(q + 1 + name.len() + 1);
+                }
+            }
+        }
+        Payload { text, after }
+    }
+
+    /// The string value of `"key": "..."`, tolerant of stray quotes around it; borrowed when
+    /// it needs no clean-up.
+    fn value(&self, key: PayloadKey) -> Option<Cow<'a, str>> {
+        let at = self.after[key as usize]?;
+        value_after(&self.text[at..])
     }
 }
 
@@ -426,20 +496,9 @@ fn unescape_quotes(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The string value of `"key": "..."` in `text`, tolerant of stray quotes around it; borrowed
-/// when it needs no clean-up.
-fn payload_value<'a>(text: &'a str, key: &str) -> Option<Cow<'a, str>> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    let at = loop {
-        let i = from + super::find(&text[from..], key)?;
-        let end = i + key.len();
-        if i > 0 && bytes[i - 1] == b'"' && bytes.get(end) == Some(&b'"') {
-            break end + 1;
-        }
-        from = i + 1;
-    };
-    let rest = text[at..].trim_start().strip_prefix(':')?;
+/// The value that follows a key (`: "..."`), up to the first `",`, `"}` or `" }`.
+fn value_after(text: &str) -> Option<Cow<'_, str>> {
+    let rest = text.trim_start().strip_prefix(':')?;
     let rest = rest.trim_start_matches(|c: char| c == '"' || c.is_whitespace());
     // The value ends at the first `",`, `"}` or `" }`.
     let rb = rest.as_bytes();
@@ -469,8 +528,8 @@ struct Uaa {
 }
 
 /// `<UaaEventName> ('<desc>'): principal=..., origin=[remoteAddress=.., clientId=..], ...`
-fn uaa_message(text: &str) -> Option<Uaa> {
-    let message = payload_value(text, "message")?;
+fn uaa_message(payload: &Payload<'_>) -> Option<Uaa> {
+    let message = payload.value(PayloadKey::Message)?;
     let name: String = message
         .chars()
         .take_while(char::is_ascii_alphanumeric)

@@ -245,14 +245,15 @@ impl<'a> Tape<'a> {
 }
 
 /// A word from a key's bytes that equal keys share (its length and first and last bytes).
+/// Built in registers: a variable-length copy to memory and a load back stalls.
 fn signature(key: &str) -> u64 {
     let b = key.as_bytes();
     let n = b.len();
-    let mut head = [0u8; 8];
-    let mut tail = [0u8; 8];
-    head[..n.min(8)].copy_from_slice(&b[..n.min(8)]);
-    tail[..n.min(8)].copy_from_slice(&b[n - n.min(8)..]);
-    let mixed = u64::from_le_bytes(head) ^ u64::from_le_bytes(tail).rotate_left(29);
+    let mixed = if n >= 8 {
+        word(&b[..8]) ^ word(&b[n - 8..]).rotate_left(29)
+    } else {
+        b.iter().fold(0u64, |w, &c| (w << 8) | u64::from(c))
+    };
     mixed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n as u64
 }
 
