@@ -136,6 +136,63 @@ fn escape_flagged(
     run
 }
 
+/// Where the bytes that need escaping are in one text, found in one scan, so that the text and
+/// every slice of it are then written without scanning again (an event's values are mostly
+/// slices of its original line).
+#[derive(Default)]
+pub(crate) struct EscapeMap {
+    positions: Vec<usize>,
+}
+
+impl EscapeMap {
+    /// Maps `text`, forgetting the previous one.
+    pub(crate) fn scan(&mut self, text: &[u8]) {
+        self.positions.clear();
+        let mut words = text.chunks_exact(8);
+        let mut at = 0;
+        for w in &mut words {
+            let mut mask = flags(word(w));
+            while mask != 0 {
+                self.positions.push(at + (mask.trailing_zeros() / 8) as usize);
+                mask &= mask - 1;
+            }
+            at += 8;
+        }
+        let mut mask = tail_flags(words.remainder());
+        while mask != 0 {
+            self.positions.push(at + (mask.trailing_zeros() / 8) as usize);
+            mask &= mask - 1;
+        }
+    }
+
+    /// Whether bytes `start..end` of the mapped text need no escaping.
+    pub(crate) fn is_clean(&self, start: usize, end: usize) -> bool {
+        let first = self.positions.partition_point(|&p| p < start);
+        self.positions.get(first).is_none_or(|&p| p >= end)
+    }
+
+    /// Writes the mapped text as a JSON string literal.
+    pub(crate) fn write(&self, text: &str, out: &mut Vec<u8>) {
+        let bytes = text.as_bytes();
+        out.reserve(bytes.len() + self.positions.len() + 2);
+        out.push(b'"');
+        let mut run = 0;
+        for &i in &self.positions {
+            out.extend_from_slice(&bytes[run..i]);
+            let b = bytes[i];
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+                run = i;
+            } else {
+                escape_control(b, out);
+                run = i + 1;
+            }
+        }
+        out.extend_from_slice(&bytes[run..]);
+        out.push(b'"');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +205,18 @@ mod tests {
             let back: String = serde_json::from_slice(&out).unwrap();
             proptest::prop_assert_eq!(&back, &s);
             proptest::prop_assert_eq!(needs_escape(s.as_bytes()), out.len() != s.len() + 2);
+            // The map writes the same, and knows which slices are clean.
+            let mut map = EscapeMap::default();
+            map.scan(s.as_bytes());
+            let mut mapped = Vec::new();
+            map.write(&s, &mut mapped);
+            proptest::prop_assert_eq!(&mapped, &out);
+            for (start, _) in s.char_indices().step_by(3) {
+                for (end, _) in s[start..].char_indices().skip(1).step_by(2) {
+                    let slice = &s.as_bytes()[start..start + end];
+                    proptest::prop_assert_eq!(map.is_clean(start, start + end), !needs_escape(slice));
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use crate::source::fingerprint::fnv1a;
 
-use super::escape::needs_escape;
+use super::escape::{needs_escape, EscapeMap};
 use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
@@ -46,6 +46,7 @@ pub(super) struct Plan {
 
 thread_local! {
     static PLANS: RefCell<Vec<Option<Plan>>> = RefCell::new((0..SLOTS).map(|_| None).collect());
+    static MAP: RefCell<EscapeMap> = RefCell::new(EscapeMap::default());
 }
 
 /// Writes `event` as nested ECS JSON with the plan for its shape, making the plan if needed.
@@ -62,7 +63,7 @@ pub(super) fn write(event: &Event, out: &mut Vec<u8>) {
             *slot = Some(Plan::make(event, hash, own));
         }
         if let Some(plan) = slot.as_ref() {
-            plan.write(event, out);
+            MAP.with(|map| plan.write(event, &mut map.borrow_mut(), out));
         }
     });
 }
@@ -206,12 +207,14 @@ impl Plan {
         out.push(b'}');
     }
 
-    fn write(&self, event: &Event, out: &mut Vec<u8>) {
+    fn write(&self, event: &Event, map: &mut EscapeMap, out: &mut Vec<u8>) {
         out.reserve(self.bytes.len() + 2 * event.original.len() + event.scratch.len() + 64);
-        // One scan of each buffer tells whether any value cut from it needs escaping; most
-        // lines need none, and their values are then copied as they are.
+        // One scan of the original finds the bytes that need escaping: the original is then
+        // written from that map, and each value cut from it is copied as it is when no such
+        // byte falls inside it. The scratch buffer needs one scan to tell whether it has any.
+        map.scan(event.original.as_bytes());
         let clean = Clean {
-            original: !needs_escape(event.original.as_bytes()),
+            map,
             scratch: !needs_escape(event.scratch.as_bytes()),
         };
         let n = event.fields.len();
@@ -231,9 +234,7 @@ impl Plan {
                     }
                     out.push(b']');
                 }
-                _ if index == n + OWN_ORIGINAL => {
-                    write_str(&event.original, clean.original, out);
-                }
+                _ if index == n + OWN_ORIGINAL => clean.map.write(&event.original, out),
                 _ => write_value(entry(event, index), out),
             }
             at = end as usize;
@@ -242,16 +243,17 @@ impl Plan {
     }
 }
 
-/// Whether an event's buffers are free of bytes that need escaping.
-struct Clean {
-    original: bool,
+/// What is known of an event's buffers: where the original needs escaping, and whether the
+/// scratch buffer needs any.
+struct Clean<'m> {
+    map: &'m EscapeMap,
     scratch: bool,
 }
 
-impl Clean {
+impl Clean<'_> {
     fn write(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
         let plain = match text {
-            Text::Original(..) => self.original,
+            Text::Original(start, end) => self.map.is_clean(start as usize, end as usize),
             Text::Scratch(..) => self.scratch,
             Text::Static(_) => false,
         };
