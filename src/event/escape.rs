@@ -153,14 +153,16 @@ impl EscapeMap {
         for w in &mut words {
             let mut mask = flags(word(w));
             while mask != 0 {
-                self.positions.push(at + (mask.trailing_zeros() / 8) as usize);
+                self.positions
+                    .push(at + (mask.trailing_zeros() / 8) as usize);
                 mask &= mask - 1;
             }
             at += 8;
         }
         let mut mask = tail_flags(words.remainder());
         while mask != 0 {
-            self.positions.push(at + (mask.trailing_zeros() / 8) as usize);
+            self.positions
+                .push(at + (mask.trailing_zeros() / 8) as usize);
             mask &= mask - 1;
         }
     }

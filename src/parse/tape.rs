@@ -471,20 +471,31 @@ impl<'t, 'a> Val<'t, 'a> {
 
     /// The member `key` of an object.
     pub(crate) fn get(self, key: &str) -> Option<Self> {
-        let text = self.tape.text;
-        self.children().find(|v| {
-            v.node().key.is_some_and(|k| {
-                if k.escaped {
-                    unescaped(text, k) == key
+        let tape = self.tape;
+        let node = self.node();
+        if node.kind != Kind::Object {
+            return None;
+        }
+        let (text, key) = (tape.text.as_bytes(), key.as_bytes());
+        let mut j = self.at + 1;
+        while j < node.after {
+            let child = &tape.nodes[j];
+            if let Some(k) = child.key {
+                // Lengths and first bytes first: most keys differ there, without a call.
+                let same = if k.escaped {
+                    unescaped(tape.text, k).as_bytes() == key
                 } else {
-                    // Lengths and first bytes first: most keys differ there, without a call.
-                    let raw = &text.as_bytes()[k.start..k.end];
-                    raw.len() == key.len()
-                        && raw.first() == key.as_bytes().first()
-                        && raw == key.as_bytes()
+                    k.end - k.start == key.len()
+                        && text.get(k.start) == key.first()
+                        && &text[k.start..k.end] == key
+                };
+                if same {
+                    return Some(Val { tape, at: j });
                 }
-            })
-        })
+            }
+            j = child.after;
+        }
+        None
     }
 
     /// The member `key` of an object when it is a `kind` (an object, an array...).
