@@ -1,4 +1,4 @@
 //! Encoders: how events become bytes on the wire.
 
-pub mod gzip;
+pub mod body;
 pub mod ndjson;

@@ -20,6 +20,7 @@ use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
+use crate::encode::body::Body;
 use crate::event::{write_json_str, Event, ValueRef};
 use crate::parse::tape::{self, Kind, Val};
 
@@ -265,14 +266,19 @@ impl ElasticsearchSink {
         self.config.index.as_deref().unwrap_or("auditship-%Y.%m.%d")
     }
 
-    /// The bulk body for `events[which]`.
-    fn body(&self, events: &[Event], which: &[usize]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(which.len() * 700);
+    /// The bulk body for `events[which]`, compressed when configured.
+    fn body(&self, events: &[Event], which: &[usize]) -> std::io::Result<Vec<u8>> {
+        let mut body = Body::new(
+            self.config.compression == Compression::Gzip,
+            self.config.compression_level,
+            which.len() * 700,
+        );
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
         let mut last: Option<(i64, Vec<u8>)> = None;
         for &i in which {
             let event = &events[i];
+            let out = body.buf();
             out.extend_from_slice(b"{\"create\":{\"_index\":");
             let day = event
                 .timestamp
@@ -289,23 +295,20 @@ impl ElasticsearchSink {
             }
             if self.config.id == IdStrategy::Deterministic {
                 out.extend_from_slice(b",\"_id\":");
-                write_document_id(event, &mut out);
+                write_document_id(event, out);
             }
             out.extend_from_slice(b"}}\n");
-            event.write_json(&mut out);
+            event.write_json(out);
             out.push(b'\n');
+            body.wrote()?;
         }
-        out
+        body.finish()
     }
 
     async fn round(&self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
-        let raw = self.body(events, which);
-        let body = if self.config.compression == Compression::Gzip {
-            crate::encode::gzip::compress(&raw, self.config.compression_level)
-                .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?
-        } else {
-            raw
-        };
+        let body = self
+            .body(events, which)
+            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
         let mut url = format!("{}/_bulk", self.endpoint());
         if let Some(p) = &self.config.pipeline {
             url.push_str("?pipeline=");

@@ -18,6 +18,7 @@ use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
+use crate::encode::body::Body;
 use crate::event::Event;
 
 /// `[sinks.<name>] type = "http"`.
@@ -291,25 +292,31 @@ impl HttpSink {
     }
 
     fn body(&self, events: &[Event]) -> Result<Vec<u8>, SinkError> {
-        let mut raw = Vec::with_capacity(events.len() * 600);
-        match self.config.encoding {
-            Encoding::Ndjson => crate::encode::ndjson::encode(events, &mut raw),
-            Encoding::Json => {
-                raw.push(b'[');
-                for (i, e) in events.iter().enumerate() {
-                    if i > 0 {
-                        raw.push(b',');
-                    }
-                    e.write_json(&mut raw);
-                }
-                raw.push(b']');
+        let gzip = |e: std::io::Error| SinkError::fatal(format!("gzip: {e}"));
+        let mut body = Body::new(
+            self.config.compression == Compression::Gzip,
+            self.config.compression_level,
+            events.len() * 600,
+        );
+        let json = self.config.encoding == Encoding::Json;
+        if json {
+            body.buf().push(b'[');
+        }
+        for (i, e) in events.iter().enumerate() {
+            let out = body.buf();
+            if json && i > 0 {
+                out.push(b',');
             }
+            e.write_json(out);
+            if !json {
+                out.push(b'\n');
+            }
+            body.wrote().map_err(gzip)?;
         }
-        if self.config.compression == Compression::None {
-            return Ok(raw);
+        if json {
+            body.buf().push(b']');
         }
-        crate::encode::gzip::compress(&raw, self.config.compression_level)
-            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))
+        body.finish().map_err(gzip)
     }
 }
 
