@@ -138,61 +138,82 @@ fn escape_flagged(
 
 /// Where the bytes that need escaping are in one text, found in one scan, so that the text and
 /// every slice of it are then written without scanning again (an event's values are mostly
-/// slices of its original line).
+/// slices of its original line). One bit per byte of the text.
 #[derive(Default)]
 pub(crate) struct EscapeMap {
-    positions: Vec<usize>,
+    bits: Vec<u64>,
 }
 
 impl EscapeMap {
     /// Maps `text`, forgetting the previous one.
     pub(crate) fn scan(&mut self, text: &[u8]) {
-        self.positions.clear();
+        self.bits.clear();
+        self.bits.resize(text.len().div_ceil(64), 0);
         let mut words = text.chunks_exact(8);
-        let mut at = 0;
+        let mut k = 0;
         for w in &mut words {
-            let mut mask = flags(word(w));
-            while mask != 0 {
-                self.positions
-                    .push(at + (mask.trailing_zeros() / 8) as usize);
-                mask &= mask - 1;
-            }
-            at += 8;
+            self.bits[k / 8] |= gather(flags(word(w))) << (8 * (k % 8));
+            k += 1;
         }
-        let mut mask = tail_flags(words.remainder());
-        while mask != 0 {
-            self.positions
-                .push(at + (mask.trailing_zeros() / 8) as usize);
-            mask &= mask - 1;
+        let tail = tail_flags(words.remainder());
+        if tail != 0 {
+            self.bits[k / 8] |= gather(tail) << (8 * (k % 8));
         }
     }
 
     /// Whether bytes `start..end` of the mapped text need no escaping.
     pub(crate) fn is_clean(&self, start: usize, end: usize) -> bool {
-        let first = self.positions.partition_point(|&p| p < start);
-        self.positions.get(first).is_none_or(|&p| p >= end)
+        if start >= end {
+            return true;
+        }
+        let (first, last) = (start / 64, (end - 1) / 64);
+        let mut dirty = 0;
+        for (n, &bits) in self.bits[first..=last].iter().enumerate() {
+            let w = first + n;
+            let mut mask = u64::MAX;
+            if w == first {
+                mask &= u64::MAX << (start % 64);
+            }
+            if w == last {
+                mask &= u64::MAX >> (63 - (end - 1) % 64);
+            }
+            dirty |= bits & mask;
+        }
+        dirty == 0
     }
 
     /// Writes the mapped text as a JSON string literal.
     pub(crate) fn write(&self, text: &str, out: &mut Vec<u8>) {
         let bytes = text.as_bytes();
-        out.reserve(bytes.len() + self.positions.len() + 2);
+        out.reserve(bytes.len() + 16);
         out.push(b'"');
         let mut run = 0;
-        for &i in &self.positions {
-            out.extend_from_slice(&bytes[run..i]);
-            let b = bytes[i];
-            if b == b'"' || b == b'\\' {
-                out.push(b'\\');
-                run = i;
-            } else {
-                escape_control(b, out);
-                run = i + 1;
+        for (w, &bits) in self.bits.iter().enumerate() {
+            let mut mask = bits;
+            while mask != 0 {
+                let i = w * 64 + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                out.extend_from_slice(&bytes[run..i]);
+                let b = bytes[i];
+                if b == b'"' || b == b'\\' {
+                    out.push(b'\\');
+                    run = i;
+                } else {
+                    escape_control(b, out);
+                    run = i + 1;
+                }
             }
         }
         out.extend_from_slice(&bytes[run..]);
         out.push(b'"');
     }
+}
+
+/// The high bits of a word's eight bytes (as [`flags`] sets them) gathered into the low eight
+/// bits, byte `i` to bit `i`: each flag is moved to the top byte at its own offset by one
+/// multiplication, without carries (the partial products fall on distinct bits).
+fn gather(flags: u64) -> u64 {
+    ((flags >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
 #[cfg(test)]
