@@ -1,6 +1,7 @@
 //! A loopback receiver for the delivery bench: accepts HTTP/1.1 POSTs (ndjson, gzip or not),
-//! counts the events, answers 200 (`{"errors":false}` for `/_bulk`), and writes the running
-//! count to a file. Usage: `bench_receiver PORT COUNT_FILE`.
+//! counts the events, answers 200, and writes the running count to a file. A `/_bulk` request
+//! is answered as Elasticsearch answers one, with an item per document (so the agent reads
+//! responses of the real size). Usage: `bench_receiver PORT COUNT_FILE`.
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,11 +70,11 @@ async fn main() -> std::io::Result<()> {
                 };
                 count.fetch_add(events as u64, Ordering::Relaxed);
                 let answer = if path.starts_with("/_bulk") {
-                    r#"{"took":0,"errors":false}"#
+                    bulk_answer(events)
                 } else if path == "/" {
-                    r#"{"version":{"number":"bench"}}"#
+                    r#"{"version":{"number":"bench"}}"#.to_owned()
                 } else {
-                    ""
+                    String::new()
                 };
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -85,6 +86,21 @@ async fn main() -> std::io::Result<()> {
             }
         });
     }
+}
+
+/// A `_bulk` answer for `documents` created documents, shaped as Elasticsearch writes it.
+fn bulk_answer(documents: usize) -> String {
+    let item = r#"{"create":{"_index":"auditship-2025.01.12","_id":"0f3a9c1d2b4e5f60718293a4b5c6d7e8","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}}"#;
+    let mut out = String::with_capacity(40 + documents * (item.len() + 1));
+    out.push_str(r#"{"took":3,"errors":false,"items":["#);
+    for n in 0..documents {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out.push_str("]}");
+    out
 }
 
 fn bytecount(bytes: &[u8]) -> usize {

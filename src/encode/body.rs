@@ -13,10 +13,13 @@ pub enum Body {
     /// Sent as written.
     Plain(Vec<u8>),
     /// Compressed in pieces of about [`PIECE`] bytes.
-    Gzip {
-        encoder: flate2::write::GzEncoder<Vec<u8>>,
-        piece: Vec<u8>,
-    },
+    Gzip(Box<Gzip>),
+}
+
+/// The compressor and the piece being gathered for it.
+pub struct Gzip {
+    encoder: flate2::write::GzEncoder<Vec<u8>>,
+    piece: Vec<u8>,
 }
 
 impl Body {
@@ -26,10 +29,10 @@ impl Body {
     pub fn new(gzip: bool, level: Option<u32>, estimate: usize) -> Self {
         if gzip {
             let level = flate2::Compression::new(level.unwrap_or(1).min(9));
-            Body::Gzip {
+            Body::Gzip(Box::new(Gzip {
                 encoder: flate2::write::GzEncoder::new(Vec::with_capacity(estimate / 6), level),
                 piece: Vec::with_capacity(PIECE + 4096),
-            }
+            }))
         } else {
             Body::Plain(Vec::with_capacity(estimate))
         }
@@ -39,7 +42,7 @@ impl Body {
     pub fn buf(&mut self) -> &mut Vec<u8> {
         match self {
             Body::Plain(out) => out,
-            Body::Gzip { piece, .. } => piece,
+            Body::Gzip(gz) => &mut gz.piece,
         }
     }
 
@@ -48,10 +51,10 @@ impl Body {
     /// # Errors
     /// When the compressor fails.
     pub fn wrote(&mut self) -> std::io::Result<()> {
-        if let Body::Gzip { encoder, piece } = self {
-            if piece.len() >= PIECE {
-                encoder.write_all(piece)?;
-                piece.clear();
+        if let Body::Gzip(gz) = self {
+            if gz.piece.len() >= PIECE {
+                gz.encoder.write_all(&gz.piece)?;
+                gz.piece.clear();
             }
         }
         Ok(())
@@ -64,7 +67,8 @@ impl Body {
     pub fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             Body::Plain(out) => Ok(out),
-            Body::Gzip { mut encoder, piece } => {
+            Body::Gzip(gz) => {
+                let Gzip { mut encoder, piece } = *gz;
                 encoder.write_all(&piece)?;
                 encoder.finish()
             }
