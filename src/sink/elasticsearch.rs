@@ -361,8 +361,12 @@ impl ElasticsearchSink {
         text: &str,
         wait: Option<Duration>,
     ) -> Result<Round, SinkError> {
-        // Read in place (a response lists every document; building a tree of it cost more
-        // than writing the documents did).
+        // Elasticsearch writes `errors` before `items`: when it says there were none, every
+        // document was taken and the item list need not be read (as other shippers do).
+        if errors_first(text) == Some(false) {
+            return Ok(Round::Done);
+        }
+        // Otherwise every item is read, in place (a response lists every document).
         let tape = tape::read(text).map_err(|tape::Refused| {
             SinkError::retry(format!("unreadable bulk response: {}", tape::explain(text)))
         })?;
@@ -418,6 +422,61 @@ impl ElasticsearchSink {
             Ok(Round::Done)
         } else {
             Ok(Round::Retry(again, wait))
+        }
+    }
+}
+
+/// The top-level `errors` of a bulk response, when it comes before anything but numbers,
+/// booleans and `null` (as Elasticsearch writes it: `{"took":3,"errors":false,"items":[...`);
+/// `None` when it does not, and then the whole response is read.
+fn errors_first(text: &str) -> Option<bool> {
+    let b = text.as_bytes();
+    let ws = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    loop {
+        i = ws(i + 1);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let len = memchr::memchr2(b'"', b'\\', &b[i + 1..])?;
+        if b[i + 1 + len] != b'"' {
+            return None;
+        }
+        let key = &b[i + 1..i + 1 + len];
+        i = ws(i + len + 2);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = ws(i + 1);
+        let rest = &b[i..];
+        if key == b"errors" {
+            return if rest.starts_with(b"false") {
+                Some(false)
+            } else if rest.starts_with(b"true") {
+                Some(true)
+            } else {
+                None
+            };
+        }
+        // Skip a scalar: a number, `true`, `false` or `null`.
+        let len = rest
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.')))
+            .unwrap_or(rest.len());
+        if len == 0 || rest[0] == b'"' {
+            return None;
+        }
+        i = ws(i + len);
+        if b.get(i) != Some(&b',') {
+            return None;
         }
     }
 }
@@ -552,6 +611,27 @@ pub fn render_index(template: &str, event: &Event) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn errors_are_read_from_the_head_of_a_bulk_response() {
+        use super::errors_first;
+        assert_eq!(
+            errors_first(r#"{"took":3,"errors":false,"items":[]}"#),
+            Some(false)
+        );
+        assert_eq!(
+            errors_first(r#" { "took" : 3 , "errors" : true , "items":[]}"#),
+            Some(true)
+        );
+        assert_eq!(errors_first(r#"{"errors":false}"#), Some(false));
+        // Anything else before `errors`, or no `errors` at all: the response is read in full.
+        assert_eq!(errors_first(r#"{"items":[],"errors":false}"#), None);
+        assert_eq!(errors_first(r#"{"took":"3","errors":false}"#), None);
+        assert_eq!(errors_first(r#"{"took":3}"#), None);
+        assert_eq!(errors_first(r#"{"err\u006frs":false}"#), None);
+        assert_eq!(errors_first("not json"), None);
+        assert_eq!(errors_first(""), None);
+    }
+
     use super::*;
     use crate::event::{Origin, Text, Value};
 
