@@ -10,6 +10,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use auditship::event::Origin;
 use auditship::parse::{self, Format, ParseOptions};
 
+// The agent's allocator, so that the figures are the agent's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const LINES: usize = 10_000;
 
 fn sample(format: Format) -> Vec<String> {

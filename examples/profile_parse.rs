@@ -3,6 +3,10 @@
 
 use std::io::Write;
 
+// The agent's allocator, so that the figures are the agent's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let format = args.next().unwrap_or_else(|| "dogtag".into());
