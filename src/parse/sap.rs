@@ -597,6 +597,17 @@ mod tests {
     }
 
     #[test]
+    fn a_lone_surrogate_in_any_field_makes_the_record_malformed() {
+        let v = parse(
+            r#"{"message_uuid":"9f1e","time":"2025-01-20T06:41:09.512Z","category":"audit.security-events","unread":"\ud800","message":{"user":"alice","time":"2025-01-20T06:41:09.512Z"}}"#,
+        );
+        assert_eq!(v["tags"], serde_json::json!(["audit_parse_failure"]));
+        let reason = v["error"]["message"].as_str().unwrap();
+        assert!(reason.contains("hex escape"), "{reason}");
+        assert!(reason.contains("column"), "{reason}");
+    }
+
+    #[test]
     fn configuration_change_with_only_new_values_is_a_creation() {
         let v = parse(
             r#"{"message_uuid":"0d0d","time":"2025-01-20T06:45:00.000Z","tenant":"c0ffee00","user":"sec.admin@corp.test","category":"audit.configuration","message":{"user":"sec.admin@corp.test","time":"2025-01-20T06:45:00.000Z","category":"audit.configuration","tenant":"$PROVIDER","object":{"type":"xsrolecollections","id":{"crudType":"CREATE"}},"attributes":[{"name":"name","new":"Auditors EU"}],"success":true}}"#,
