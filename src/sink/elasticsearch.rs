@@ -458,9 +458,16 @@ fn errors_first(text: &str) -> Option<bool> {
         i = ws(i + 1);
         let rest = &b[i..];
         if key == b"errors" {
-            return if rest.starts_with(b"false") {
+            // The literal, then what may follow a value.
+            let ends = |n: usize| {
+                matches!(
+                    rest.get(n),
+                    Some(b',' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
+                )
+            };
+            return if rest.starts_with(b"false") && ends(5) {
                 Some(false)
-            } else if rest.starts_with(b"true") {
+            } else if rest.starts_with(b"true") && ends(4) {
                 Some(true)
             } else {
                 None
@@ -623,6 +630,8 @@ mod tests {
             Some(true)
         );
         assert_eq!(errors_first(r#"{"errors":false}"#), Some(false));
+        assert_eq!(errors_first(r#"{"errors":falsey}"#), None);
+        assert_eq!(errors_first(r#"{"errors":false"#), None);
         // Anything else before `errors`, or no `errors` at all: the response is read in full.
         assert_eq!(errors_first(r#"{"items":[],"errors":false}"#), None);
         assert_eq!(errors_first(r#"{"took":"3","errors":false}"#), None);
