@@ -29,9 +29,18 @@ impl Draft {
         if let Some(t) = Text::within(line, value) {
             return t;
         }
+        self.reserve(value.len());
         let start = self.scratch.len() as u32;
         self.scratch.push_str(value);
         Text::Scratch(start, self.scratch.len() as u32)
+    }
+
+    /// Room for `more` bytes of scratch: a first use takes a block most events never outgrow,
+    /// rather than growing a few bytes at a time.
+    fn reserve(&mut self, more: usize) {
+        if self.scratch.capacity() == 0 {
+            self.scratch.reserve(more.max(256));
+        }
     }
 
     fn set(&mut self, key: Text, value: Value) {
@@ -74,6 +83,7 @@ impl Draft {
 
     /// Sets `prefix.name` (a vendor field whose name comes from the line).
     pub fn dynamic(&mut self, prefix: &'static str, line: &str, name: &str, value: &str) {
+        self.reserve(prefix.len() + 1 + name.len());
         let start = self.scratch.len() as u32;
         self.scratch.push_str(prefix);
         self.scratch.push('.');
