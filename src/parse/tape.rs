@@ -212,7 +212,11 @@ impl<'a> Reader<'a> {
         let top = self.open.last_mut().ok_or(Refused)?;
         let earlier = &self.sigs[top.sigs_from..];
         if top.keys.is_none() && earlier.len() < LINEAR_KEYS {
-            let sig = signature(&unescaped(text, span));
+            let sig = if span.escaped {
+            signature(&unescaped(text, span))
+        } else {
+            signature(&text[span.start..span.end])
+        };
             if earlier
                 .iter()
                 .any(|&(s, k)| s == sig && same_key(text, k, span))
@@ -266,6 +270,7 @@ fn same_key(text: &str, a: Span, b: Span) -> bool {
 }
 
 /// A string's value.
+#[inline]
 fn unescaped(text: &str, span: Span) -> Cow<'_, str> {
     let raw = &text[span.start..span.end];
     if span.escaped {
@@ -277,35 +282,39 @@ fn unescaped(text: &str, span: Span) -> Cow<'_, str> {
 
 /// Decodes the escapes of a validated string's contents.
 fn unescape(raw: &str) -> String {
+    let b = raw.as_bytes();
     let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        let esc = &rest[at + 1..];
-        let (c, used) = match esc.as_bytes().first() {
-            Some(b'b') => ('\u{8}', 1),
-            Some(b'f') => ('\u{c}', 1),
-            Some(b'n') => ('\n', 1),
-            Some(b'r') => ('\r', 1),
-            Some(b't') => ('\t', 1),
+    let mut run = 0;
+    for at in memchr::memchr_iter(b'\\', b) {
+        if at < run {
+            // The second backslash of `\\\\`, already taken.
+            continue;
+        }
+        out.push_str(&raw[run..at]);
+        let (c, used) = match b.get(at + 1) {
+            Some(b'b') => ('\u{8}', 2),
+            Some(b'f') => ('\u{c}', 2),
+            Some(b'n') => ('\n', 2),
+            Some(b'r') => ('\r', 2),
+            Some(b't') => ('\t', 2),
             Some(b'u') => {
-                let unit = hex4(esc.as_bytes(), 1).unwrap_or(0xfffd);
+                let unit = hex4(b, at + 2).unwrap_or(0xfffd);
                 if (0xd800..0xdc00).contains(&unit) {
-                    let low = hex4(esc.as_bytes(), 7).unwrap_or(0xdc00);
+                    let low = hex4(b, at + 8).unwrap_or(0xdc00);
                     let code = 0x10000 + ((unit - 0xd800) << 10) + (low - 0xdc00);
-                    (char::from_u32(code).unwrap_or('\u{fffd}'), 11)
+                    (char::from_u32(code).unwrap_or('\u{fffd}'), 12)
                 } else {
-                    (char::from_u32(unit).unwrap_or('\u{fffd}'), 5)
+                    (char::from_u32(unit).unwrap_or('\u{fffd}'), 6)
                 }
             }
-            // `"`, `\` and `/` stand for themselves.
-            Some(&c) => (char::from(c), 1),
+            // `"`, `\\` and `/` stand for themselves.
+            Some(&c) => (char::from(c), 2),
             None => break,
         };
         out.push(c);
-        rest = &esc[used.min(esc.len())..];
+        run = (at + used).min(b.len());
     }
-    out.push_str(rest);
+    out.push_str(&raw[run..]);
     out
 }
 
