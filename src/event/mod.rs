@@ -357,14 +357,24 @@ pub(crate) fn push_item<'a>(
     item: Text,
     text: impl Fn(Text) -> &'a str,
 ) {
+    // The same constant is mostly the same address; otherwise lengths and first bytes rule
+    // out most keys before the text is compared.
     let same_key = |k: Text| match k {
-        Text::Static(s) => std::ptr::eq(s, key) || s == key,
+        Text::Static(s) => {
+            std::ptr::eq(s, key)
+                || (s.len() == key.len()
+                    && s.as_bytes().first() == key.as_bytes().first()
+                    && s == key)
+        }
         other => text(other) == key,
     };
     let Some(i) = fields.iter().rposition(|f| same_key(f.key)) else {
+        // Lists (related users and addresses) mostly get a second item: room for a few.
+        let mut items = Vec::with_capacity(4);
+        items.push(item);
         fields.push(Field {
             key: Text::Static(key),
-            value: Value::List(vec![item]),
+            value: Value::List(items),
         });
         return;
     };

@@ -359,7 +359,11 @@ fn present(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
 
 /// Builds a [`Record`] from a text message.
 fn kv_record(message: &str) -> Result<Record<'_>, String> {
-    let mut r = Record::default();
+    let mut r = Record {
+        // Room for the usual details (auth_method, redirect_uri, code_id, username...).
+        details: Vec::with_capacity(8),
+        ..Record::default()
+    };
     for (key, value) in pairs(message)? {
         match key {
             "type" => r.kind = present(value),

@@ -213,10 +213,10 @@ impl<'a> Reader<'a> {
         let earlier = &self.sigs[top.sigs_from..];
         if top.keys.is_none() && earlier.len() < LINEAR_KEYS {
             let sig = if span.escaped {
-            signature(&unescaped(text, span))
-        } else {
-            signature(&text[span.start..span.end])
-        };
+                signature(&unescaped(text, span))
+            } else {
+                signature(&text[span.start..span.end])
+            };
             if earlier
                 .iter()
                 .any(|&(s, k)| s == sig && same_key(text, k, span))
