@@ -113,27 +113,27 @@ fn escape_flagged(
     while mask != 0 {
         let i = at + (mask.trailing_zeros() / 8) as usize;
         mask &= mask - 1;
-        let b = bytes[i];
-        let pending = &bytes[run..i];
-        if pending.len() <= 8 {
-            // Short runs between escapes (quoted JSON is full of them): byte by byte is
-            // cheaper than a call to copy them.
-            for &c in pending {
-                out.push(c);
-            }
-        } else {
-            out.extend_from_slice(pending);
-        }
-        if b == b'"' || b == b'\\' {
-            // A backslash now; the byte itself goes out with the next run.
-            out.push(b'\\');
-            run = i;
-        } else {
-            escape_control(b, out);
-            run = i + 1;
-        }
+        run = escape_at(bytes, i, run, out);
     }
     run
+}
+
+/// Copies `bytes[run..i]` and escapes byte `i`; returns where the bytes not yet copied begin.
+// Measured: left to the compiler, it stays a call in the escape map's loop (6 % more
+// instructions per SAP record).
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn escape_at(bytes: &[u8], i: usize, run: usize, out: &mut Vec<u8>) -> usize {
+    out.extend_from_slice(&bytes[run..i]);
+    let b = bytes[i];
+    if b == b'"' || b == b'\\' {
+        // A backslash now; the byte itself goes out with the next run.
+        out.push(b'\\');
+        i
+    } else {
+        escape_control(b, out);
+        i + 1
+    }
 }
 
 /// Where the bytes that need escaping are in one text, found in one scan, so that the text and
@@ -193,15 +193,7 @@ impl EscapeMap {
             while mask != 0 {
                 let i = w * 64 + mask.trailing_zeros() as usize;
                 mask &= mask - 1;
-                out.extend_from_slice(&bytes[run..i]);
-                let b = bytes[i];
-                if b == b'"' || b == b'\\' {
-                    out.push(b'\\');
-                    run = i;
-                } else {
-                    escape_control(b, out);
-                    run = i + 1;
-                }
+                run = escape_at(bytes, i, run, out);
             }
         }
         out.extend_from_slice(&bytes[run..]);
