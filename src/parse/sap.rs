@@ -73,22 +73,99 @@ fn draft(line: &str) -> Result<Draft, String> {
     d.constant("event.kind", "event");
     d.constant("event.module", "sap");
     d.constant("event.dataset", "sap.auditlog");
+    let r = Record::read(record);
     // Neo's capitalised keys (a `null` one counts as absent).
-    let neo_key = |k: &str| record.get(k).is_some_and(|v| v.kind() != Kind::Null);
-    if neo_key("Uuid") || neo_key("Category") {
+    let neo_key = |v: Option<Val<'_, '_>>| v.is_some_and(|v| v.kind() != Kind::Null);
+    if neo_key(r.neo_uuid) || neo_key(r.neo_category) {
         neo(&mut d, line, record)?;
     } else {
-        cloud_foundry(&mut d, line, record)?;
+        cloud_foundry(&mut d, line, &r)?;
     }
     Ok(d)
 }
 
-fn cloud_foundry(d: &mut Draft, line: &str, r: Val<'_, '_>) -> Result<(), String> {
+/// The fields of a record this parser reads first, looked up in one pass over its members.
+struct Record<'t, 'a> {
+    message: Option<Val<'t, 'a>>,
+    message_uuid: Option<Val<'t, 'a>>,
+    time: Option<Val<'t, 'a>>,
+    tenant: Option<Val<'t, 'a>>,
+    org_id: Option<Val<'t, 'a>>,
+    space_id: Option<Val<'t, 'a>>,
+    als_service_id: Option<Val<'t, 'a>>,
+    app_or_service_id: Option<Val<'t, 'a>>,
+    user: Option<Val<'t, 'a>>,
+    category: Option<Val<'t, 'a>>,
+    neo_uuid: Option<Val<'t, 'a>>,
+    neo_category: Option<Val<'t, 'a>>,
+}
+
+impl<'t, 'a> Record<'t, 'a> {
+    fn read(root: Val<'t, 'a>) -> Self {
+        let [message, message_uuid, time, tenant, org_id, space_id, als_service_id, app_or_service_id, user, category, neo_uuid, neo_category] =
+            root.pick([
+                "message",
+                "message_uuid",
+                "time",
+                "tenant",
+                "org_id",
+                "space_id",
+                "als_service_id",
+                "app_or_service_id",
+                "user",
+                "category",
+                "Uuid",
+                "Category",
+            ]);
+        Record {
+            message,
+            message_uuid,
+            time,
+            tenant,
+            org_id,
+            space_id,
+            als_service_id,
+            app_or_service_id,
+            user,
+            category,
+            neo_uuid,
+            neo_category,
+        }
+    }
+}
+
+/// The fields of the Cloud Foundry `message` object this parser reads first.
+struct Message<'t, 'a> {
+    time: Option<Val<'t, 'a>>,
+    user: Option<Val<'t, 'a>>,
+    ip: Option<Val<'t, 'a>>,
+    category: Option<Val<'t, 'a>>,
+    data: Option<Val<'t, 'a>>,
+}
+
+impl<'t, 'a> Message<'t, 'a> {
+    fn read(message: Option<Val<'t, 'a>>) -> Self {
+        let [time, user, ip, category, data] = message.map_or([None; 5], |m| {
+            m.pick(["time", "user", "ip", "category", "data"])
+        });
+        Message {
+            time,
+            user,
+            ip,
+            category,
+            data,
+        }
+    }
+}
+
+/// A field's string value (anything else is absent).
+fn string<'a>(v: Option<Val<'_, 'a>>) -> Option<Cow<'a, str>> {
+    v?.str()
+}
+
+fn cloud_foundry(d: &mut Draft, line: &str, r: &Record<'_, '_>) -> Result<(), String> {
     // `message` is an object, or a string holding JSON (read a second time).
-    let field = r.get("message");
-    let decoded = field
-        .and_then(Val::str)
-        .filter(|text| text.trim_start().starts_with('{'));
+    let decoded = string(r.message).filter(|text| text.trim_start().starts_with('{'));
     let embedded = match decoded.as_deref().map(|text| (text, tape::read(text))) {
         Some((_, Ok(tape))) => Some(tape),
         // The embedded object follows the same rule as the line: no key twice.
@@ -98,49 +175,50 @@ fn cloud_foundry(d: &mut Draft, line: &str, r: Val<'_, '_>) -> Result<(), String
         },
         None => None,
     };
-    let message = match field {
+    let message = match r.message {
         Some(m) if m.kind() == Kind::Object => Some(m),
         _ => embedded.as_ref().map(tape::Tape::root),
     };
-    let time = text(message, "time")
+    let m = Message::read(message);
+    let time = string(m.time)
         .as_deref()
         .and_then(sap_time)
-        .or_else(|| text(Some(r), "time").as_deref().and_then(sap_time))
+        .or_else(|| string(r.time).as_deref().and_then(sap_time))
         .ok_or_else(|| "record without a usable `time`".to_owned())?;
     d.timestamp = Some(time);
-    if let Some(id) = text(Some(r), "message_uuid") {
+    if let Some(id) = string(r.message_uuid) {
         d.str("event.id", line, &id);
     }
-    if let Some(t) = text(Some(r), "tenant") {
+    if let Some(t) = string(r.tenant) {
         d.str("organization.id", line, &t);
     }
-    for (key, field) in [
-        ("org_id", "sap.org_id"),
-        ("space_id", "sap.space_id"),
-        ("als_service_id", "sap.als_service_id"),
+    for (value, name) in [
+        (r.org_id, "sap.org_id"),
+        (r.space_id, "sap.space_id"),
+        (r.als_service_id, "sap.als_service_id"),
     ] {
-        if let Some(v) = text(Some(r), key).filter(|v| !v.is_empty()) {
-            d.str(field, line, &v);
+        if let Some(v) = string(value).filter(|v| !v.is_empty()) {
+            d.str(name, line, &v);
         }
     }
-    match text(Some(r), "app_or_service_id").filter(|v| !v.is_empty()) {
+    match string(r.app_or_service_id).filter(|v| !v.is_empty()) {
         Some(p) => d.str("event.provider", line, &p),
         None => d.constant("event.provider", "sap-audit-log"),
     }
-    let user = text(message, "user")
+    let actor = string(m.user)
         .filter(|u| !is_placeholder(u))
-        .or_else(|| text(Some(r), "user").filter(|u| !is_placeholder(u)));
-    if let Some(u) = user {
+        .or_else(|| string(r.user).filter(|u| !is_placeholder(u)));
+    if let Some(u) = actor {
         normalize::user(d, "user.name", line, &u);
     }
-    if let Some(ip) = text(message, "ip") {
+    if let Some(ip) = string(m.ip) {
         normalize::ip_or_address(d, line, &ip, "source.ip", "source.address");
     }
-    let category = text(message, "category")
-        .or_else(|| text(Some(r), "category"))
+    let category = string(m.category)
+        .or_else(|| string(r.category))
         .unwrap_or_default();
     d.str("event.code", line, &category);
-    let data = text(message, "data").unwrap_or_default();
+    let data = string(m.data).unwrap_or_default();
     categorise(d, line, &category, message, &data);
     Ok(())
 }

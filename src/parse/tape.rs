@@ -507,6 +507,44 @@ impl<'t, 'a> Val<'t, 'a> {
         None
     }
 
+    /// The members named `names` of an object, found in one pass over its members (rather
+    /// than one pass per name).
+    pub(crate) fn pick<const N: usize>(self, names: [&str; N]) -> [Option<Self>; N] {
+        let mut found = [None; N];
+        let tape = self.tape;
+        let node = self.node();
+        if node.kind != Kind::Object {
+            return found;
+        }
+        let text = tape.text.as_bytes();
+        let mut j = self.at + 1;
+        while j < node.after {
+            let child = &tape.nodes[j];
+            if let Some(k) = child.key {
+                let decoded;
+                let key = if k.escaped {
+                    decoded = unescaped(tape.text, k);
+                    decoded.as_bytes()
+                } else {
+                    &text[k.start..k.end]
+                };
+                for (slot, name) in found.iter_mut().zip(names) {
+                    let name = name.as_bytes();
+                    if slot.is_none()
+                        && key.len() == name.len()
+                        && key.first() == name.first()
+                        && key == name
+                    {
+                        *slot = Some(Val { tape, at: j });
+                        break;
+                    }
+                }
+            }
+            j = child.after;
+        }
+        found
+    }
+
     /// The member `key` of an object when it is a `kind` (an object, an array...).
     pub(crate) fn get_kind(self, key: &str, kind: Kind) -> Option<Self> {
         self.get(key).filter(|v| v.kind() == kind)
@@ -742,6 +780,13 @@ mod tests {
         assert_eq!(kinds, [Kind::True, Kind::Null, Kind::Number]);
         assert_eq!(root.get("b").unwrap().raw(), r#"{"c":[true,null,2]}"#);
         assert!(root.get("zz").is_none());
+        let [a, zz, d] = root.pick(["a", "zz", "d"]);
+        assert_eq!(a.and_then(Val::str).as_deref(), Some("x\"y"));
+        assert!(zz.is_none());
+        assert_eq!(d.and_then(Val::str).as_deref(), Some("plain"));
+        let escaped = read(r#"{"\u0061":1,"b":2}"#).unwrap();
+        let [a, b] = escaped.root().pick(["a", "b"]);
+        assert_eq!((a.map(Val::raw), b.map(Val::raw)), (Some("1"), Some("2")));
         assert_eq!(explain(r#"{"a":1,"a":2}"#), "duplicate JSON key `a`");
         assert!(explain("{\"a\":").starts_with("invalid JSON: EOF"));
     }
