@@ -121,3 +121,14 @@ pub fn exercise(format: crate::parse::Format, bytes: &[u8]) -> usize {
         Err(_) => 0,
     }
 }
+
+/// For the `json_reader` fuzz target: the parsers' one-pass JSON reader must judge `bytes` as
+/// `serde_json` does (a key twice counting as malformed) and read the same values.
+///
+/// # Panics
+/// When the two differ.
+pub fn check_json_reader(bytes: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        crate::parse::tape::check_against_serde(text);
+    }
+}
