@@ -73,7 +73,7 @@ fn draft(line: &str) -> Result<Draft, String> {
     d.constant("event.kind", "event");
     d.constant("event.module", "sap");
     d.constant("event.dataset", "sap.auditlog");
-    let r = Record::read(record);
+    let r = Record::read(Some(record));
     // Neo's capitalised keys (a `null` one counts as absent).
     let neo_key = |v: Option<Val<'_, '_>>| v.is_some_and(|v| v.kind() != Kind::Null);
     if neo_key(r.neo_uuid) || neo_key(r.neo_category) {
@@ -84,77 +84,50 @@ fn draft(line: &str) -> Result<Draft, String> {
     Ok(d)
 }
 
-/// The fields of a record this parser reads first, looked up in one pass over its members.
-struct Record<'t, 'a> {
-    message: Option<Val<'t, 'a>>,
-    message_uuid: Option<Val<'t, 'a>>,
-    time: Option<Val<'t, 'a>>,
-    tenant: Option<Val<'t, 'a>>,
-    org_id: Option<Val<'t, 'a>>,
-    space_id: Option<Val<'t, 'a>>,
-    als_service_id: Option<Val<'t, 'a>>,
-    app_or_service_id: Option<Val<'t, 'a>>,
-    user: Option<Val<'t, 'a>>,
-    category: Option<Val<'t, 'a>>,
-    neo_uuid: Option<Val<'t, 'a>>,
-    neo_category: Option<Val<'t, 'a>>,
+/// Declares a struct of an object's members, each field named with the key it is read from,
+/// and its `read`: every member looked up in one pass over the object (`Val::pick`).
+macro_rules! members {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $key:literal),* $(,)? }) => {
+        $(#[$doc])*
+        struct $name<'t, 'a> {
+            $($field: Option<Val<'t, 'a>>,)*
+        }
+
+        impl<'t, 'a> $name<'t, 'a> {
+            fn read(object: Option<Val<'t, 'a>>) -> Self {
+                let [$($field),*] = object.map_or([None; [$($key),*].len()], |o| o.pick([$($key),*]));
+                $name { $($field),* }
+            }
+        }
+    };
 }
 
-impl<'t, 'a> Record<'t, 'a> {
-    fn read(root: Val<'t, 'a>) -> Self {
-        let [message, message_uuid, time, tenant, org_id, space_id, als_service_id, app_or_service_id, user, category, neo_uuid, neo_category] =
-            root.pick([
-                "message",
-                "message_uuid",
-                "time",
-                "tenant",
-                "org_id",
-                "space_id",
-                "als_service_id",
-                "app_or_service_id",
-                "user",
-                "category",
-                "Uuid",
-                "Category",
-            ]);
-        Record {
-            message,
-            message_uuid,
-            time,
-            tenant,
-            org_id,
-            space_id,
-            als_service_id,
-            app_or_service_id,
-            user,
-            category,
-            neo_uuid,
-            neo_category,
-        }
+members! {
+    /// The fields of a record this parser reads first.
+    Record {
+        message: "message",
+        message_uuid: "message_uuid",
+        time: "time",
+        tenant: "tenant",
+        org_id: "org_id",
+        space_id: "space_id",
+        als_service_id: "als_service_id",
+        app_or_service_id: "app_or_service_id",
+        user: "user",
+        category: "category",
+        neo_uuid: "Uuid",
+        neo_category: "Category",
     }
 }
 
-/// The fields of the Cloud Foundry `message` object this parser reads first.
-struct Message<'t, 'a> {
-    time: Option<Val<'t, 'a>>,
-    user: Option<Val<'t, 'a>>,
-    ip: Option<Val<'t, 'a>>,
-    category: Option<Val<'t, 'a>>,
-    data: Option<Val<'t, 'a>>,
-}
-
-impl<'t, 'a> Message<'t, 'a> {
-    fn read(message: Option<Val<'t, 'a>>) -> Self {
-        let [time, user, ip, category, data] = message.map_or([None; 5], |m| {
-            m.pick(["time", "user", "ip", "category", "data"])
-        });
-        Message {
-            time,
-            user,
-            ip,
-            category,
-            data,
-        }
+members! {
+    /// The fields of the Cloud Foundry `message` object this parser reads first.
+    Message {
+        time: "time",
+        user: "user",
+        ip: "ip",
+        category: "category",
+        data: "data",
     }
 }
 
