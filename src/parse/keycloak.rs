@@ -10,13 +10,13 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeZone};
-use nom::bytes::complete::{tag, take_while1, take_while_m_n};
+use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
 use serde::Deserialize;
 
 use super::draft::Draft;
 use super::until;
+use super::zone::{to_utc, Reading};
 use super::{failure, Parser, Sequencer};
 use crate::event::{Event, Origin};
 use crate::normalize::keycloak::{
@@ -66,7 +66,7 @@ impl Parser for KeycloakParser {
     }
 
     fn starts_record(&self, line: &str) -> bool {
-        line.starts_with('{') || stamp(line).is_ok()
+        line.starts_with('{') || stamp(line).is_some()
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -108,7 +108,7 @@ impl KeycloakParser {
 
     /// A jboss-logging pattern line: `stamp LEVEL [category] (thread) message`.
     fn text_record(&self, line: &str) -> Result<(Draft, Option<i64>), String> {
-        let (rest, naive) = stamp(line).map_err(|_| {
+        let (rest, local) = stamp(line).ok_or_else(|| {
             "not a Keycloak log line (expected `yyyy-MM-dd HH:mm:ss,SSS LEVEL [category] (thread) ...`)"
                 .to_owned()
         })?;
@@ -117,26 +117,19 @@ impl KeycloakParser {
         let mut d = Draft::new();
         let mut alt = None;
         if let Some(zone) = self.zone {
-            match zone.from_local_datetime(&naive) {
-                chrono::LocalResult::Single(t) => d.timestamp = Some(t.timestamp_millis()),
-                chrono::LocalResult::Ambiguous(first, second) => {
-                    d.timestamp = Some(first.timestamp_millis());
-                    alt = Some(second.timestamp_millis());
+            match to_utc(zone, local) {
+                Reading::Single(t) => d.timestamp = Some(t),
+                Reading::Ambiguous(first, second) => {
+                    d.timestamp = Some(first);
+                    alt = Some(second);
                 }
-                chrono::LocalResult::None => {
-                    // In the gap when clocks go forward: read it with the offset in force
-                    // just before the gap.
-                    let before = naive - chrono::TimeDelta::hours(3);
-                    let offset = zone
-                        .offset_from_local_datetime(&before)
-                        .earliest()
-                        .map_or(0, |o| i64::from(chrono::Offset::fix(&o).local_minus_utc()));
-                    d.timestamp = Some(naive.and_utc().timestamp_millis() - offset * 1000);
+                Reading::Gap(t) => {
+                    d.timestamp = Some(t);
                     d.tag("audit_time_in_dst_gap");
                 }
             }
         } else {
-            d.timestamp = Some(naive.and_utc().timestamp_millis());
+            d.timestamp = Some(local);
             d.tag("audit_timezone_assumed");
         }
         d.str("log.level", line, level);
@@ -164,35 +157,37 @@ impl KeycloakParser {
     }
 }
 
-type Stamped<'a> = IResult<&'a str, NaiveDateTime>;
-
-/// `yyyy-MM-dd HH:mm:ss,SSS` at the start of a line.
-fn stamp(line: &str) -> Stamped<'_> {
-    let digits = |n| take_while_m_n(n, n, |c: char| c.is_ascii_digit());
-    let (i, year) = digits(4)(line)?;
-    let (i, _) = tag("-")(i)?;
-    let (i, month) = digits(2)(i)?;
-    let (i, _) = tag("-")(i)?;
-    let (i, day) = digits(2)(i)?;
-    let (i, _) = tag(" ")(i)?;
-    let (i, hour) = digits(2)(i)?;
-    let (i, _) = tag(":")(i)?;
-    let (i, minute) = digits(2)(i)?;
-    let (i, _) = tag(":")(i)?;
-    let (i, second) = digits(2)(i)?;
-    let (i, _) = nom::Parser::parse(&mut nom::branch::alt((tag(","), tag("."))), i)?;
-    let (i, milli) = digits(3)(i)?;
-    let num = |text: &str| text.parse::<u32>().unwrap_or(u32::MAX);
-    let date = NaiveDate::from_ymd_opt(num(year) as i32, num(month), num(day));
-    let time = date
-        .and_then(|date| date.and_hms_milli_opt(num(hour), num(minute), num(second), num(milli)));
-    match time {
-        Some(t) => Ok((i, t)),
-        None => Err(nom::Err::Error(nom::error::Error::new(
-            line,
-            nom::error::ErrorKind::Verify,
-        ))),
+/// `yyyy-MM-dd HH:mm:ss,SSS` (or `.SSS`) at the start of a line, read at fixed positions: the
+/// rest of the line and the wall-clock time counted like epoch milliseconds.
+fn stamp(line: &str) -> Option<(&str, i64)> {
+    let b = line.as_bytes();
+    if b.len() < 23
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+        || !matches!(b[19], b',' | b'.')
+    {
+        return None;
     }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+        })
+    };
+    // Seconds stop at 59: a leap second (`:60`) is no time a Java clock writes.
+    let second = num(17..19).filter(|&s| s < 60)?;
+    let local = crate::time::utc_ms(
+        i64::from(num(0..4)?),
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        second,
+        num(20..23)?,
+    )?;
+    Some((&line[23..], local))
 }
 
 /// ` LEVEL [category] (thread) ` → (level, category, thread); the rest is the message.

@@ -15,6 +15,7 @@ pub mod raw;
 pub mod sap;
 pub(crate) mod tape;
 pub mod totp;
+pub mod zone;
 
 use std::sync::Arc;
 
