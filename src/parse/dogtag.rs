@@ -74,11 +74,7 @@ impl DogtagParser {
         {
             return None;
         }
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            b[r].iter().try_fold(0u32, |acc, &d| {
-                d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-            })
-        };
+        let num = |r| super::digits(b, r);
         let month_name = &stamp[3..6];
         let month = MONTHS
             .iter()

@@ -171,11 +171,7 @@ fn stamp(line: &str) -> Option<(&str, i64)> {
     {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
-    };
+    let num = |r| super::digits(b, r);
     // Seconds stop at 59: a leap second (`:60`) is no time a Java clock writes.
     let second = num(17..19).filter(|&s| s < 60)?;
     let local = crate::time::utc_ms(
