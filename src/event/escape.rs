@@ -79,9 +79,15 @@ fn escape_control(b: u8, out: &mut Vec<u8>) {
 
 /// Writes `s` as a JSON string literal.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
+    write_json_body(s, out);
+    out.push(b'"');
+}
+
+/// Writes the inside of `s`'s JSON string literal (escaped, without the quotes).
+pub(crate) fn write_json_body(s: &str, out: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
     // `run` is where the bytes not yet copied begin.
     let mut run = 0;
     let mut words = bytes.chunks_exact(8);
@@ -98,7 +104,6 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
         run = escape_flagged(bytes, at, mask, run, out);
     }
     out.extend_from_slice(&bytes[run..]);
-    out.push(b'"');
 }
 
 /// Copies the text before each flagged byte of the word at `at` and escapes the byte; returns
@@ -182,11 +187,10 @@ impl EscapeMap {
         dirty == 0
     }
 
-    /// Writes the mapped text as a JSON string literal.
-    pub(crate) fn write(&self, text: &str, out: &mut Vec<u8>) {
+    /// Writes the inside of the mapped text's JSON string literal (without the quotes).
+    pub(crate) fn write_body(&self, text: &str, out: &mut Vec<u8>) {
         let bytes = text.as_bytes();
         out.reserve(bytes.len() + 16);
-        out.push(b'"');
         let mut run = 0;
         for (w, &bits) in self.bits.iter().enumerate() {
             let mut mask = bits;
@@ -197,7 +201,6 @@ impl EscapeMap {
             }
         }
         out.extend_from_slice(&bytes[run..]);
-        out.push(b'"');
     }
 }
 
@@ -223,8 +226,9 @@ mod tests {
             // The map writes the same, and knows which slices are clean.
             let mut map = EscapeMap::default();
             map.scan(s.as_bytes());
-            let mut mapped = Vec::new();
-            map.write(&s, &mut mapped);
+            let mut mapped = vec![b'"'];
+            map.write_body(&s, &mut mapped);
+            mapped.push(b'"');
             proptest::prop_assert_eq!(&mapped, &out);
             for (start, _) in s.char_indices().step_by(3) {
                 for (end, _) in s[start..].char_indices().skip(1).step_by(2) {

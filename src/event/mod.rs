@@ -547,6 +547,31 @@ mod tests {
         assert!(json.get("log").is_none());
     }
 
+    #[test]
+    fn constant_values_of_one_shape_are_written_per_event() {
+        // The same keys with different constants, category lists and file paths, and back:
+        // constants written into a plan never leak into an event that has others.
+        const SUCCESS: &[&str] = &["authentication"];
+        const FAILURE: &[&str] = &["iam"];
+        let cases = [
+            ("success", SUCCESS, "/var/log/a.log"),
+            ("success", SUCCESS, "/var/log/b.log"),
+            ("failure", FAILURE, "/var/log/b.log"),
+            ("success", FAILURE, "/var/log/a.log"),
+            ("success", SUCCESS, "/var/log/a.log"),
+        ];
+        for (outcome, category, path) in cases {
+            let mut e = event("x");
+            e.origin.path = Some(Arc::from(path));
+            e.set("event.outcome", Value::Str(Text::Static(outcome)));
+            e.set("event.category", Value::Names(category));
+            let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+            assert_eq!(json["event"]["outcome"], outcome);
+            assert_eq!(json["event"]["category"][0], category[0]);
+            assert_eq!(json["log"]["file"]["path"], path);
+        }
+    }
+
     /// Keys with no prefix conflicts (no key is both a value and an object).
     const KEYS: [&str; 6] = [
         "event.action",

@@ -2,12 +2,14 @@
 //! (one parser, one event type) are written by one plan, made once by sorting and nesting their
 //! keys. A plan is the JSON punctuation and pre-escaped keys between values, so writing an event
 //! is copying those bytes and its values, with no sorting, key escaping or nesting work.
+//! Constant values (a static string, a table's category list, the file path) are part of the
+//! shape and written into the plan too: only the values that vary are copied per event.
 
 use std::cell::RefCell;
 
 use crate::source::fingerprint::fnv1a;
 
-use super::escape::{needs_escape, EscapeMap};
+use super::escape::{needs_escape, write_json_body, EscapeMap};
 use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
@@ -26,6 +28,9 @@ const OWN_KEYS: [&str; 5] = [
 /// The position of `event.original` in `OWN_KEYS`.
 const OWN_ORIGINAL: usize = 2;
 
+/// The position of `log.file.path` in `OWN_KEYS`.
+const OWN_PATH: usize = 3;
+
 /// A key as a plan remembers it: a constant by address (the same constant is the same key), or
 /// a key built at run time by its text.
 enum KeySig {
@@ -33,15 +38,63 @@ enum KeySig {
     Owned(Box<str>),
 }
 
+/// A value as a plan remembers it. Constants (a static string, a table's category list) are
+/// written into the plan itself, known by address like constant keys; of any other value only
+/// its kind, which decides the punctuation around it (a string's quotes are in the plan).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ValueSig {
+    Text(usize, usize),
+    Names(usize, usize),
+    Kind(u8),
+}
+
+impl ValueSig {
+    fn of(value: &Value) -> Self {
+        match value {
+            Value::Str(Text::Static(s)) => ValueSig::Text(s.as_ptr() as usize, s.len()),
+            Value::Names(names) => ValueSig::Names(names.as_ptr() as usize, names.len()),
+            Value::Str(_) => ValueSig::Kind(0),
+            Value::List(_) => ValueSig::Kind(1),
+            Value::Int(_) => ValueSig::Kind(2),
+            Value::Bool(_) => ValueSig::Kind(3),
+            Value::Time(_) => ValueSig::Kind(4),
+            Value::Json(_) => ValueSig::Kind(5),
+        }
+    }
+
+    fn hash_part(self) -> u64 {
+        match self {
+            ValueSig::Text(at, len) => (at as u64) ^ ((len as u64) << 48),
+            ValueSig::Names(at, len) => ((at as u64) ^ ((len as u64) << 48)).rotate_left(1),
+            ValueSig::Kind(k) => u64::from(k),
+        }
+    }
+}
+
+/// What goes between two runs of a plan's bytes.
+#[derive(Clone, Copy)]
+enum Step {
+    /// The inside of field `i`'s string (its quotes are in the plan).
+    Body(u32),
+    /// Field `i`'s list of strings.
+    List(u32),
+    /// The inside of the original text's string.
+    Original,
+    /// Entry `i` written whole (numbers, times, fragments).
+    Value(u32),
+}
+
 /// How to write events of one shape.
 pub(super) struct Plan {
     hash: u64,
-    keys: Vec<KeySig>,
+    keys: Vec<(KeySig, ValueSig)>,
     own: usize,
-    /// Everything but the values: `{"@timestamp":` … `,"event":{"action":` … `}}`.
+    /// The file path written into the plan (`log.file.path`), when the events have one.
+    path: Option<Box<str>>,
+    /// Everything but the values that vary: `{"@timestamp":` … `,"event":{"action":"` … `"}}`.
     bytes: Vec<u8>,
-    /// Per value in output order: which entry it is, and where in `bytes` its prefix ends.
-    steps: Vec<(u32, u32)>,
+    /// Per varying value in output order: what it is, and where in `bytes` its prefix ends.
+    steps: Vec<(Step, u32)>,
 }
 
 thread_local! {
@@ -79,10 +132,11 @@ fn own_count(event: &Event) -> usize {
 fn shape_hash(event: &Event, own: usize) -> u64 {
     let mut hash = own as u64;
     for field in &event.fields {
-        let part = match field.key {
+        let key = match field.key {
             Text::Static(s) => (s.as_ptr() as u64) ^ ((s.len() as u64) << 48),
             other => fnv1a(event.text(other).as_bytes()),
         };
+        let part = key ^ ValueSig::of(&field.value).hash_part().rotate_left(29);
         hash = (hash.rotate_left(5) ^ part).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
     hash
@@ -98,7 +152,7 @@ fn entry(event: &Event, i: usize) -> ValueRef<'_> {
         0 => ValueRef::Time(event.timestamp.unwrap_or(event.created)),
         1 => ValueRef::Time(event.created),
         OWN_ORIGINAL => ValueRef::Str(&event.original),
-        3 => ValueRef::Str(event.origin.path.as_deref().unwrap_or("")),
+        OWN_PATH => ValueRef::Str(event.origin.path.as_deref().unwrap_or("")),
         _ => ValueRef::Int(event.origin.offset as i64),
     }
 }
@@ -108,18 +162,22 @@ impl Plan {
         self.hash == hash
             && self.own == own
             && self.keys.len() == event.fields.len()
+            && self.path.as_deref() == event.origin.path.as_deref()
             && self
                 .keys
                 .iter()
                 .zip(&event.fields)
-                .all(|(sig, field)| match (sig, field.key) {
-                    (KeySig::Static(at, len), Text::Static(s)) => {
-                        *at == s.as_ptr() as usize && *len == s.len()
-                    }
-                    (KeySig::Owned(k), Text::Original(..) | Text::Scratch(..)) => {
-                        **k == *event.text(field.key)
-                    }
-                    _ => false,
+                .all(|((key, value), field)| {
+                    let same_key = match (key, field.key) {
+                        (KeySig::Static(at, len), Text::Static(s)) => {
+                            *at == s.as_ptr() as usize && *len == s.len()
+                        }
+                        (KeySig::Owned(k), Text::Original(..) | Text::Scratch(..)) => {
+                            **k == *event.text(field.key)
+                        }
+                        _ => false,
+                    };
+                    same_key && *value == ValueSig::of(&field.value)
                 })
     }
 
@@ -127,9 +185,12 @@ impl Plan {
         let keys = event
             .fields
             .iter()
-            .map(|f| match f.key {
-                Text::Static(s) => KeySig::Static(s.as_ptr() as usize, s.len()),
-                other => KeySig::Owned(event.text(other).into()),
+            .map(|f| {
+                let key = match f.key {
+                    Text::Static(s) => KeySig::Static(s.as_ptr() as usize, s.len()),
+                    other => KeySig::Owned(event.text(other).into()),
+                };
+                (key, ValueSig::of(&f.value))
             })
             .collect();
         let mut entries: Vec<(&str, u32)> = event
@@ -153,22 +214,23 @@ impl Plan {
             hash,
             keys,
             own,
+            path: event.origin.path.as_deref().map(Box::from),
             bytes: Vec::with_capacity(256),
             steps: Vec::with_capacity(kept.len()),
         };
-        plan.nest(&kept);
+        plan.nest(event, &kept);
         plan
     }
 
     /// Lays out sorted dotted keys as nested objects. Keys sharing a prefix are contiguous in
     /// lexicographic order, so one pass suffices: compare each key with the previous one, close
     /// the objects they do not share, open the ones the new key needs.
-    fn nest(&mut self, entries: &[(&str, u32)]) {
-        let out = &mut self.bytes;
+    fn nest(&mut self, event: &Event, entries: &[(&str, u32)]) {
         let mut prev: &str = "";
         let mut first = true;
-        out.push(b'{');
+        self.bytes.push(b'{');
         for &(key, index) in entries {
+            let out = &mut self.bytes;
             let kb = key.as_bytes();
             let pb = prev.as_bytes();
             let same = kb.iter().zip(pb).take_while(|(a, b)| a == b).count();
@@ -197,14 +259,40 @@ impl Plan {
             }
             write_json_str(rest, out);
             out.push(b':');
-            self.steps.push((index, out.len() as u32));
+            self.place(event, index);
             first = false;
             prev = key;
         }
+        let out = &mut self.bytes;
         for _ in prev.bytes().filter(|&b| b == b'.') {
             out.push(b'}');
         }
         out.push(b'}');
+    }
+
+    /// Writes entry `index`'s value into the plan when it is a constant, else the step that
+    /// writes it (with a string's quotes around the step).
+    fn place(&mut self, event: &Event, index: u32) {
+        let i = index as usize;
+        let n = event.fields.len();
+        let out = &mut self.bytes;
+        let step = match event.fields.get(i).map(|f| &f.value) {
+            Some(Value::Str(Text::Static(s))) => return write_json_str(s, out),
+            Some(Value::Names(names)) => return write_value(ValueRef::Names(names), out),
+            Some(Value::Str(_)) => Step::Body(index),
+            Some(Value::List(_)) => Step::List(index),
+            None if i - n == OWN_PATH => return write_value(entry(event, i), out),
+            None if i - n == OWN_ORIGINAL => Step::Original,
+            Some(_) | None => Step::Value(index),
+        };
+        let quoted = matches!(step, Step::Body(_) | Step::Original);
+        if quoted {
+            out.push(b'"');
+        }
+        self.steps.push((step, out.len() as u32));
+        if quoted {
+            out.push(b'"');
+        }
     }
 
     fn write(&self, event: &Event, map: &mut EscapeMap, out: &mut Vec<u8>) {
@@ -217,25 +305,32 @@ impl Plan {
             map,
             scratch: !needs_escape(event.scratch.as_bytes()),
         };
-        let n = event.fields.len();
         let mut at = 0;
-        for &(index, end) in &self.steps {
+        for &(step, end) in &self.steps {
             out.extend_from_slice(&self.bytes[at..end as usize]);
-            let index = index as usize;
-            match event.fields.get(index).map(|f| &f.value) {
-                Some(Value::Str(t)) => clean.write(event, *t, out),
-                Some(Value::List(items)) => {
-                    out.push(b'[');
-                    for (i, t) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push(b',');
-                        }
-                        clean.write(event, *t, out);
+            match step {
+                Step::Body(i) => {
+                    if let Some(Value::Str(t)) = event.fields.get(i as usize).map(|f| &f.value) {
+                        clean.write_body(event, *t, out);
                     }
-                    out.push(b']');
                 }
-                _ if index == n + OWN_ORIGINAL => clean.map.write(&event.original, out),
-                _ => write_value(entry(event, index), out),
+                Step::List(i) => {
+                    if let Some(Value::List(items)) = event.fields.get(i as usize).map(|f| &f.value)
+                    {
+                        out.push(b'[');
+                        for (k, t) in items.iter().enumerate() {
+                            if k > 0 {
+                                out.push(b',');
+                            }
+                            out.push(b'"');
+                            clean.write_body(event, *t, out);
+                            out.push(b'"');
+                        }
+                        out.push(b']');
+                    }
+                }
+                Step::Original => clean.map.write_body(&event.original, out),
+                Step::Value(i) => write_value(entry(event, i as usize), out),
             }
             at = end as usize;
         }
@@ -251,23 +346,19 @@ struct Clean<'m> {
 }
 
 impl Clean<'_> {
-    fn write(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
+    /// Writes the inside of `text`'s JSON string: copied as it is when known to need no
+    /// escaping.
+    fn write_body(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
         let plain = match text {
             Text::Original(start, end) => self.map.is_clean(start as usize, end as usize),
             Text::Scratch(..) => self.scratch,
             Text::Static(_) => false,
         };
-        write_str(event.text(text), plain, out);
-    }
-}
-
-/// Writes `s` as a JSON string; `plain` when it is known to need no escaping.
-fn write_str(s: &str, plain: bool, out: &mut Vec<u8>) {
-    if plain {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    } else {
-        write_json_str(s, out);
+        let s = event.text(text);
+        if plain {
+            out.extend_from_slice(s.as_bytes());
+        } else {
+            write_json_body(s, out);
+        }
     }
 }
