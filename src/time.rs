@@ -5,6 +5,7 @@
 //! that count (Howard Hinnant's `days_from_civil` algorithm, exact over the proleptic Gregorian
 //! calendar).
 
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now.
@@ -82,37 +83,68 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
+/// A second as [`write_rfc3339`] writes it, `YYYY-MM-DDTHH:MM:SS.`, and which second it is.
+type SecondText = (i64, [u8; 20]);
+
+thread_local! {
+    /// The last two seconds written on this thread, the latest first: events are written in
+    /// runs that share their read time (`event.created`) and mostly the second they happened in
+    /// (`@timestamp`), the two alternating.
+    static LAST_SECONDS: RefCell<[SecondText; 2]> = const { RefCell::new([(i64::MIN, [0; 20]); 2]) };
+}
+
 /// Appends `ms` as RFC 3339 UTC with milliseconds (`2025-06-03T07:14:22.481Z`).
 pub fn write_rfc3339(ms: i64, out: &mut Vec<u8>) {
-    let days = ms.div_euclid(86_400_000);
-    let rem = ms.rem_euclid(86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let (h, rem) = (rem / 3_600_000, rem % 3_600_000);
-    let (m, rem) = (rem / 60_000, rem % 60_000);
-    let (s, milli) = (rem / 1000, rem % 1000);
-    if !(0..=9999).contains(&year) {
+    let second = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000) as u32;
+    let head = LAST_SECONDS.with_borrow_mut(|last| {
+        if let Some((_, text)) = last.iter().find(|(s, _)| *s == second) {
+            return Some(*text);
+        }
+        let text = second_text(second)?;
+        last[1] = last[0];
+        last[0] = (second, text);
+        Some(text)
+    });
+    let Some(head) = head else {
         // Outside RFC 3339's range; still unambiguous ISO 8601 expanded years.
+        let (year, month, day) = civil_from_days(second.div_euclid(86_400));
+        let rem = second.rem_euclid(86_400);
+        let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
         out.extend_from_slice(
             format!("{year:+07}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{milli:03}Z").as_bytes(),
         );
         return;
-    }
-    // Filled in place and appended once: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-    let mut text = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut value: u64| {
-        for slot in text[at..at + width].iter_mut().rev() {
-            *slot = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
     };
-    put(0, 4, year as u64);
-    put(5, 2, u64::from(month));
-    put(8, 2, u64::from(day));
-    put(11, 2, h as u64);
-    put(14, 2, m as u64);
-    put(17, 2, s as u64);
-    put(20, 3, milli as u64);
-    out.extend_from_slice(&text);
+    let mut tail = *b"000Z";
+    put_digits(&mut tail[..3], milli);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&tail);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of an epoch second, when its year has four digits.
+fn second_text(second: i64) -> Option<[u8; 20]> {
+    let (year, month, day) = civil_from_days(second.div_euclid(86_400));
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let rem = second.rem_euclid(86_400) as u32;
+    let mut text = *b"0000-00-00T00:00:00.";
+    put_digits(&mut text[0..4], year as u32);
+    put_digits(&mut text[5..7], month);
+    put_digits(&mut text[8..10], day);
+    put_digits(&mut text[11..13], rem / 3600);
+    put_digits(&mut text[14..16], rem % 3600 / 60);
+    put_digits(&mut text[17..19], rem % 60);
+    Some(text)
+}
+
+/// Fills `slots` with the last decimal digits of `value`, zero-padded.
+fn put_digits(slots: &mut [u8], mut value: u32) {
+    for slot in slots.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
 }
 
 /// `ms` as an RFC 3339 string; see [`write_rfc3339`].
@@ -211,6 +243,31 @@ mod tests {
         assert_eq!(rfc3339(ms), "2025-06-03T07:14:22.481Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
+        let far = utc_ms(10_000, 1, 1, 0, 0, 1, 5).unwrap();
+        assert_eq!(rfc3339(far), "+010000-01-01T00:00:01.005Z");
+        assert_eq!(rfc3339(far + 1), "+010000-01-01T00:00:01.006Z");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn times_written_one_after_another_read_as_chrono_writes_them(
+            start in -62_000_000_000_000i64..253_000_000_000_000,
+            steps in proptest::collection::vec(-2_500i64..2_500, 1..8),
+        ) {
+            // Nearby instants in a row (the same second, remembered; the next, the one before),
+            // each followed by one far away, as read times and event times alternate.
+            let mut ms = start;
+            for step in steps {
+                ms += step;
+                for ms in [ms, ms / 7] {
+                let expected = chrono::DateTime::from_timestamp_millis(ms)
+                    .unwrap()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string();
+                proptest::prop_assert_eq!(rfc3339(ms), expected);
+                }
+            }
+        }
     }
 
     #[test]
