@@ -230,12 +230,12 @@ fn key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
-/// The common case of [`pairs`] in one pass: every value double-quoted, no backslash, each
-/// closing quote followed by the next `, key=` or the end. `None` for anything else, which
-/// [`pairs`] then reads the general way (with the same result where both apply).
-fn quoted_pairs(message: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
+/// The common case of the tokeniser in one pass, handing each pair to `pair`: every value
+/// double-quoted, no backslash, each closing quote followed by `, ` and the next `key="`, or by
+/// the end. `false` for anything else (pairs already handed over are then to be forgotten),
+/// which [`general_pairs`] then reads (with the same result where both apply).
+fn quoted_pairs<'a>(message: &'a str, mut pair: impl FnMut(&'a str, &'a str)) -> bool {
     let b = message.as_bytes();
-    let mut out = Vec::with_capacity(16);
     let mut i = 0;
     loop {
         let key_start = i;
@@ -243,31 +243,28 @@ fn quoted_pairs(message: &str) -> Option<Vec<(&str, Cow<'_, str>)>> {
             i += 1;
         }
         if i == key_start || b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
-            return None;
+            return false;
         }
-        let key = &message[key_start..i];
         let value_start = i + 2;
-        let close = value_start + memchr::memchr2(b'"', b'\\', &b[value_start..])?;
+        let Some(len) = memchr::memchr2(b'"', b'\\', &b[value_start..]) else {
+            return false;
+        };
+        let close = value_start + len;
         if b[close] == b'\\' {
-            return None;
+            return false;
         }
-        out.push((key, Cow::Borrowed(&message[value_start..close])));
+        pair(&message[key_start..i], &message[value_start..close]);
         if close + 1 == b.len() {
-            return Some(out);
+            return true;
         }
-        if !next_key(&message[close + 1..]) {
-            return None;
+        if b.get(close + 1..close + 3) != Some(b", ") {
+            return false;
         }
         i = close + 3;
     }
 }
 
-/// Tokenises `key=value, key=value` in any of the three value encodings (§2.2).
-fn pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
-    quoted_pairs(message).map_or_else(|| general_pairs(message), Ok)
-}
-
-/// [`pairs`] for every encoding: unquoted, `"`-quoted with escapes, `'`-quoted, `cookies=[..]`.
+/// Tokenises `key=value, key=value` in any of the three value encodings (§2.2): unquoted, `"`-quoted with escapes, `'`-quoted, `cookies=[..]`.
 fn general_pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
     let first_value = message.find('=').map_or(0, |i| i + 1);
     let quote = match message.as_bytes().get(first_value) {
@@ -350,32 +347,47 @@ fn present(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
 
 /// Builds a [`Record`] from a text message.
 fn kv_record(message: &str) -> Result<Record<'_>, String> {
-    let mut r = Record {
-        // Room for the usual details (auth_method, redirect_uri, code_id, username...).
-        details: Vec::with_capacity(8),
-        ..Record::default()
-    };
-    for (key, value) in pairs(message)? {
-        match key {
-            "type" => r.kind = present(value),
-            "operationType" => {
-                r.kind = present(value);
-                r.admin = true;
-            }
-            "realmId" => r.realm_id = present(value),
-            "realmName" => r.realm_name = present(value),
-            "clientId" => r.client_id = present(value),
-            "userId" => r.user_id = present(value),
-            "sessionId" => r.session_id = present(value),
-            "ipAddress" => r.ip_address = present(value),
-            "error" => r.error = present(value),
-            "resourceType" => r.resource_type = present(value),
-            "resourcePath" => r.resource_path = Some(value),
-            "representation" => r.representation = present(value),
-            _ => r.details.push((Cow::Borrowed(key), value)),
-        }
+    let mut r = Record::with_details();
+    if quoted_pairs(message, |key, value| r.set(key, Cow::Borrowed(value))) {
+        return Ok(r);
+    }
+    let mut r = Record::with_details();
+    for (key, value) in general_pairs(message)? {
+        r.set(key, value);
     }
     Ok(r)
+}
+
+impl<'a> Record<'a> {
+    fn with_details() -> Self {
+        Record {
+            // Room for the usual details (auth_method, redirect_uri, code_id, username...).
+            details: Vec::with_capacity(8),
+            ..Record::default()
+        }
+    }
+
+    /// One pair of a text message.
+    fn set(&mut self, key: &'a str, value: Cow<'a, str>) {
+        match key {
+            "type" => self.kind = present(value),
+            "operationType" => {
+                self.kind = present(value);
+                self.admin = true;
+            }
+            "realmId" => self.realm_id = present(value),
+            "realmName" => self.realm_name = present(value),
+            "clientId" => self.client_id = present(value),
+            "userId" => self.user_id = present(value),
+            "sessionId" => self.session_id = present(value),
+            "ipAddress" => self.ip_address = present(value),
+            "error" => self.error = present(value),
+            "resourceType" => self.resource_type = present(value),
+            "resourcePath" => self.resource_path = Some(value),
+            "representation" => self.representation = present(value),
+            _ => self.details.push((Cow::Borrowed(key), value)),
+        }
+    }
 }
 
 /// The JSON layouts: REST representations and Quarkus JSON log records.
@@ -895,7 +907,8 @@ mod tests {
                 .map(|(k, v)| format!("{k}=\"{v}\""))
                 .collect::<Vec<_>>()
                 .join(", ");
-            if let Some(fast) = quoted_pairs(&message) {
+            let mut fast = Vec::new();
+            if quoted_pairs(&message, |k, v| fast.push((k, Cow::Borrowed(v)))) {
                 proptest::prop_assert_eq!(Ok(fast), general_pairs(&message));
             }
         }
