@@ -81,13 +81,13 @@ fn escape_control(b: u8, out: &mut Vec<u8>) {
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
-    write_json_body(s, out);
+    write_json_body(s.as_bytes(), out);
     out.push(b'"');
 }
 
-/// Writes the inside of `s`'s JSON string literal (escaped, without the quotes).
-pub(crate) fn write_json_body(s: &str, out: &mut Vec<u8>) {
-    let bytes = s.as_bytes();
+/// Writes the inside of the JSON string literal of `bytes`, UTF-8 text (escaped, without the
+/// quotes).
+pub(crate) fn write_json_body(bytes: &[u8], out: &mut Vec<u8>) {
     // `run` is where the bytes not yet copied begin.
     let mut run = 0;
     let mut words = bytes.chunks_exact(8);

@@ -349,16 +349,22 @@ impl Clean<'_> {
     /// Writes the inside of `text`'s JSON string: copied as it is when known to need no
     /// escaping.
     fn write_body(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
-        let plain = match text {
-            Text::Original(start, end) => self.map.is_clean(start as usize, end as usize),
-            Text::Scratch(..) => self.scratch,
-            Text::Static(_) => false,
+        // Ranges are cut at character boundaries when made: read as bytes, not checked again.
+        let (plain, buffer, start, end) = match text {
+            Text::Original(start, end) => (
+                self.map.is_clean(start as usize, end as usize),
+                event.original.as_bytes(),
+                start,
+                end,
+            ),
+            Text::Scratch(start, end) => (self.scratch, event.scratch.as_bytes(), start, end),
+            Text::Static(s) => return write_json_body(s.as_bytes(), out),
         };
-        let s = event.text(text);
+        let bytes = buffer.get(start as usize..end as usize).unwrap_or_default();
         if plain {
-            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(bytes);
         } else {
-            write_json_body(s, out);
+            write_json_body(bytes, out);
         }
     }
 }
