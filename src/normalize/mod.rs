@@ -166,13 +166,44 @@ pub fn clean_ip(raw: &str) -> Option<&str> {
         .bytes()
         .position(|b| b == b'%')
         .map_or(s, |zone| &s[..zone]);
-    if s.parse::<IpAddr>().is_ok() {
+    if plain_ipv4(s) || s.parse::<IpAddr>().is_ok() {
         return Some(s);
     }
     // a.b.c.d:port
     let (host, port) = s.rsplit_once(':')?;
     (port.chars().all(|c| c.is_ascii_digit()) && host.parse::<std::net::Ipv4Addr>().is_ok())
         .then_some(host)
+}
+
+/// Whether `s` is a dotted-quad IPv4 address in its plain spelling (four numbers up to 255, no
+/// leading zeros): the common case, read without the standard parser's generality. Everything
+/// it refuses is left to that parser, so the two agree.
+fn plain_ipv4(s: &str) -> bool {
+    let b = s.as_bytes();
+    let (mut at, mut parts) = (0, 0);
+    while parts < 4 {
+        let len = b[at..]
+            .iter()
+            .take(4)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let ok = match &b[at..at + len] {
+            [_] => true,
+            [b'1'..=b'9', _]
+            | [b'1', _, _]
+            | [b'2', b'0'..=b'4', _]
+            | [b'2', b'5', b'0'..=b'5'] => true,
+            _ => false,
+        };
+        parts += 1;
+        at += len;
+        let end = if parts == 4 { None } else { Some(&b'.') };
+        if !ok || b.get(at) != end {
+            return false;
+        }
+        at += 1;
+    }
+    true
 }
 
 /// Sets `<prefix>.ip` (and `related.ip`) when `raw` is an address, else `<prefix>.address`.
@@ -217,6 +248,20 @@ pub fn user(draft: &mut Draft, key: &'static str, line: &str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn plain_ipv4_addresses_are_what_the_standard_parser_reads(
+            parts in proptest::collection::vec("0|[0-9]{1,4}|25[0-9]|2[0-4][0-9]|0[0-9]{1,2}| 1|x", 0..6),
+        ) {
+            let s = parts.join(".");
+            if plain_ipv4(&s) {
+                proptest::prop_assert!(s.parse::<std::net::Ipv4Addr>().is_ok(), "{}", s);
+            }
+            let valid = s.parse::<std::net::Ipv4Addr>().is_ok();
+            proptest::prop_assert_eq!(plain_ipv4(&s), valid, "{}", s);
+        }
+    }
 
     #[test]
     fn patterns_match_names_prefixes_and_suffixes() {
