@@ -187,14 +187,13 @@ fn plain_ipv4(s: &str) -> bool {
             .take(4)
             .take_while(|c| c.is_ascii_digit())
             .count();
-        let ok = match &b[at..at + len] {
-            [_] => true,
-            [b'1'..=b'9', _]
-            | [b'1', _, _]
-            | [b'2', b'0'..=b'4', _]
-            | [b'2', b'5', b'0'..=b'5'] => true,
-            _ => false,
-        };
+        let ok = matches!(
+            &b[at..at + len],
+            [_] | [b'1'..=b'9', _]
+                | [b'1', _, _]
+                | [b'2', b'0'..=b'4', _]
+                | [b'2', b'5', b'0'..=b'5']
+        );
         parts += 1;
         at += len;
         let end = if parts == 4 { None } else { Some(&b'.') };
