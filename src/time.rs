@@ -155,6 +155,16 @@ pub fn rfc3339(ms: i64) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The decimal number written by `bytes[range]`, digits only (times read at fixed positions);
+/// `None` when a byte is not a digit or the range is out of bounds.
+#[inline]
+#[must_use]
+pub fn digits(bytes: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
+    bytes.get(range)?.iter().try_fold(0u32, |acc, &d| {
+        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
+    })
+}
+
 /// Parses an RFC 3339 / ISO 8601 instant: `2025-06-03T11:14:22.481907113+02:00`,
 /// `2024-04-02T07:58:11Z`, `2024-04-02 07:58:11+0200`. Fractions beyond milliseconds are
 /// truncated. A missing zone is refused (the caller decides what a local time means).
@@ -164,13 +174,7 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     if b.len() < 19 {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let s = b.get(r)?;
-        if !s.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(s).ok()?.parse().ok()
-    };
+    let num = |r| digits(b, r);
     if b[4] != b'-'
         || b[7] != b'-'
         || !matches!(b[10], b'T' | b't' | b' ')

@@ -74,7 +74,7 @@ impl DogtagParser {
         {
             return None;
         }
-        let num = |r| super::digits(b, r);
+        let num = |r| crate::time::digits(b, r);
         let month_name = &stamp[3..6];
         let month = MONTHS
             .iter()

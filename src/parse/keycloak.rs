@@ -172,7 +172,7 @@ fn stamp(line: &str) -> Option<(&str, i64)> {
     {
         return None;
     }
-    let num = |r| super::digits(b, r);
+    let num = |r| crate::time::digits(b, r);
     // Seconds stop at 59: a leap second (`:60`) is no time a Java clock writes.
     let second = num(17..19).filter(|&s| s < 60)?;
     let local = crate::time::utc_ms(

@@ -146,14 +146,6 @@ pub(crate) fn find(haystack: &str, needle: &str) -> Option<usize> {
     memchr::memchr_iter(first, hay).find(|&i| hay[i + 1..].starts_with(rest))
 }
 
-/// The decimal number written by `bytes[range]`, digits only (for times read at fixed positions).
-#[inline]
-pub(crate) fn digits(bytes: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
-    bytes[range].iter().try_fold(0u32, |acc, &d| {
-        d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-    })
-}
-
 /// Minutes east of UTC for `+05:30` / `-08:00` / `+0530`.
 #[must_use]
 pub fn parse_offset(text: &str) -> Option<i32> {
