@@ -247,8 +247,8 @@ fn neo(d: &mut Draft, line: &str, r: Val<'_, '_>) -> Result<(), String> {
 /// The category policy of §3.5.
 fn categorise(d: &mut Draft, line: &str, category: &str, message: Option<Val<'_, '_>>, data: &str) {
     // The first two dotted parts (`audit.security-events.oauth` → `audit.security-events`).
-    let base = match category.match_indices('.').nth(1) {
-        Some((second, _)) => &category[..second],
+    let base = match memchr::memchr_iter(b'.', category.as_bytes()).nth(1) {
+        Some(second) => &category[..second],
         None => category,
     };
     match base {
@@ -445,12 +445,12 @@ fn oauth(d: &mut Draft, payload: &Payload<'_>, action: &str, subject: &str) {
         .trim_matches(|c: char| c == '"' || c.is_whitespace());
     if object.contains("client") {
         if !value.is_empty() {
-            d.owned("sap.oauth.client_id", value.to_owned());
+            d.str("sap.oauth.client_id", "", value);
         }
     } else if !value.is_empty() {
         // SAP keeps only the first 5 characters of a token: not a secret, kept as written.
         let end = value.char_indices().nth(5).map_or(value.len(), |(i, _)| i);
-        d.owned("sap.oauth.token_prefix", value[..end].to_owned());
+        d.str("sap.oauth.token_prefix", "", &value[..end]);
     }
     d.owned("sap.oauth.object", object);
     for (key, field) in [
@@ -477,15 +477,18 @@ enum PayloadKey {
 }
 
 impl PayloadKey {
-    const ALL: [(PayloadKey, &'static str); 7] = [
-        (PayloadKey::Action, "action"),
-        (PayloadKey::Key, "key"),
-        (PayloadKey::ObjectId, "objectID"),
-        (PayloadKey::Operation, "operation"),
-        (PayloadKey::TenantId, "tenantId"),
-        (PayloadKey::Account, "account"),
-        (PayloadKey::Message, "message"),
-    ];
+    fn named(name: &[u8]) -> Option<Self> {
+        Some(match name {
+            b"action" => PayloadKey::Action,
+            b"key" => PayloadKey::Key,
+            b"objectID" => PayloadKey::ObjectId,
+            b"operation" => PayloadKey::Operation,
+            b"tenantId" => PayloadKey::TenantId,
+            b"account" => PayloadKey::Account,
+            b"message" => PayloadKey::Message,
+            _ => return None,
+        })
+    }
 }
 
 /// A security event's payload with where each key's first `"key"` ends, found in one pass
@@ -499,17 +502,16 @@ impl<'a> Payload<'a> {
     fn locate(text: &'a str) -> Self {
         let bytes = text.as_bytes();
         let mut after = [None; 7];
-        for q in memchr::memchr_iter(b'"', bytes) {
-            let rest = &bytes[q + 1..];
-            for (key, name) in PayloadKey::ALL {
-                let slot = &mut after[key as usize];
-                if slot.is_none()
-                    && rest.starts_with(name.as_bytes())
-                    && rest.get(name.len()) == Some(&b'"')
-                {
-                    *slot = Some(q + 1 + name.len() + 1);
-                }
+        // Each quote with the next one: is the text between them a key's name?
+        let mut quotes = memchr::memchr_iter(b'"', bytes);
+        let mut open = quotes.next();
+        while let Some(q) = open {
+            let close = quotes.next();
+            let Some(e) = close else { break };
+            if let Some(key) = PayloadKey::named(&bytes[q + 1..e]) {
+                after[key as usize].get_or_insert(e + 1);
             }
+            open = close;
         }
         Payload { text, after }
     }
@@ -524,7 +526,7 @@ impl<'a> Payload<'a> {
 
 /// Removes backslashes before quotes, however deep the payload was JSON-in-a-string.
 fn unescape_quotes(s: &str) -> Cow<'_, str> {
-    if !s.contains('\\') {
+    if memchr::memchr(b'\\', s.as_bytes()).is_none() {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -557,19 +559,31 @@ fn value_after(text: &str) -> Option<Cow<'_, str>> {
         .find(|&q| matches!(rb.get(q + 1), Some(b',' | b'}')) || rb[q + 1..].starts_with(b" }"))
         .unwrap_or(rest.len());
     let raw = &rest[..end];
-    // Already what the clean-up below would make: ASCII, no quotes, single inner spaces.
-    let tidy = raw
-        .bytes()
-        .all(|b| b.is_ascii() && b != b'"' && (b == b' ' || !b.is_ascii_whitespace()))
-        && !raw.starts_with(' ')
-        && !raw.ends_with(' ')
-        && !raw.contains("  ");
-    if tidy && !raw.is_empty() {
+    if is_tidy(raw) {
         return Some(Cow::Borrowed(raw));
     }
     let value: String = raw.chars().filter(|c| *c != '"').collect();
     let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
     (!value.is_empty()).then_some(Cow::Owned(value))
+}
+
+/// Whether `raw` is already what [`value_after`]'s clean-up makes of it: not empty, ASCII, no
+/// quotes, no whitespace but single spaces between words.
+fn is_tidy(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    let mut previous_space = true;
+    for &c in b {
+        let space = c == b' ';
+        if c >= 0x80
+            || c == b'"'
+            || (c.is_ascii_whitespace() && !space)
+            || (space && previous_space)
+        {
+            return false;
+        }
+        previous_space = space;
+    }
+    !previous_space
 }
 
 struct Uaa {
@@ -606,6 +620,21 @@ fn uaa_message(payload: &Payload<'_>) -> Option<Uaa> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_tidy_value_is_one_the_clean_up_would_not_change(raw in "[a-z \t\"é\u{b}]{0,8}") {
+            // The one-pass check against its definition.
+            let defined = raw
+                .bytes()
+                .all(|b| b.is_ascii() && b != b'"' && (b == b' ' || !b.is_ascii_whitespace()))
+                && !raw.starts_with(' ')
+                && !raw.ends_with(' ')
+                && !raw.contains("  ")
+                && !raw.is_empty();
+            proptest::prop_assert_eq!(is_tidy(&raw), defined);
+        }
+    }
 
     fn parse(line: &str) -> serde_json::Value {
         crate::parse::ecs_of(&SapParser, line, Origin::default())
