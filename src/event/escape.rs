@@ -24,6 +24,12 @@ pub(crate) fn flags(word: u64) -> u64 {
     quote | backslash | control
 }
 
+/// [`flags`] for text known to hold no control characters.
+#[inline]
+fn quote_or_backslash(word: u64) -> u64 {
+    zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+}
+
 /// The flags of a short tail (under eight bytes), zero-padded; the padding is not flagged.
 /// Built in a register: going through a buffer in memory costs a stalled load.
 fn tail_flags(tail: &[u8]) -> u64 {
@@ -171,8 +177,32 @@ impl EscapeMap {
     pub(crate) fn scan(&mut self, text: &[u8]) {
         self.bits.clear();
         self.bits.resize(text.len().div_ceil(64), 0);
-        let mut words = text.chunks_exact(8);
+        // Without control characters (a minimum the compiler computes many bytes at a time),
+        // only quotes and backslashes need looking for.
+        if text.iter().fold(u8::MAX, |low, &b| low.min(b)) >= 0x20 {
+            self.fill(text, quote_or_backslash);
+        } else {
+            self.fill(text, flags);
+        }
+    }
+
+    fn fill(&mut self, text: &[u8], flags: impl Fn(u64) -> u64) {
+        // Blocks of four words with nothing to escape leave their bits as they are (zero).
+        let mut blocks = text.chunks_exact(32);
         let mut k = 0;
+        for block in &mut blocks {
+            let f: [u64; 4] = std::array::from_fn(|j| flags(word(&block[8 * j..8 * j + 8])));
+            if f.iter().fold(0, |acc, x| acc | x) != 0 {
+                // Four words are one half of a `u64` of bits.
+                let half = f
+                    .iter()
+                    .enumerate()
+                    .fold(0, |acc, (j, &x)| acc | (gather(x) << (8 * j)));
+                self.bits[k / 8] |= half << (8 * (k % 8));
+            }
+            k += 4;
+        }
+        let mut words = blocks.remainder().chunks_exact(8);
         for w in &mut words {
             self.bits[k / 8] |= gather(flags(word(w))) << (8 * (k % 8));
             k += 1;
