@@ -151,10 +151,17 @@ fn escape_at(bytes: &[u8], i: usize, run: usize, out: &mut Vec<u8>) -> usize {
 /// can be read from `start`, they are copied as one fixed-size block and the surplus cut off,
 /// which is cheaper than a call to `memcpy` for a short length.
 #[inline]
-fn copy_run(bytes: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
+pub(crate) fn copy_run(bytes: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
     let len = end - start;
     if len <= 16 {
         if let Some(block) = bytes.get(start..start + 16) {
+            let keep = out.len() + len;
+            out.extend_from_slice(block);
+            out.truncate(keep);
+            return;
+        }
+    } else if len <= 32 {
+        if let Some(block) = bytes.get(start..start + 32) {
             let keep = out.len() + len;
             out.extend_from_slice(block);
             out.truncate(keep);

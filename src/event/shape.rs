@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use crate::source::fingerprint::fnv1a;
 
-use super::escape::{needs_escape, write_json_body, EscapeMap};
+use super::escape::{copy_run, needs_escape, write_json_body, EscapeMap};
 use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
@@ -307,7 +307,7 @@ impl Plan {
         };
         let mut at = 0;
         for &(step, end) in &self.steps {
-            out.extend_from_slice(&self.bytes[at..end as usize]);
+            copy_run(&self.bytes, at, end as usize, out);
             match step {
                 Step::Body(i) => {
                     if let Some(Value::Str(t)) = event.fields.get(i as usize).map(|f| &f.value) {
