@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
 use serde::Deserialize;
+use smallvec::SmallVec;
 
 use super::draft::Draft;
 use super::until;
@@ -57,7 +58,8 @@ struct Record<'a> {
     /// The changed realm, when it differs from the admin's (REST admin events).
     target_realm: Option<Cow<'a, str>>,
     id: Option<Cow<'a, str>>,
-    details: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Inline room for the usual details (auth_method, redirect_uri, code_id, username...).
+    details: SmallVec<[(Cow<'a, str>, Cow<'a, str>); 8]>,
 }
 
 impl Parser for KeycloakParser {
@@ -359,11 +361,11 @@ fn present(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
 
 /// Builds a [`Record`] from a text message.
 fn kv_record(message: &str) -> Result<Record<'_>, String> {
-    let mut r = Record::with_details();
+    let mut r = Record::default();
     if quoted_pairs(message, |key, value| r.set(key, Cow::Borrowed(value))) {
         return Ok(r);
     }
-    let mut r = Record::with_details();
+    let mut r = Record::default();
     for (key, value) in general_pairs(message)? {
         r.set(key, value);
     }
@@ -371,14 +373,6 @@ fn kv_record(message: &str) -> Result<Record<'_>, String> {
 }
 
 impl<'a> Record<'a> {
-    fn with_details() -> Self {
-        Record {
-            // Room for the usual details (auth_method, redirect_uri, code_id, username...).
-            details: Vec::with_capacity(8),
-            ..Record::default()
-        }
-    }
-
     /// One pair of a text message.
     fn set(&mut self, key: &'a str, value: Cow<'a, str>) {
         match key {
