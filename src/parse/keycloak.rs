@@ -58,7 +58,7 @@ struct Record<'a> {
     /// The changed realm, when it differs from the admin's (REST admin events).
     target_realm: Option<Cow<'a, str>>,
     id: Option<Cow<'a, str>>,
-    /// Inline room for the usual details (auth_method, redirect_uri, code_id, username...).
+    /// Inline room for the usual details (`auth_method`, `redirect_uri`, `code_id`, `username`...).
     details: SmallVec<[(Cow<'a, str>, Cow<'a, str>); 8]>,
 }
 
