@@ -735,8 +735,8 @@ fn redact(record: &str) -> Option<String> {
     let mut out: Option<String> = None;
     // Cheap test first: every JSON pattern below contains `":`.
     if super::finder!("\":").find(record.as_bytes()).is_some() {
-        for (pattern, quote) in SECRET_KEYS {
-            mask_after(record, &mut out, pattern, quote);
+        for (finder, quote) in SECRET_FINDERS.iter() {
+            mask_after(record, &mut out, finder, quote);
         }
     }
     // Both parameters end in `code=`: one search tells whether either can be there.
@@ -766,17 +766,35 @@ const SECRET_KEYS: [(&str, &str); 10] = [
     (r#"\"client_secret\":\""#, "\\\""),
 ];
 
-/// Masks the string value after each `pattern` (up to the closing `quote`).
-fn mask_after(record: &str, out: &mut Option<String>, pattern: &str, quote: &str) {
-    if super::find(out.as_deref().unwrap_or(record), pattern).is_none() {
+/// [`SECRET_KEYS`] with a substring searcher each, built once: JSON records are full of the
+/// quote every pattern starts with.
+static SECRET_FINDERS: std::sync::LazyLock<Vec<(memchr::memmem::Finder<'static>, &'static str)>> =
+    std::sync::LazyLock::new(|| {
+        SECRET_KEYS
+            .iter()
+            .map(|(pattern, quote)| (memchr::memmem::Finder::new(pattern), *quote))
+            .collect()
+    });
+
+/// Masks the string value after each occurrence of `pattern` (up to the closing `quote`).
+fn mask_after(
+    record: &str,
+    out: &mut Option<String>,
+    pattern: &memchr::memmem::Finder<'_>,
+    quote: &str,
+) {
+    if pattern
+        .find(out.as_deref().unwrap_or(record).as_bytes())
+        .is_none()
+    {
         return;
     }
     let current = out.as_deref().unwrap_or(record).to_owned();
     let mut result = String::with_capacity(current.len());
     let mut rest = current.as_str();
     let mut changed = false;
-    while let Some(i) = rest.find(pattern) {
-        let start = i + pattern.len();
+    while let Some(i) = pattern.find(rest.as_bytes()) {
+        let start = i + pattern.needle().len();
         result.push_str(&rest[..start]);
         let tail = &rest[start..];
         let end = if quote == "\"" {
