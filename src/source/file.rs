@@ -143,6 +143,62 @@ pub struct Reader {
     pub truncated: Mutex<Vec<Truncation>>,
 }
 
+/// New files that may be copies of a file being read (a head shorter than a fingerprint's, so
+/// not yet comparable, or a head like that of a file read before), watched while they grow:
+/// a copy (`copytruncate`, `cp`) is created empty and filled an instant later, and opening it
+/// half-written would make what the copy has beyond that point look new. Such a file is opened
+/// once its size has stayed the same for [`SETTLE`], or after [`YOUNG_MAX`] at the latest.
+#[derive(Default)]
+struct Young {
+    /// (device, inode) → (size when last seen, when the size last changed, when first seen).
+    seen: std::collections::HashMap<(u64, u64), (u64, Instant, Instant)>,
+    /// Those seen in the current scan.
+    current: std::collections::HashSet<(u64, u64)>,
+}
+
+/// How long a possible copy's size must stay the same before it is opened.
+const SETTLE: Duration = Duration::from_millis(250);
+
+/// How long a possible copy is waited for at most.
+const YOUNG_MAX: Duration = Duration::from_secs(5);
+
+impl Young {
+    fn start_scan(&mut self) {
+        self.current.clear();
+    }
+
+    /// Whether to wait with the file at (`dev`, `ino`), `len` bytes long, for a later scan.
+    fn wait(&mut self, dev: u64, ino: u64, len: u64, now: Instant) -> bool {
+        let key = (dev, ino);
+        self.current.insert(key);
+        let (last, changed, first) = self.seen.entry(key).or_insert((len, now, now));
+        if *last != len {
+            *last = len;
+            *changed = now;
+        }
+        let wait = now.duration_since(*changed) < SETTLE && now.duration_since(*first) < YOUNG_MAX;
+        if !wait {
+            self.seen.remove(&key);
+        }
+        wait
+    }
+
+    /// Forgets files not seen in the scan that ended.
+    fn end_scan(&mut self) {
+        let current = &self.current;
+        self.seen.retain(|key, _| current.contains(key));
+    }
+
+    /// How soon to scan again: soon enough to open a settled copy without delay.
+    fn interval(&self, glob_interval: Duration) -> Duration {
+        if self.seen.is_empty() {
+            glob_interval
+        } else {
+            glob_interval.min(SETTLE / 2)
+        }
+    }
+}
+
 struct Tailed {
     path: PathBuf,
     path_str: Arc<str>,
@@ -203,6 +259,7 @@ impl Reader {
             .multiline_timeout
             .map_or(Duration::from_secs(1), |s| s.0);
         let mut files: Vec<Tailed> = Vec::new();
+        let mut young = Young::default();
         let mut first_scan = true;
         let mut dirty = true;
         let mut last_scan = Instant::now();
@@ -211,8 +268,8 @@ impl Reader {
         let mut buf = vec![0u8; READ_BYTES];
         let max_line = self.max_line_bytes();
         while !self.shutdown.is_cancelled() {
-            if dirty || last_scan.elapsed() >= glob_interval {
-                self.reconcile(&discovery, &mut files, first_scan);
+            if dirty || last_scan.elapsed() >= young.interval(glob_interval) {
+                self.reconcile(&discovery, &mut files, &mut young, first_scan);
                 first_scan = false;
                 dirty = false;
                 last_scan = Instant::now();
@@ -383,11 +440,18 @@ impl Reader {
     }
 
     /// Matches discovered paths with open files, checkpoints and copies; opens new files.
-    fn reconcile(&self, discovery: &Discovery, files: &mut Vec<Tailed>, first_scan: bool) {
+    fn reconcile(
+        &self,
+        discovery: &Discovery,
+        files: &mut Vec<Tailed>,
+        young: &mut Young,
+        first_scan: bool,
+    ) {
         let found = discovery.scan();
         for f in files.iter_mut() {
             f.at_path = false;
         }
+        young.start_scan();
         for path in found {
             let Ok(file) = File::open(&path) else {
                 continue;
@@ -413,9 +477,34 @@ impl Reader {
                 f.at_path = true;
                 continue;
             }
+            let len = file.metadata().map_or(0, |m| m.len());
+            if !first_scan
+                && self.may_be_copy(&fp, files)
+                && young.wait(fp.dev, fp.ino, len, Instant::now())
+            {
+                continue;
+            }
             let tailed = self.open(path, file, fp, files, first_scan);
             files.push(tailed);
         }
+        young.end_scan();
+    }
+
+    /// Whether a new file may be a copy of one read before (see [`Young`]).
+    fn may_be_copy(&self, fp: &Fingerprint, files: &[Tailed]) -> bool {
+        !fp.is_full()
+            || files
+                .iter()
+                .any(|f| f.fp.is_full() && f.fp.head_hash == fp.head_hash)
+            || self
+                .truncated
+                .lock()
+                .is_ok_and(|t| t.iter().any(|t| t.head_hash == fp.head_hash))
+            || self
+                .book
+                .entries()
+                .iter()
+                .any(|e| e.head_len == fp.head_len && e.head_hash == fp.head_hash)
     }
 
     fn open(
@@ -696,4 +785,43 @@ fn watch(
         }
     }
     Some(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_possible_copy_is_opened_once_its_size_settles_or_it_waited_long_enough() {
+        let mut young = Young::default();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // A copy being written: created empty, then filled.
+        young.start_scan();
+        assert!(young.wait(1, 7, 0, at(0)), "just created");
+        assert!(young.wait(1, 7, 4096, at(10)), "growing");
+        assert!(young.wait(1, 7, 8192, at(200)), "still growing");
+        assert!(
+            young.wait(1, 7, 8192, at(300)),
+            "not settled for long enough yet"
+        );
+        assert!(!young.wait(1, 7, 8192, at(460)), "settled: opened");
+        // A file that never stops growing is opened after the longest wait.
+        for ms in (0..5000).step_by(100) {
+            assert!(young.wait(1, 8, ms, at(ms)), "growing at {ms} ms");
+        }
+        assert!(!young.wait(1, 8, 9999, at(5000)));
+        // Files gone from the scan are forgotten; waiting starts again if they come back.
+        young.end_scan();
+        young.start_scan();
+        assert!(young.wait(1, 9, 10, at(6000)));
+        young.end_scan();
+        young.start_scan();
+        young.end_scan();
+        assert!(young.seen.is_empty());
+        assert_eq!(
+            young.interval(Duration::from_secs(1)),
+            Duration::from_secs(1)
+        );
+    }
 }
