@@ -147,28 +147,34 @@ fn escape_at(bytes: &[u8], i: usize, run: usize, out: &mut Vec<u8>) -> usize {
     }
 }
 
-/// Appends `bytes[start..end]`. Runs between escapes are mostly a few bytes: when sixteen bytes
-/// can be read from `start`, they are copied as one fixed-size block and the surplus cut off,
-/// which is cheaper than a call to `memcpy` for a short length.
+/// Appends `bytes[start..end]`. Runs between escapes and between a plan's values are mostly a
+/// few bytes: when a block of sixteen (or thirty-two) bytes can be read from `start`, it is
+/// copied whole, a fixed-size copy, and the surplus cut off, which is cheaper than a call to
+/// `memcpy` for a short length.
 #[inline]
 pub(crate) fn copy_run(bytes: &[u8], start: usize, end: usize, out: &mut Vec<u8>) {
     let len = end - start;
-    if len <= 16 {
-        if let Some(block) = bytes.get(start..start + 16) {
-            let keep = out.len() + len;
-            out.extend_from_slice(block);
-            out.truncate(keep);
-            return;
-        }
-    } else if len <= 32 {
-        if let Some(block) = bytes.get(start..start + 32) {
-            let keep = out.len() + len;
-            out.extend_from_slice(block);
-            out.truncate(keep);
-            return;
-        }
+    let copied = if len <= 16 {
+        copy_block::<16>(bytes, start, len, out)
+    } else {
+        len <= 32 && copy_block::<32>(bytes, start, len, out)
+    };
+    if !copied {
+        out.extend_from_slice(&bytes[start..end]);
     }
-    out.extend_from_slice(&bytes[start..end]);
+}
+
+/// Appends `len` bytes from `start` by copying a block of `N` (`len <= N`); `false` when
+/// `bytes` has no such block there.
+#[inline]
+fn copy_block<const N: usize>(bytes: &[u8], start: usize, len: usize, out: &mut Vec<u8>) -> bool {
+    let Some(block) = bytes.get(start..start + N) else {
+        return false;
+    };
+    let keep = out.len() + len;
+    out.extend_from_slice(block);
+    out.truncate(keep);
+    true
 }
 
 /// Where the bytes that need escaping are in one text, found in one scan, so that the text and

@@ -293,11 +293,7 @@ fn general_pairs(message: &str) -> Result<Vec<(&str, Cow<'_, str>)>, String> {
             .find('=')
             .ok_or_else(|| format!("expected `key=` at `{}`", truncate(rest)))?;
         let key = &rest[..eq];
-        if key.is_empty()
-            || !key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
+        if key.is_empty() || !key.bytes().all(|b| KEY_BYTES[usize::from(b)]) {
             return Err(format!("bad key `{}`", truncate(key)));
         }
         let vstart = eq + 1;
