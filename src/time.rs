@@ -165,6 +165,14 @@ pub fn digits(bytes: &[u8], range: std::ops::Range<usize>) -> Option<u32> {
     })
 }
 
+/// Whether `bytes` has each mark of `marks` (position, byte) — the punctuation of a time read at
+/// fixed positions; `false` when `bytes` is too short for one.
+#[inline]
+#[must_use]
+pub fn marks<const N: usize>(bytes: &[u8], marks: [(usize, u8); N]) -> bool {
+    marks.iter().all(|&(at, mark)| bytes.get(at) == Some(&mark))
+}
+
 /// Parses an RFC 3339 / ISO 8601 instant: `2025-06-03T11:14:22.481907113+02:00`,
 /// `2024-04-02T07:58:11Z`, `2024-04-02 07:58:11+0200`. Fractions beyond milliseconds are
 /// truncated. A missing zone is refused (the caller decides what a local time means).
@@ -175,11 +183,8 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         return None;
     }
     let num = |r| digits(b, r);
-    if b[4] != b'-'
-        || b[7] != b'-'
+    if !marks(b, [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')])
         || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
     {
         return None;
     }

@@ -64,14 +64,15 @@ impl DogtagParser {
     /// The common shape, `12/Jan/2025:08:20:30 CET`, read at fixed positions.
     fn stamp_fixed(&self, stamp: &str) -> Option<i64> {
         let b = stamp.as_bytes();
-        if b.len() < 22
-            || b[2] != b'/'
-            || b[6] != b'/'
-            || b[11] != b':'
-            || b[14] != b':'
-            || b[17] != b':'
-            || b[20] != b' '
-        {
+        let punctuation = [
+            (2, b'/'),
+            (6, b'/'),
+            (11, b':'),
+            (14, b':'),
+            (17, b':'),
+            (20, b' '),
+        ];
+        if b.len() < 22 || !crate::time::marks(b, punctuation) {
             return None;
         }
         let num = |r| crate::time::digits(b, r);

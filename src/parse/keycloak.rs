@@ -164,14 +164,8 @@ impl KeycloakParser {
 /// rest of the line and the wall-clock time counted like epoch milliseconds.
 fn stamp(line: &str) -> Option<(&str, i64)> {
     let b = line.as_bytes();
-    if b.len() < 23
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b' '
-        || b[13] != b':'
-        || b[16] != b':'
-        || !matches!(b[19], b',' | b'.')
-    {
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
+    if b.len() < 23 || !crate::time::marks(b, punctuation) || !matches!(b[19], b',' | b'.') {
         return None;
     }
     let num = |r| crate::time::digits(b, r);
