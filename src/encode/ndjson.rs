@@ -5,7 +5,12 @@ use crate::event::Event;
 /// Appends `events` to `out` as ndjson.
 pub fn encode(events: &[Event], out: &mut Vec<u8>) {
     for event in events {
-        event.write_json(out);
-        out.push(b'\n');
+        line(event, out);
     }
+}
+
+/// Appends one event as an ndjson line.
+pub fn line(event: &Event, out: &mut Vec<u8>) {
+    event.write_json(out);
+    out.push(b'\n');
 }

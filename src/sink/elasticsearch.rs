@@ -298,8 +298,7 @@ impl ElasticsearchSink {
                 write_document_id(event, out);
             }
             out.extend_from_slice(b"}}\n");
-            event.write_json(out);
-            out.push(b'\n');
+            crate::encode::ndjson::line(event, out);
             body.wrote()?;
         }
         body.finish()

@@ -304,12 +304,13 @@ impl HttpSink {
         }
         for (i, e) in events.iter().enumerate() {
             let out = body.buf();
-            if json && i > 0 {
-                out.push(b',');
-            }
-            e.write_json(out);
-            if !json {
-                out.push(b'\n');
+            if json {
+                if i > 0 {
+                    out.push(b',');
+                }
+                e.write_json(out);
+            } else {
+                crate::encode::ndjson::line(e, out);
             }
             body.wrote().map_err(gzip)?;
         }
