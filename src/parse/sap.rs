@@ -477,6 +477,9 @@ enum PayloadKey {
 }
 
 impl PayloadKey {
+    /// How many keys there are (`Message` is the last).
+    const COUNT: usize = PayloadKey::Message as usize + 1;
+
     fn named(name: &[u8]) -> Option<Self> {
         Some(match name {
             b"action" => PayloadKey::Action,
@@ -495,13 +498,13 @@ impl PayloadKey {
 /// over its quotes.
 struct Payload<'a> {
     text: &'a str,
-    after: [Option<usize>; 7],
+    after: [Option<usize>; PayloadKey::COUNT],
 }
 
 impl<'a> Payload<'a> {
     fn locate(text: &'a str) -> Self {
         let bytes = text.as_bytes();
-        let mut after = [None; 7];
+        let mut after = [None; PayloadKey::COUNT];
         // Each quote with the next one: is the text between them a key's name?
         let mut quotes = memchr::memchr_iter(b'"', bytes);
         let mut open = quotes.next();
