@@ -31,6 +31,22 @@ pub enum PipelineError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Another agent holds the data directory.
+    #[error("data_dir {path} is in use by another auditship (lock file {path}/lock, held by pid {holder}); two agents on one data_dir would ship everything twice")]
+    DataDirLocked {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// What the lock file says of its holder.
+        holder: String,
+    },
+    /// The data directory cannot be written (checkpoints could never be saved).
+    #[error("data_dir {path} is not writable: {source}")]
+    DataDirReadOnly {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A source could not start.
     #[error("source `{name}` cannot start: {source}")]
     Source {
@@ -64,6 +80,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         path: plan.data_dir.clone(),
         source,
     })?;
+    let _lock = lock_data_dir(&plan.data_dir)?;
     let abort = CancellationToken::new();
     let mut running = start(&plan, &shutdown, &abort)?;
     let mut failure: Option<PipelineError> = None;
@@ -259,4 +276,51 @@ async fn run_transform(
             return;
         }
     }
+}
+
+/// Takes an exclusive lock on `data_dir/lock` for the life of the returned file, after checking
+/// that the directory can be written: a second agent on the same directory is refused (it
+/// would read the same checkpoints and ship everything twice), and a read-only directory is
+/// refused at start rather than discovered at the first checkpoint.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, PipelineError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = dir.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|source| PipelineError::DataDirReadOnly {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            return Err(PipelineError::DataDirLocked {
+                path: dir.to_path_buf(),
+                holder: holder.trim().to_owned(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(source)) => {
+            return Err(PipelineError::DataDirReadOnly {
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let write = |file: &mut std::fs::File| -> std::io::Result<()> {
+        file.set_len(0)?;
+        file.rewind()?;
+        writeln!(file, "{}", std::process::id())?;
+        file.sync_all()
+    };
+    write(&mut file).map_err(|source| PipelineError::DataDirReadOnly {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    Ok(file)
 }

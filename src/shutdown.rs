@@ -1,7 +1,8 @@
 //! Shutdown on SIGTERM or SIGINT: stop tailing, flush batches, await acks, save checkpoints.
 //!
 //! The first signal starts a graceful drain (see `pipeline::run`); a second one exits at once
-//! with status 1, leaving unacknowledged lines to be re-read after restart.
+//! with status 1, leaving unacknowledged lines to be re-read after restart. SIGHUP is logged
+//! and ignored (its default action would kill the agent without draining).
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -10,6 +11,14 @@ use tokio_util::sync::CancellationToken;
 pub fn install(token: CancellationToken) -> std::io::Result<()> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // SIGHUP's default action kills the process without draining; until reload exists it is
+    // received and ignored with a log line.
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::warn!(signal = "SIGHUP", "ignored: configuration reload is not supported yet; restart the agent to apply a changed pipeline");
+        }
+    });
     tokio::spawn(async move {
         let mut seen = 0;
         loop {

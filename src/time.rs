@@ -16,6 +16,15 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// Milliseconds on a monotonic clock (since the first call in this process): for timeouts,
+/// which must not stretch or shrink when the wall clock is stepped (NTP, an operator).
+#[must_use]
+pub fn monotonic_ms() -> i64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    i64::try_from(start.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Days since 1970-01-01 for a proleptic Gregorian date (`month` 1..=12, `day` 1..=31).
 #[must_use]
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {

@@ -162,13 +162,13 @@ impl Sequencer for AuditdSequencer {
                 parts: Vec::new(),
                 origin: event.origin.clone(),
                 created: event.created,
-                last_ms: crate::time::now_ms(),
+                last_ms: crate::time::monotonic_ms(),
             });
             self.groups.len() - 1
         });
         let group = &mut self.groups[index];
         group.parts.push(part);
-        group.last_ms = crate::time::now_ms();
+        group.last_ms = crate::time::monotonic_ms();
         if kind == "EOE" {
             let g = self.groups.remove(index);
             out.push(build_group(g));
@@ -319,7 +319,7 @@ fn fields(body: &str) -> Vec<(&str, &str, bool)> {
 /// Decodes an auditd hex value (upper-case, even length); `None` when it is not hex.
 fn unhex(value: &str) -> Option<String> {
     if value.len() < 2
-        || value.len() % 2 != 0
+        || !value.len().is_multiple_of(2)
         || !value
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))

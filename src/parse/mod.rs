@@ -199,7 +199,8 @@ pub trait Sequencer: Send {
     /// Takes the next event of the file; appends the events that are complete to `out`.
     fn push(&mut self, event: Event, out: &mut Vec<Event>);
 
-    /// Releases held events older than the sequencer's window (all of them with `force`).
+    /// Releases held events older than the sequencer's window (all of them with `force`);
+    /// `now_ms` is [`crate::time::monotonic_ms`], never the wall clock.
     fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
         let _ = (now_ms, force, out);
     }

@@ -291,6 +291,12 @@ impl Reader {
                             <dyn std::error::Error + Send + Sync>::is::<Truncated>,
                         ) =>
                     {
+                        // A record held for continuation lines is complete as far as this
+                        // content goes: ship it before the content is forgotten.
+                        f.joiner.flush(&mut records);
+                        if !records.is_empty() && !self.emit(f, std::mem::take(&mut records)) {
+                            break;
+                        }
                         let len = f.file.metadata().map_or(0, |m| m.len());
                         self.restart_truncated(f, len, max_line);
                         progressed = true;
@@ -625,6 +631,11 @@ impl Reader {
             let rewritten = meta.len() < f.read_pos
                 || (f.read_pos > 0 && !f.fp.head_matches(&f.file).unwrap_or(true));
             if rewritten {
+                let mut held = Vec::new();
+                f.joiner.flush(&mut held);
+                if !held.is_empty() && !self.emit(f, held) {
+                    return;
+                }
                 self.restart_truncated(f, meta.len(), max_line);
                 continue;
             }

@@ -92,7 +92,7 @@ impl Sequenced {
 
     /// Flushes held records past their window (or all, with `force`).
     fn flush(&mut self, force: bool) -> Option<EventChunk> {
-        let now = crate::time::now_ms();
+        let now = crate::time::monotonic_ms();
         let mut out = Vec::new();
         for seq in self.sequencers.values_mut() {
             seq.flush(now, force, &mut out);

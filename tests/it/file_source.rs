@@ -10,14 +10,14 @@ use std::time::Duration;
 use crate::support;
 
 /// Bytes of every test line, newline included, so offsets convert to line counts.
-const LINE: usize = 100;
+pub(crate) const LINE: usize = 100;
 
-fn line(seq: usize) -> String {
+pub(crate) fn line(seq: usize) -> String {
     let head = format!("seq={seq:09} ");
     format!("{head}{}\n", "p".repeat(LINE - head.len() - 1))
 }
 
-fn append(path: &Path, seqs: std::ops::Range<usize>) {
+pub(crate) fn append(path: &Path, seqs: std::ops::Range<usize>) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -28,7 +28,7 @@ fn append(path: &Path, seqs: std::ops::Range<usize>) {
 }
 
 /// Truncates `path` in place (same inode), as copytruncate and Dogtag do.
-fn truncate(path: &Path) {
+pub(crate) fn truncate(path: &Path) {
     std::fs::OpenOptions::new()
         .write(true)
         .open(path)
@@ -38,22 +38,33 @@ fn truncate(path: &Path) {
 }
 
 /// A tailing agent over `include`, delivering to `out`.
-struct Agent {
-    dir: tempfile::TempDir,
-    config: PathBuf,
-    out: PathBuf,
-    child: Option<Child>,
+pub(crate) struct Agent {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: PathBuf,
+    pub(crate) out: PathBuf,
+    pub(crate) child: Option<Child>,
 }
 
 impl Agent {
-    fn new(include_name: &str, extra: &str) -> Self {
+    pub(crate) fn new(include_name: &str, extra: &str) -> Self {
+        Self::with_format(include_name, "raw", extra, "")
+    }
+
+    /// An agent over `include_name` in format `format`; `extra` goes before the source,
+    /// `source_extra` into it.
+    pub(crate) fn with_format(
+        include_name: &str,
+        format: &str,
+        extra: &str,
+        source_extra: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).unwrap();
         let out = dir.path().join("out.ndjson");
         let config = dir.path().join("pipeline.toml");
         let text = format!(
-            "data_dir = '{}'\nshutdown_timeout = \"10s\"\n{extra}\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\nglob_interval = \"1s\"\nclose_after = \"1s\"\n\n[sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = '{}'\n",
+            "data_dir = '{}'\nshutdown_timeout = \"10s\"\n{extra}\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"{format}\"\nglob_interval = \"1s\"\nclose_after = \"1s\"\n{source_extra}\n[sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = '{}'\n",
             dir.path().join("data").display(),
             logs.join(include_name).display(),
             out.display()
@@ -67,47 +78,50 @@ impl Agent {
         }
     }
 
-    fn logs(&self) -> PathBuf {
+    pub(crate) fn logs(&self) -> PathBuf {
         self.dir.path().join("logs")
     }
 
-    fn start(&mut self) {
-        self.child = Some(support::spawn(&[
-            "run",
-            "--config",
-            self.config.to_str().unwrap(),
-        ]));
+    pub(crate) fn start(&mut self) {
+        self.start_with_env(&[]);
     }
 
-    fn stop(&mut self) {
+    pub(crate) fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        self.child = Some(support::spawn_with_env(
+            &["run", "--config", self.config.to_str().unwrap()],
+            env,
+        ));
+    }
+
+    pub(crate) fn stop(&mut self) {
         let mut child = self.child.take().expect("running");
         support::signal(&child, "TERM");
         let code = support::wait_exit(&mut child, Duration::from_secs(30));
         assert_eq!(code, 0, "{}", support::stderr_text(&mut child));
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let mut child = self.child.take().expect("running");
         support::signal(&child, "KILL");
         support::wait_exit(&mut child, Duration::from_secs(10));
     }
 
     /// Delivered sequence numbers with how often each arrived (torn last lines ignored).
-    fn delivered(&self) -> BTreeMap<usize, usize> {
+    pub(crate) fn delivered(&self) -> BTreeMap<usize, usize> {
         let mut seen = BTreeMap::new();
         for l in support::lines(&self.out) {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&l) else {
+            if serde_json::from_str::<serde_json::Value>(&l).is_err() {
                 continue;
-            };
-            let msg = v["message"].as_str().unwrap_or("");
-            if let Some(n) = msg.strip_prefix("seq=").and_then(|s| s.get(..9)) {
+            }
+            let at = l.find("seq=").map(|i| i + 4);
+            if let Some(n) = at.and_then(|i| l.get(i..i + 9)) {
                 *seen.entry(n.parse().unwrap()).or_insert(0) += 1;
             }
         }
         seen
     }
 
-    fn wait_for(&self, count: usize, secs: u64) -> BTreeMap<usize, usize> {
+    pub(crate) fn wait_for(&self, count: usize, secs: u64) -> BTreeMap<usize, usize> {
         support::eventually(Duration::from_secs(secs), || {
             let d = self.delivered();
             (d.len() >= count).then_some(d)
@@ -131,7 +145,7 @@ impl Agent {
         })
     }
 
-    fn checkpoint_lines(&self) -> u64 {
+    pub(crate) fn checkpoint_lines(&self) -> u64 {
         let path = self.dir.path().join("data/checkpoints/in.json");
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap_or_default())
@@ -154,7 +168,7 @@ impl Drop for Agent {
     }
 }
 
-fn exactly_once(d: &BTreeMap<usize, usize>, range: std::ops::Range<usize>) {
+pub(crate) fn exactly_once(d: &BTreeMap<usize, usize>, range: std::ops::Range<usize>) {
     for seq in range {
         assert_eq!(d.get(&seq), Some(&1), "line {seq} must arrive exactly once");
     }

@@ -2,6 +2,7 @@
 
 mod config_errors;
 mod elasticsearch_sink;
+mod faults;
 mod file_source;
 mod http_server;
 mod http_sink;

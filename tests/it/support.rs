@@ -19,12 +19,18 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Starts `auditship` with `args`; stdout is piped, stderr goes to a file (a pipe nobody
 /// reads would fill up and stall the agent's logging).
 pub fn spawn(args: &[&str]) -> Child {
+    spawn_with_env(args, &[])
+}
+
+/// Starts `auditship` with `args` and extra environment variables `env`.
+pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Child {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("auditship-it-{}-{n}.stderr", std::process::id()));
     let file = std::fs::File::create(&path).expect("stderr file");
     let child = Command::new(binary())
         .args(args)
         .env("AUDITSHIP_LOG", "info")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(file))
         .spawn()

@@ -1,0 +1,62 @@
+//! Rotations that once lost lines: copytruncate with a held multi-line record, files whose
+//! first KiB equals another's, truncation while the agent is down.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::file_source::{exactly_once, truncate, Agent};
+
+/// A Dogtag signed-audit line carrying a sequence marker.
+fn dogtag_line(seq: usize) -> String {
+    format!(
+        "0.http-bio-8080-exec-1 - [12/Jan/2025:08:20:00 CET] [14] [6] [AuditEvent=AUTH][SubjectID=u{seq}][Outcome=Success][Info=seq={seq:09}] authentication\n"
+    )
+}
+
+fn append_dogtag(path: &Path, seqs: std::ops::Range<usize>) {
+    let text: String = seqs.map(dogtag_line).collect();
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+#[test]
+fn copytruncate_ships_the_last_record_of_the_copy_that_was_held_for_continuation_lines() {
+    // Dogtag records may continue on the next line, so the last one is held until the next
+    // record starts or `multiline_timeout` passes. A truncation noticed in that time must
+    // not discard it.
+    let mut agent = Agent::with_format("tps_audit*", "dogtag", "", "multiline_timeout = \"30s\"\n");
+    let log = agent.logs().join("tps_audit");
+    append_dogtag(&log, 0..50);
+    agent.start();
+    agent.wait_for(49, 20);
+    std::fs::copy(&log, agent.logs().join("tps_audit.2")).unwrap();
+    truncate(&log);
+    std::thread::sleep(Duration::from_millis(800));
+    append_dogtag(&log, 50..60);
+    let d = agent.wait_for(59, 20);
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..60);
+    assert!(d.len() >= 59);
+}
+
+#[test]
+fn a_held_record_is_shipped_at_shutdown_and_not_sent_again_after_restart() {
+    let mut agent = Agent::with_format("tps_audit", "dogtag", "", "multiline_timeout = \"30s\"\n");
+    let log = agent.logs().join("tps_audit");
+    append_dogtag(&log, 0..20);
+    agent.start();
+    agent.wait_for(19, 20);
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..20);
+    append_dogtag(&log, 20..30);
+    agent.start();
+    agent.wait_for(29, 20);
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..30);
+}
