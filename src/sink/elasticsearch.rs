@@ -333,21 +333,14 @@ impl ElasticsearchSink {
         let wait = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
         if !(200..300).contains(&status) {
-            if retryable_status(status) {
-                let mut e = SinkError::retry(format!("{url} answered {status}"));
-                e.retry_after = wait;
-                return Err(e);
-            }
+            // A refusal of the request (credentials, index path, body size) is not a
+            // verdict on each document: retried, or split down to the single document
+            // refused on its own (see `SinkError::for_status`). Per-document verdicts come
+            // in a 2xx answer's items.
             let snippet: String = text.chars().take(4096).collect();
-            let refused: Vec<Event> = which.iter().map(|&i| events[i].clone()).collect();
-            self.dead_letter
-                .write(
-                    &self.name,
-                    &format!("{url} answered {status}: {snippet}"),
-                    &refused,
-                )
-                .map_err(|e| SinkError::retry(e.to_string()))?;
-            return Ok(Round::Done);
+            let mut e = SinkError::for_status(&url, status, &snippet);
+            e.retry_after = wait;
+            return Err(e);
         }
         self.items(events, which, &text, wait)
     }

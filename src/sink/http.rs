@@ -17,7 +17,6 @@ use super::{Sink, SinkError};
 use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
-use crate::dead_letter::DeadLetter;
 use crate::encode::body::Body;
 use crate::event::Event;
 
@@ -180,10 +179,8 @@ impl HttpSinkConfig {
 /// The running sink: cheap to clone (one per request in flight).
 #[derive(Clone)]
 pub struct HttpSink {
-    name: Arc<str>,
     client: reqwest::Client,
     config: Arc<HttpSinkConfig>,
-    dead_letter: Arc<DeadLetter>,
 }
 
 /// Builds the HTTP client for `tls`, `timeout` (shared by the http and elasticsearch sinks).
@@ -268,20 +265,15 @@ pub fn retryable_status(status: u16) -> bool {
 }
 
 impl HttpSink {
-    /// A sink named `name` for `config`; refused events go to `dead_letter`.
-    pub fn new(
-        name: &str,
-        config: &HttpSinkConfig,
-        dead_letter: Arc<DeadLetter>,
-    ) -> Result<Self, String> {
+    /// A sink for `config` (events it refuses go to the dead-letter file through
+    /// [`super::drive`]).
+    pub fn new(config: &HttpSinkConfig) -> Result<Self, String> {
         let timeout = config
             .request_timeout
             .map_or(Duration::from_secs(30), |s| s.0);
         Ok(Self {
-            name: Arc::from(name),
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
-            dead_letter,
         })
     }
 
@@ -362,16 +354,11 @@ impl Sink for HttpSink {
         let wait = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
         let snippet: String = text.chars().take(4096).collect();
-        if retryable_status(status) {
-            let mut e = SinkError::retry(format!("{} answered {status}", self.config.uri));
-            e.retry_after = wait;
-            return Err(e);
-        }
-        let reason = format!("{} answered {status}: {snippet}", self.config.uri);
-        self.dead_letter
-            .write(&self.name, &reason, events)
-            .map_err(|e| SinkError::retry(e.to_string()))?;
-        Ok(Settlement::DeadLettered)
+        // A refusal of the request is not a verdict on each event: retried, or split down to
+        // the single event refused on its own (see `SinkError::for_status`).
+        let mut e = SinkError::for_status(&self.config.uri, status, &snippet);
+        e.retry_after = wait;
+        Err(e)
     }
 }
 

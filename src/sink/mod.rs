@@ -40,6 +40,13 @@ pub struct SinkError {
     pub message: String,
     /// How long the destination asked us to wait (`Retry-After`).
     pub retry_after: Option<std::time::Duration>,
+    /// The destination refused the request as a whole for its body (413 too large, 400/422
+    /// malformed): not a verdict on each event. The batch is split in halves and each half
+    /// sent again, down to single events; only an event refused on its own is dead-lettered.
+    pub split: bool,
+    /// Trying again succeeds only after an operator acts (401/403 credentials, 404 wrong
+    /// path): retried with backoff like a transient error, but logged at ERROR.
+    pub operator: bool,
 }
 
 impl SinkError {
@@ -50,6 +57,8 @@ impl SinkError {
             retryable: true,
             message,
             retry_after: None,
+            split: false,
+            operator: false,
         }
     }
 
@@ -58,8 +67,43 @@ impl SinkError {
     pub fn fatal(message: String) -> Self {
         Self {
             retryable: false,
-            message,
-            retry_after: None,
+            ..Self::retry(message)
+        }
+    }
+
+    /// A refusal of the request's body as a whole (see [`SinkError::split`]).
+    #[must_use]
+    pub fn split(message: String) -> Self {
+        Self {
+            split: true,
+            ..Self::fatal(message)
+        }
+    }
+
+    /// A failure that needs an operator (see [`SinkError::operator`]).
+    #[must_use]
+    pub fn operator(message: String) -> Self {
+        Self {
+            operator: true,
+            ..Self::retry(message)
+        }
+    }
+
+    /// The error for a non-2xx HTTP answer `status` from `url`: retried (408, 429, 5xx),
+    /// split (400, 413, 422), or retried as needing an operator (every other status).
+    #[must_use]
+    pub fn for_status(url: &str, status: u16, snippet: &str) -> Self {
+        let message = if snippet.is_empty() {
+            format!("{url} answered {status}")
+        } else {
+            format!("{url} answered {status}: {snippet}")
+        };
+        if http::retryable_status(status) {
+            Self::retry(message)
+        } else if matches!(status, 400 | 413 | 422) {
+            Self::split(message)
+        } else {
+            Self::operator(message)
         }
     }
 }
@@ -165,7 +209,7 @@ impl SinkConfig {
                 tokio::spawn(drive(FileSink::new(c.path.clone()), input, local, 1, ctx))
             }
             Self::Http(c) => {
-                let sink = HttpSink::new(&ctx.name, c, ctx.dead_letter.clone())?;
+                let sink = HttpSink::new(c)?;
                 let concurrency = sink.concurrency();
                 ctx.max_attempts = c.retry.max_attempts;
                 tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
@@ -277,55 +321,108 @@ async fn deliver_batch<S: Sink>(
     acks: Acks,
     ctx: &SinkContext,
 ) -> Result<(), SinkError> {
-    let outcome = retry::until_done(
-        &ctx.name,
-        &ctx.abort,
-        &ctx.stats,
-        sink,
-        &events,
-        ctx.max_attempts,
-    )
-    .await;
-    match outcome {
-        Some(Ok(settlement)) => {
-            let counter = match settlement {
-                Settlement::DeadLettered => &ctx.stats.dead_lettered,
-                _ => &ctx.stats.delivered,
-            };
-            counter.fetch_add(events.len() as u64, Ordering::Relaxed);
+    match deliver_in_parts(sink, &events, ctx).await {
+        Ok(Some(settlement)) => {
             acks.settle(settlement);
             Ok(())
         }
-        Some(Err(e)) if e.retryable => {
-            // Retries exhausted (`retry.max_attempts`): keep the events in the dead-letter file.
-            let reason = format!(
-                "gave up after {} attempts: {e}",
-                ctx.max_attempts.unwrap_or(0)
-            );
-            match ctx.dead_letter.write(&ctx.name, &reason, &events) {
-                Ok(()) => {
-                    ctx.stats
-                        .dead_lettered
-                        .fetch_add(events.len() as u64, Ordering::Relaxed);
-                    acks.settle(Settlement::DeadLettered);
-                    Ok(())
-                }
-                Err(dl) => {
-                    tracing::error!(sink = %ctx.name, error = %dl, "cannot write the dead-letter file; the events stay unacknowledged");
-                    acks.settle(Settlement::Failed);
-                    Err(SinkError::fatal(dl.to_string()))
-                }
-            }
-        }
-        Some(Err(e)) => {
-            tracing::error!(sink = %ctx.name, error = %e, events = events.len(), "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");
-            acks.settle(Settlement::Failed);
-            Err(e)
-        }
-        None => {
+        Ok(None) => {
             tracing::warn!(sink = %ctx.name, events = events.len(), "shutdown interrupted delivery; the events stay unacknowledged and are re-sent after restart");
             acks.settle(Settlement::Failed);
             Ok(())
+        }
+        Err(e) => {
+            acks.settle(Settlement::Failed);
+            Err(e)
+        }
+    }
+}
+
+/// Delivers `events` (with retries), splitting them in halves while the destination refuses
+/// a request's body as a whole ([`SinkError::split`]); a single event refused that way is
+/// dead-lettered. Counts what it settles. `Ok(None)`: interrupted by shutdown.
+async fn deliver_in_parts<S: Sink>(
+    sink: &mut S,
+    events: &[Event],
+    ctx: &SinkContext,
+) -> Result<Option<Settlement>, SinkError> {
+    let mut parts: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+    parts.push(0..events.len());
+    let mut overall = Settlement::Delivered;
+    while let Some(part) = parts.pop() {
+        let slice = &events[part.clone()];
+        let outcome = retry::until_done(
+            &ctx.name,
+            &ctx.abort,
+            &ctx.stats,
+            sink,
+            slice,
+            ctx.max_attempts,
+        )
+        .await;
+        let settlement = match outcome {
+            None => return Ok(None),
+            Some(Ok(settlement)) => settlement,
+            Some(Err(e)) if e.split && slice.len() > 1 => {
+                let mid = part.start + slice.len() / 2;
+                tracing::warn!(sink = %ctx.name, error = %e, events = slice.len(), "the destination refused the request as a whole; sending it again in halves");
+                // Popped last-in first-out: the first half goes first.
+                parts.push(mid..part.end);
+                parts.push(part.start..mid);
+                continue;
+            }
+            Some(Err(e)) if e.split || e.retryable => {
+                // A single event refused on its own, or retries exhausted
+                // (`retry.max_attempts`): kept in the dead-letter file.
+                let reason = if e.split {
+                    format!("refused on its own: {e}")
+                } else {
+                    format!(
+                        "gave up after {} attempts: {e}",
+                        ctx.max_attempts.unwrap_or(0)
+                    )
+                };
+                if let Err(dl) = ctx.dead_letter.write(&ctx.name, &reason, slice) {
+                    tracing::error!(sink = %ctx.name, error = %dl, "cannot write the dead-letter file; the events stay unacknowledged");
+                    return Err(SinkError::fatal(dl.to_string()));
+                }
+                Settlement::DeadLettered
+            }
+            Some(Err(e)) => {
+                tracing::error!(sink = %ctx.name, error = %e, events = slice.len(), "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");
+                return Err(e);
+            }
+        };
+        let counter = match settlement {
+            Settlement::DeadLettered => {
+                overall = Settlement::DeadLettered;
+                &ctx.stats.dead_lettered
+            }
+            _ => &ctx.stats.delivered,
+        };
+        counter.fetch_add(slice.len() as u64, Ordering::Relaxed);
+    }
+    Ok(Some(overall))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SinkError;
+
+    #[test]
+    fn answers_are_classified_as_retry_split_or_operator() {
+        for status in [408, 429, 500, 502, 503, 504] {
+            let e = SinkError::for_status("u", status, "");
+            assert!(e.retryable && !e.split && !e.operator, "{status}");
+        }
+        for status in [400, 413, 422] {
+            let e = SinkError::for_status("u", status, "body");
+            assert!(e.split && !e.retryable, "{status}");
+            assert_eq!(e.message, format!("u answered {status}: body"));
+        }
+        for status in [401, 403, 404, 405, 407, 410, 501] {
+            let e = SinkError::for_status("u", status, "");
+            assert!(e.retryable && e.operator && !e.split, "{status}");
         }
     }
 }

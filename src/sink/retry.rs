@@ -43,7 +43,13 @@ pub async fn until_done<S: Sink>(
                     return Some(Err(e));
                 }
                 let wait = backoff(failures, e.retry_after);
-                tracing::warn!(sink = name, error = %e, attempt = failures, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
+                if e.operator {
+                    // Credentials, a wrong path: nothing changes until someone acts, and
+                    // the events wait (unacknowledged) until then.
+                    tracing::error!(sink = name, error = %e, attempt = failures, wait_ms = wait.as_millis() as u64, "the destination refuses this sink's requests (check its credentials and address); the events are kept and retried");
+                } else {
+                    tracing::warn!(sink = name, error = %e, attempt = failures, wait_ms = wait.as_millis() as u64, "delivery failed; retrying");
+                }
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = abort.cancelled() => return None,

@@ -12,7 +12,7 @@ use crate::support::{self, SinkSetup};
 
 /// An in-memory Elasticsearch: indices of documents by id.
 #[derive(Default)]
-struct FakeEs {
+pub(crate) struct FakeEs {
     docs: Mutex<HashMap<String, HashMap<String, String>>>,
     /// Messages whose first indexing attempt is refused with an item-level 429.
     busy_once: Mutex<HashSet<String>>,
@@ -21,7 +21,7 @@ struct FakeEs {
 }
 
 impl FakeEs {
-    fn answer(&self, method: &str, path: &str, body: &str) -> Answer {
+    pub(crate) fn answer(&self, method: &str, path: &str, body: &str) -> Answer {
         if method == "GET" && path == "/" {
             let mut a = Answer::status(200);
             a.body =
@@ -90,7 +90,7 @@ impl FakeEs {
         a
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.docs.lock().unwrap().values().map(HashMap::len).sum()
     }
 

@@ -52,10 +52,11 @@ fn status_503_with_retry_after_is_retried_then_delivered() {
 }
 
 #[test]
-fn status_400_goes_to_dead_letter_without_retry() {
+fn status_400_to_every_request_dead_letters_each_event_alone_without_retrying_it() {
     let mut refused = Answer::status(400);
     refused.body = r#"{"error":"mapper_parsing_exception"}"#.into();
-    let server = Server::start(vec![refused]);
+    let server = Server::start(Vec::new());
+    server.state.lock().unwrap().fallback = Some(refused);
     let s = setup(
         10,
         &format!(
@@ -69,7 +70,8 @@ fn status_400_goes_to_dead_letter_without_retry() {
         support::lines(&dead).len() == 10 && s.checkpoint() == size
     });
     assert!(settled, "dead letters: {}", support::lines(&dead).len());
-    assert_eq!(server.received().len(), 1, "a 400 is not retried");
+    // Split in halves down to single events (10 + 5 + ... requests: 2n - 1), none retried.
+    assert_eq!(server.received().len(), 19, "each part sent once");
     let first: serde_json::Value = serde_json::from_str(&support::lines(&dead)[0]).unwrap();
     let reason = first["reason"].as_str().unwrap();
     assert!(

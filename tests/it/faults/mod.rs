@@ -4,4 +4,5 @@
 
 mod clock;
 mod process;
+mod receivers;
 mod rotation;

@@ -1,0 +1,154 @@
+//! Receivers that refuse the request rather than the events: wrong credentials, a wrong
+//! path, a proxy's size limit, a malformed body. None of them may send a batch to the
+//! dead-letter file or move the checkpoint past undelivered events.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::elasticsearch_sink::FakeEs;
+use crate::http_server::{Answer, Server};
+use crate::support::{self, SinkSetup};
+
+/// A server refusing the first `refusals` requests with `status`, then answering 200.
+fn refusing(status: u16, refusals: usize) -> (Server, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let count = seen.clone();
+    let server = Server::with_responder(Arc::new(move |_, _, _| {
+        (count.fetch_add(1, Ordering::SeqCst) < refusals).then(|| Answer::status(status))
+    }));
+    (server, seen)
+}
+
+fn http_setup(lines: &[String], uri: &str) -> SinkSetup {
+    SinkSetup::new(
+        "audit.log",
+        lines,
+        "raw",
+        &format!("type = \"http\"\nuri = '{uri}'\nbatch = {{ timeout = \"100ms\" }}\n"),
+    )
+}
+
+#[test]
+fn status_401_and_404_are_retried_with_an_error_naming_the_sink_and_nothing_is_dead_lettered() {
+    for status in [401, 404] {
+        let (server, seen) = refusing(status, 4);
+        let s = http_setup(&support::seq_lines(200), &server.uri());
+        let size = std::fs::metadata(&s.log).unwrap().len();
+        let mut held_while_refused = true;
+        let (all, stderr) = s.run_until(Duration::from_secs(30), || {
+            if seen.load(Ordering::SeqCst) < 4 && s.checkpoint() == size {
+                held_while_refused = false;
+            }
+            server.delivered().len() >= 200 && s.checkpoint() == size
+        });
+        assert!(
+            all,
+            "{status}: delivered {}\n{stderr}",
+            server.delivered().len()
+        );
+        assert_eq!(
+            server.delivered(),
+            (0..200).collect::<Vec<_>>(),
+            "{status}: each once"
+        );
+        assert!(
+            held_while_refused,
+            "{status}: the checkpoint moved while refused"
+        );
+        assert!(
+            !s.data.join("dead_letter/events.ndjson").exists(),
+            "{status}: a refused request is not a verdict on the events"
+        );
+        assert!(
+            stderr.contains("ERROR") && stderr.contains("sink=\"out\"")
+                || stderr.contains("sink=out"),
+            "{status}: an ERROR names the sink\n{stderr}"
+        );
+        assert!(stderr.contains(&format!("answered {status}")), "{stderr}");
+    }
+}
+
+#[test]
+fn status_413_splits_the_batch_down_to_the_one_event_over_the_limit() {
+    // A proxy that refuses bodies over 2,000 bytes: batches are halved until they fit; the
+    // one event larger than the limit on its own is the only one dead-lettered.
+    const LIMIT: usize = 2000;
+    let server = Server::with_responder(Arc::new(|_, _, body: &str| {
+        (body.len() > LIMIT).then(|| Answer::status(413))
+    }));
+    let mut lines = support::seq_lines(100);
+    lines[37] = format!("seq 37 {}", "x".repeat(3000));
+    let s = http_setup(&lines, &server.uri());
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let (settled, stderr) = s.run_until(Duration::from_secs(30), || s.checkpoint() == size);
+    assert!(settled, "checkpoint {} of {size}\n{stderr}", s.checkpoint());
+    let expected: Vec<usize> = (0..100).filter(|&i| i != 37).collect();
+    assert_eq!(server.delivered(), expected, "every other event once");
+    let dead = support::lines(&dead);
+    assert_eq!(dead.len(), 1, "only the oversized event: {dead:?}");
+    let v: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
+    assert!(v["event"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("seq 37 "));
+    assert!(v["reason"].as_str().unwrap().contains("413"), "{v}");
+}
+
+#[test]
+fn a_body_refused_with_400_is_split_and_only_the_refused_event_is_dead_lettered() {
+    let server = Server::with_responder(Arc::new(|_, _, body: &str| {
+        body.contains("\"seq 3\"").then(|| {
+            let mut a = Answer::status(400);
+            a.body = r#"{"error":"cannot parse seq 3"}"#.into();
+            a
+        })
+    }));
+    let s = http_setup(&support::seq_lines(10), &server.uri());
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let (settled, stderr) = s.run_until(Duration::from_secs(20), || s.checkpoint() == size);
+    assert!(settled, "{stderr}");
+    assert_eq!(server.delivered(), vec![0, 1, 2, 4, 5, 6, 7, 8, 9]);
+    let dead = support::lines(&dead);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let v: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
+    assert_eq!(v["event"]["message"], "seq 3");
+    assert!(
+        v["reason"].as_str().unwrap().contains("cannot parse seq 3"),
+        "{v}"
+    );
+}
+
+#[test]
+fn elasticsearch_answering_403_keeps_the_events_until_it_accepts_them() {
+    let es = Arc::new(FakeEs::default());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (inner, count) = (es.clone(), seen.clone());
+    let server = Server::with_responder(Arc::new(move |m, p, b| {
+        if p.starts_with("/_bulk") && count.fetch_add(1, Ordering::SeqCst) < 3 {
+            let mut a = Answer::status(403);
+            a.body = r#"{"error":{"type":"security_exception","reason":"action [indices:data/write/bulk] is unauthorized"}}"#.into();
+            return Some(a);
+        }
+        Some(inner.answer(m, p, b))
+    }));
+    let s = SinkSetup::new(
+        "audit.log",
+        &support::seq_lines(300),
+        "raw",
+        &format!(
+            "type = \"elasticsearch\"\nendpoints = ['http://127.0.0.1:{}']\nbatch = {{ timeout = \"100ms\" }}\n",
+            server.port
+        ),
+    );
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let (all, stderr) = s.run_until(Duration::from_secs(30), || {
+        es.count() >= 300 && s.checkpoint() == size
+    });
+    assert!(all, "indexed {}\n{stderr}", es.count());
+    assert_eq!(es.count(), 300);
+    assert!(!s.data.join("dead_letter/events.ndjson").exists());
+    assert!(stderr.contains("answered 403"), "{stderr}");
+}
