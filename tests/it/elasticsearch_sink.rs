@@ -17,7 +17,7 @@ pub(crate) struct FakeEs {
     /// Messages whose first indexing attempt is refused with an item-level 429.
     busy_once: Mutex<HashSet<String>>,
     bulk_sizes: Mutex<Vec<usize>>,
-    conflicts: Mutex<usize>,
+    pub(crate) conflicts: Mutex<usize>,
 }
 
 impl FakeEs {
