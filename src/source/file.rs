@@ -602,7 +602,7 @@ impl Reader {
             file_id,
             read_pos: offset,
             splitter: LineSplitter::new(offset, max_line),
-            joiner: RecordJoiner::default(),
+            joiner: RecordJoiner::new(max_line),
             tracker,
             last_data: Instant::now(),
             last_check: Instant::now(),
@@ -701,7 +701,7 @@ impl Reader {
         f.file_id = fp.file_id();
         f.read_pos = 0;
         f.splitter = LineSplitter::new(0, max_line);
-        f.joiner = RecordJoiner::default();
+        f.joiner = RecordJoiner::new(max_line);
         f.tracker = Arc::new(Mutex::new(FileTracker::new(0)));
         self.book.track(
             FileCheckpoint {

@@ -140,24 +140,51 @@ impl LineSplitter {
     }
 }
 
-/// Joins continuation lines to the record they continue.
-#[derive(Debug, Default)]
+/// Joins continuation lines to the record they continue, up to `max_bytes` of text: a record
+/// that would grow past it is shipped as it is, flagged as truncated, and the lines after it
+/// start a new piece (flagged too), so memory stays bounded and no line is dropped.
+#[derive(Debug)]
 pub struct RecordJoiner {
     held: Option<Record>,
+    max_bytes: usize,
+}
+
+impl Default for RecordJoiner {
+    fn default() -> Self {
+        Self::new(usize::MAX)
+    }
 }
 
 impl RecordJoiner {
+    /// A joiner whose records hold at most `max_bytes` of text (`max_line_bytes`).
+    #[must_use]
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            held: None,
+            max_bytes: max_bytes.max(1),
+        }
+    }
+
     /// Adds `line`; `starts` says whether it begins a new record. Completed records go to
     /// `out`. The last record is held until the next record begins or [`Self::flush`].
-    pub fn push(&mut self, line: Record, starts: bool, out: &mut Vec<Record>) {
+    pub fn push(&mut self, mut line: Record, starts: bool, out: &mut Vec<Record>) {
         match (&mut self.held, starts) {
-            (Some(held), false) => {
+            (Some(held), false) if held.text.len() + 1 + line.text.len() <= self.max_bytes => {
                 held.text.push('\n');
                 held.text.push_str(&line.text);
                 held.end = line.end;
                 held.truncated |= line.truncated;
                 held.invalid_utf8 |= line.invalid_utf8;
                 held.partial |= line.partial;
+            }
+            (held @ Some(_), false) => {
+                // Over the cap: ship what is held and continue in a new piece.
+                if let Some(mut done) = held.take() {
+                    done.truncated = true;
+                    out.push(done);
+                }
+                line.truncated = true;
+                *held = Some(line);
             }
             (held, _) => {
                 if let Some(done) = held.replace(line) {
@@ -246,6 +273,42 @@ mod tests {
         assert_eq!((out[0].offset, out[0].end), (0, 25));
         j.flush(&mut out);
         assert_eq!(out[1].text, "2025 next");
+    }
+
+    #[test]
+    fn a_record_over_the_cap_is_shipped_in_flagged_pieces_and_no_line_is_lost() {
+        let mut j = RecordJoiner::new(20);
+        let mut out = Vec::new();
+        let line = |text: &str, offset: u64| Record {
+            text: text.to_owned(),
+            offset,
+            end: offset + text.len() as u64 + 1,
+            truncated: false,
+            invalid_utf8: false,
+            partial: false,
+            read_at: 0,
+        };
+        j.push(line("head", 0), true, &mut out);
+        let mut offset = 5;
+        for i in 0..10 {
+            let text = format!("  cont {i}");
+            j.push(line(&text, offset), false, &mut out);
+            offset += text.len() as u64 + 1;
+        }
+        j.flush(&mut out);
+        assert!(
+            out.iter().all(|r| r.text.len() <= 20 && r.truncated),
+            "{out:?}"
+        );
+        let joined: Vec<&str> = out.iter().flat_map(|r| r.text.split('\n')).collect();
+        let mut expected = vec!["head".to_owned()];
+        expected.extend((0..10).map(|i| format!("  cont {i}")));
+        assert_eq!(joined, expected);
+        // Pieces cover the bytes in order, without gaps.
+        for pair in out.windows(2) {
+            assert_eq!(pair[0].end, pair[1].offset);
+        }
+        assert_eq!(out.last().unwrap().end, offset);
     }
 
     proptest! {

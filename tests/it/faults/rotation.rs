@@ -60,3 +60,54 @@ fn a_held_record_is_shipped_at_shutdown_and_not_sent_again_after_restart() {
     agent.stop();
     exactly_once(&agent.delivered(), 0..30);
 }
+
+#[test]
+fn continuation_lines_beyond_max_line_bytes_are_shipped_in_capped_tagged_pieces() {
+    // 2 MB of continuation lines after one Dogtag record once became one event as large as
+    // all of them (150 MB made the agent OOM at every start). Pieces are capped, tagged, and
+    // together carry every line.
+    let mut agent = Agent::with_format(
+        "tps_audit",
+        "dogtag",
+        "",
+        "max_line_bytes = \"64KiB\"\nmultiline_timeout = \"200ms\"\n",
+    );
+    let log = agent.logs().join("tps_audit");
+    let mut text = dogtag_line(0);
+    for i in 0..20_000 {
+        text.push_str(&format!("    cont={i:06} {}\n", "c".repeat(80)));
+    }
+    text.push_str(&dogtag_line(1));
+    std::fs::write(&log, text).unwrap();
+    agent.start();
+    agent.wait_for(2, 30);
+    let seen = crate::support::eventually(Duration::from_secs(30), || {
+        let mut conts = std::collections::BTreeMap::new();
+        let mut pieces = 0;
+        for l in crate::support::lines(&agent.out) {
+            let v: serde_json::Value = serde_json::from_str(&l).ok()?;
+            let original = v["event"]["original"].as_str().unwrap_or("");
+            assert!(
+                original.len() <= 64 * 1024,
+                "an event of {} bytes",
+                original.len()
+            );
+            if original.contains("cont=") {
+                pieces += 1;
+                let tags = v["tags"].to_string();
+                assert!(tags.contains("audit_truncated"), "{tags}");
+            }
+            for part in original.split("cont=").skip(1) {
+                *conts.entry(part[..6].to_owned()).or_insert(0) += 1;
+            }
+        }
+        (conts.len() == 20_000).then_some((conts, pieces))
+    });
+    agent.stop();
+    let (conts, pieces) = seen.expect("every continuation line shipped");
+    assert!(
+        conts.values().all(|&n| n == 1),
+        "each continuation line once"
+    );
+    assert!(pieces >= 30, "2 MB in pieces of at most 64 KiB: {pieces}");
+}
