@@ -1,6 +1,7 @@
 //! Rotations that once lost lines: copytruncate with a held multi-line record, files whose
 //! first KiB equals another's, truncation while the agent is down.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
@@ -75,7 +76,7 @@ fn continuation_lines_beyond_max_line_bytes_are_shipped_in_capped_tagged_pieces(
     let log = agent.logs().join("tps_audit");
     let mut text = dogtag_line(0);
     for i in 0..20_000 {
-        text.push_str(&format!("    cont={i:06} {}\n", "c".repeat(80)));
+        let _ = writeln!(text, "    cont={i:06} {}", "c".repeat(80));
     }
     text.push_str(&dogtag_line(1));
     std::fs::write(&log, text).unwrap();
