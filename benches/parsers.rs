@@ -92,5 +92,57 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A pathological line shape: name, format, and a line of `n` repetitions.
+type Shape = (&'static str, Format, fn(usize) -> String);
+
+/// Pathological lines of growing length (values full of the characters each format splits
+/// on): throughput in bytes per second stays flat when a parser is linear in the line length;
+/// a quadratic one loses 4× per 4× longer line.
+fn pathological(c: &mut Criterion) {
+    let options = ParseOptions::default();
+    let mut group = c.benchmark_group("pathological_lines");
+    group.sample_size(10);
+    let shapes: [Shape; 4] = [
+        ("dogtag_brackets", Format::Dogtag, |n| {
+            format!(
+                "0.t - [12/Jan/2025:08:20:00 CET] [14] [6] [AuditEvent=AUTH][Info={}] text",
+                "] x".repeat(n)
+            )
+        }),
+        ("keycloak_pairs", Format::Keycloak, |n| {
+            format!(
+                "2025-01-12 08:20:00,123 INFO  [org.keycloak.events] (t) type=LOGIN, {}",
+                "a=b, ".repeat(n)
+            )
+        }),
+        ("auditd_pairs", Format::Auditd, |n| {
+            format!(
+                "type=SYSCALL msg=audit(1750004000.000:7001): {}",
+                "a= ".repeat(n)
+            )
+        }),
+        ("json_escapes", Format::Json, |n| {
+            format!(r#"{{"message":"{}"}}"#, "\\\"{".repeat(n))
+        }),
+    ];
+    for (name, format, make) in shapes {
+        let parser = parse::for_format(format, &options);
+        for n in [4_000, 16_000, 64_000] {
+            let line = make(n);
+            group.throughput(Throughput::Bytes(line.len() as u64));
+            let mut buf = Vec::with_capacity(1 << 20);
+            group.bench_function(format!("{name}/{}", line.len()), |b| {
+                b.iter(|| {
+                    buf.clear();
+                    let e = parser.parse(line.clone(), Origin::default(), 0);
+                    e.write_json(&mut buf);
+                    black_box(buf.len())
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, pathological);
 criterion_main!(benches);

@@ -198,9 +198,15 @@ fn attribute_name_len(s: &str) -> Option<usize> {
 type Attributes<'a> = Vec<(&'a str, &'a str)>;
 
 /// Splits `[Name=value]...` attributes off `message`; returns them and the free text.
+///
+/// Linear in the length of `message`: each `]` is looked at once, and whether an attribute
+/// follows a `] ` is answered from the position of the last attribute start, found in one
+/// pass (asking it of the rest of the line at every `] ` made a value full of `] ` quadratic).
 fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
     let mut attrs = Vec::with_capacity(12);
     let mut rest = message;
+    let last_attribute =
+        memchr::memrchr_iter(b'[', message.as_bytes()).find(|&i| attribute_starts(&message[i..]));
     while let Some(eq) = attribute_name_len(rest) {
         let body = &rest[1..];
         let name = &body[..eq];
@@ -216,7 +222,8 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
                 end = Some(at);
                 break;
             }
-            if next.starts_with(' ') && !contains_attribute(next) {
+            let at_in_message = message.len() - body.len() + at;
+            if next.starts_with(' ') && last_attribute.is_none_or(|l| l <= at_in_message) {
                 before_text = Some(at);
             }
         }
@@ -231,10 +238,6 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
         return Err("no [AuditEvent=...] attribute".to_owned());
     }
     Ok((attrs, rest.strip_prefix(' ').unwrap_or(rest)))
-}
-
-fn contains_attribute(s: &str) -> bool {
-    memchr::memchr_iter(b'[', s.as_bytes()).any(|i| attribute_starts(&s[i..]))
 }
 
 /// The current name of an event and the outcome its old name implied.

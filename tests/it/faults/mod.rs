@@ -4,6 +4,7 @@
 
 mod clock;
 mod ids;
+mod input;
 mod process;
 mod receivers;
 mod rotation;
