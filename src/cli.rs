@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `validate`, `parse`.
+//! Command-line interface: `run`, `validate`, `parse`, `dead-letters`.
 
 use std::path::PathBuf;
 
@@ -46,4 +46,38 @@ pub enum Command {
         /// Files to read; standard input when none.
         files: Vec<PathBuf>,
     },
+    /// What the dead-letter files hold (`list`), and sending it again (`replay`).
+    DeadLetters {
+        /// `list` or `replay`.
+        #[command(subcommand)]
+        action: DeadLetterAction,
+    },
+}
+
+/// `dead-letters` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeadLetterAction {
+    /// Print every dead-letter file under the pipeline's `data_dir`: events per sink, times.
+    List {
+        /// The pipeline file(s) whose `data_dir` to read.
+        #[arg(long, short = 'c', value_name = "PATH", required = true)]
+        config: Vec<PathBuf>,
+    },
+    /// Send dead-lettered events again through the sinks that refused them (one-shot; the
+    /// agent must be stopped). A line leaves its file only once its sink settled it.
+    Replay {
+        /// The pipeline file(s): the sinks and `data_dir` to use.
+        #[arg(long, short = 'c', value_name = "PATH", required = true)]
+        config: Vec<PathBuf>,
+        /// Replay only the events of this sink.
+        #[arg(long)]
+        sink: Option<String>,
+        /// How long each file's sends may take before what is unsettled is left in place.
+        #[arg(long, default_value = "60s", value_parser = parse_span)]
+        timeout: std::time::Duration,
+    },
+}
+
+fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::units::parse_duration(text)
 }

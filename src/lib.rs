@@ -40,6 +40,7 @@ pub mod ack;
 pub mod budget;
 
 pub mod dead_letter;
+pub mod replay;
 
 pub mod checkpoint;
 

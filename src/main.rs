@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use auditship::cli::{Cli, Command};
-use auditship::{config, embedded, inspect, parse, pipeline, shutdown, telemetry};
+use auditship::cli::{Cli, Command, DeadLetterAction};
+use auditship::{config, embedded, inspect, parse, pipeline, replay, shutdown, telemetry};
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +29,82 @@ fn main() -> ExitCode {
             timezone,
             files,
         } => parse_files(format, timezone, &files),
+        Command::DeadLetters { action } => dead_letters(action),
+    }
+}
+
+fn dead_letters(action: DeadLetterAction) -> ExitCode {
+    let paths = match &action {
+        DeadLetterAction::List { config } | DeadLetterAction::Replay { config, .. } => config,
+    };
+    let plan = match config::load(paths) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    match action {
+        DeadLetterAction::List { .. } => match replay::list(&plan.data_dir) {
+            Ok(files) => {
+                if files.is_empty() {
+                    println!("no dead letters in {}", plan.data_dir.display());
+                }
+                for f in files {
+                    let total: u64 = f.by_sink.values().sum();
+                    let sinks: Vec<String> =
+                        f.by_sink.iter().map(|(s, n)| format!("{s}={n}")).collect();
+                    let (first, last) = f.span.unwrap_or_default();
+                    println!(
+                        "{}\t{total} events\t{}\t{first} .. {last}{}",
+                        f.path.display(),
+                        sinks.join(","),
+                        if f.unreadable > 0 {
+                            format!("\t{} unreadable lines", f.unreadable)
+                        } else {
+                            String::new()
+                        }
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("auditship: {e}");
+                ExitCode::from(RUNTIME_FAILURE)
+            }
+        },
+        DeadLetterAction::Replay { sink, timeout, .. } => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("auditship: cannot start the runtime: {e}");
+                    return ExitCode::from(RUNTIME_FAILURE);
+                }
+            };
+            match runtime.block_on(replay::replay(&plan, sink.as_deref(), timeout)) {
+                Ok(report) => {
+                    for (name, n) in &report.settled {
+                        println!("{name}: {n} events replayed");
+                    }
+                    println!(
+                        "{} refused again (written to the current dead-letter file), {} not settled in time, {} of other sinks left in place",
+                        report.refused_again, report.unsettled, report.left
+                    );
+                    if report.unsettled > 0 {
+                        ExitCode::from(RUNTIME_FAILURE)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("auditship: {e}");
+                    ExitCode::from(RUNTIME_FAILURE)
+                }
+            }
+        }
     }
 }
 

@@ -172,7 +172,11 @@ fn start(
     abort: &CancellationToken,
 ) -> Result<Running, PipelineError> {
     let budget = Budget::new(plan.max_bytes);
-    let dead_letter = Arc::new(DeadLetter::new(&plan.data_dir, plan.dead_letter_max_bytes));
+    let dead_letter = Arc::new(DeadLetter::new(
+        &plan.data_dir,
+        plan.dead_letter_max_bytes,
+        plan.dead_letter_max_files,
+    ));
     let mut inputs: HashMap<&str, (mpsc::Sender<EventChunk>, mpsc::Receiver<EventChunk>)> =
         HashMap::new();
     for c in &plan.components {
@@ -282,7 +286,7 @@ async fn run_transform(
 /// that the directory can be written: a second agent on the same directory is refused (it
 /// would read the same checkpoints and ship everything twice), and a read-only directory is
 /// refused at start rather than discovered at the first checkpoint.
-fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, PipelineError> {
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, PipelineError> {
     use std::io::{Read as _, Seek as _, Write as _};
     let path = dir.join("lock");
     let mut file = std::fs::OpenOptions::new()

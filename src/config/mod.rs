@@ -113,6 +113,8 @@ pub struct Plan {
     pub shutdown_timeout: Duration,
     /// Rotation size of the dead-letter file.
     pub dead_letter_max_bytes: u64,
+    /// Dead-letter files kept at most (the current one included).
+    pub dead_letter_max_files: u32,
     /// Components in data-path order (every component after all of its inputs).
     pub components: Vec<Component>,
 }
@@ -309,8 +311,14 @@ fn build(
             .map_or(DEFAULT_SHUTDOWN_TIMEOUT, |s| s.0),
         dead_letter_max_bytes: agent
             .dead_letter
+            .as_ref()
             .and_then(|d| d.max_bytes)
             .map_or(crate::dead_letter::DEFAULT_MAX_BYTES, |b| b.0),
+        dead_letter_max_files: agent
+            .dead_letter
+            .as_ref()
+            .and_then(|d| d.max_files)
+            .unwrap_or(crate::dead_letter::DEFAULT_MAX_FILES),
         components,
     })
 }

@@ -138,6 +138,8 @@ pub struct Event {
     pub group_key: Option<Box<str>>,
     /// Where it was read from.
     pub origin: Origin,
+    /// A document rendered before (a replayed dead letter): written out as it is.
+    rendered: Option<Box<str>>,
 }
 
 impl Event {
@@ -153,6 +155,7 @@ impl Event {
             alt_timestamp: None,
             group_key: None,
             origin,
+            rendered: None,
         }
     }
 
@@ -174,6 +177,7 @@ impl Event {
             alt_timestamp: None,
             group_key: None,
             origin,
+            rendered: None,
         }
     }
 
@@ -328,7 +332,50 @@ impl Event {
     /// A later value of a key wins over an earlier one; the fields the event writes itself
     /// (`@timestamp`, `event.created`, `event.original`, `log.*`) win over all.
     pub fn write_json(&self, out: &mut Vec<u8>) {
+        if let Some(rendered) = &self.rendered {
+            out.extend_from_slice(rendered.as_bytes());
+            return;
+        }
         shape::write(self, out);
+    }
+
+    /// An event for an ECS document written before (a dead letter being replayed): written
+    /// out exactly as `document` (one JSON object), with its `event.original`, `@timestamp`,
+    /// `event.created` and `log.*` read back and its fields readable (index templates,
+    /// conditions). Fails when `document` is not a JSON object.
+    pub fn from_rendered(document: &str, source: &Arc<str>) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(document).map_err(|e| format!("not JSON: {e}"))?;
+        let serde_json::Value::Object(map) = value else {
+            return Err("not a JSON object".to_owned());
+        };
+        let str_at = |path: &[&str]| {
+            let mut v = map.get(path[0])?;
+            for key in &path[1..] {
+                v = v.get(key)?;
+            }
+            v.as_str().map(str::to_owned)
+        };
+        let original = str_at(&["event", "original"]).unwrap_or_else(|| document.to_owned());
+        let created = str_at(&["event", "created"])
+            .and_then(|t| crate::time::parse_rfc3339(&t))
+            .unwrap_or_else(crate::time::now_ms);
+        let origin = Origin {
+            source: source.clone(),
+            path: str_at(&["log", "file", "path"]).map(|p| Arc::from(p.as_str())),
+            file_id: 0,
+            offset: map
+                .get("log")
+                .and_then(|l| l.get("offset"))
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0),
+            end: 0,
+        };
+        let mut event = Self::new(original, origin, created);
+        event.timestamp = str_at(&["@timestamp"]).and_then(|t| crate::time::parse_rfc3339(&t));
+        crate::parse::json::flatten_into(&map, &mut event);
+        event.rendered = Some(document.into());
+        Ok(event)
     }
 
     /// The event as an ECS JSON string.

@@ -47,6 +47,11 @@ impl Parser for JsonParser {
     }
 }
 
+/// Sets every leaf of `object` on `event` under its dotted path.
+pub(crate) fn flatten_into(object: &Map<String, Json>, event: &mut Event) {
+    flatten(object, &mut String::new(), event);
+}
+
 fn flatten(object: &Map<String, Json>, prefix: &mut String, event: &mut Event) {
     for (key, value) in object {
         let len = prefix.len();

@@ -408,7 +408,7 @@ impl ElasticsearchSink {
                     &format!("Elasticsearch refused the document: {error}"),
                     std::slice::from_ref(&events[*i]),
                 )
-                .map_err(|e| SinkError::retry(e.to_string()))?;
+                .map_err(|e| SinkError::operator(e.to_string()))?;
         }
         if again.is_empty() {
             Ok(Round::Done)

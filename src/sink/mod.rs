@@ -338,6 +338,26 @@ async fn deliver_batch<S: Sink>(
     }
 }
 
+/// Writes `events` to the dead-letter file, waiting (with backoff, ERROR logged) while it
+/// cannot be written (full, disk full): the batch stays unsettled meanwhile, so the sink
+/// stops and the readers stop at the memory budget; no event is dropped. False when shutdown
+/// interrupted the wait (the events stay unacknowledged).
+async fn dead_letter_until_written(ctx: &SinkContext, reason: &str, events: &[Event]) -> bool {
+    let mut failures = 0u32;
+    loop {
+        let Err(e) = ctx.dead_letter.write(&ctx.name, reason, events) else {
+            return true;
+        };
+        failures += 1;
+        let wait = retry::backoff(failures, None);
+        tracing::error!(sink = %ctx.name, error = %e, events = events.len(), attempt = failures, wait_ms = wait.as_millis() as u64, "cannot write refused events to the dead-letter file; the sink waits, the events stay unacknowledged");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ctx.abort.cancelled() => return false,
+        }
+    }
+}
+
 /// Delivers `events` (with retries), splitting them in halves while the destination refuses
 /// a request's body as a whole ([`SinkError::split`]); a single event refused that way is
 /// dead-lettered. Counts what it settles. `Ok(None)`: interrupted by shutdown.
@@ -382,9 +402,8 @@ async fn deliver_in_parts<S: Sink>(
                         ctx.max_attempts.unwrap_or(0)
                     )
                 };
-                if let Err(dl) = ctx.dead_letter.write(&ctx.name, &reason, slice) {
-                    tracing::error!(sink = %ctx.name, error = %dl, "cannot write the dead-letter file; the events stay unacknowledged");
-                    return Err(SinkError::fatal(dl.to_string()));
+                if !dead_letter_until_written(ctx, &reason, slice).await {
+                    return Ok(None);
                 }
                 Settlement::DeadLettered
             }

@@ -3,6 +3,7 @@
 //! hang or reset). Every loop is bounded; network tests use loopback only.
 
 mod clock;
+mod dead_letters;
 mod ids;
 mod input;
 mod process;
