@@ -74,15 +74,9 @@ fn dead_letters(action: DeadLetterAction) -> ExitCode {
             }
         },
         DeadLetterAction::Replay { sink, timeout, .. } => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let runtime = match runtime() {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("auditship: cannot start the runtime: {e}");
-                    return ExitCode::from(RUNTIME_FAILURE);
-                }
+                Err(code) => return code,
             };
             match runtime.block_on(replay::replay(&plan, sink.as_deref(), timeout)) {
                 Ok(report) => {
@@ -143,15 +137,9 @@ fn run(paths: &[PathBuf]) -> ExitCode {
             }
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime() {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("auditship: cannot start the runtime: {e}");
-            return ExitCode::from(RUNTIME_FAILURE);
-        }
+        Err(code) => return code,
     };
     let code = runtime.block_on(async {
         let token = CancellationToken::new();
@@ -172,6 +160,17 @@ fn run(paths: &[PathBuf]) -> ExitCode {
         let _ = std::fs::remove_dir_all(dir);
     }
     code
+}
+
+/// The multi-threaded runtime, or the exit code after saying why it cannot start.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("auditship: cannot start the runtime: {e}");
+            ExitCode::from(RUNTIME_FAILURE)
+        })
 }
 
 fn validate(paths: &[PathBuf]) -> ExitCode {
