@@ -53,9 +53,12 @@ enum ChunkState {
 #[derive(Debug)]
 pub struct FileTracker {
     acked: u64,
+    /// The offset marker of `acked` (see [`Mark`]), once a chunk with one was folded in.
+    acked_mark: Option<Mark>,
     next_seq: u64,
-    /// Chunks not yet folded into `acked`: (seq, end offset, state), seq ascending.
-    pending: VecDeque<(u64, u64, ChunkState)>,
+    /// Chunks not yet folded into `acked`: (seq, end offset, state, marker of the end), seq
+    /// ascending.
+    pending: VecDeque<(u64, u64, ChunkState, Option<Mark>)>,
     /// Chunks of other trackers that stand for this file's bytes up to an offset: settled
     /// when this tracker's acknowledged offset reaches it (see [`FileTracker::follow`]).
     followers: Vec<(u64, Arc<Mutex<FileTracker>>, u64)>,
@@ -67,6 +70,7 @@ impl FileTracker {
     pub fn new(acked: u64) -> Self {
         Self {
             acked,
+            acked_mark: None,
             next_seq: 0,
             pending: VecDeque::new(),
             followers: Vec::new(),
@@ -113,10 +117,24 @@ impl FileTracker {
 
     /// Registers the next chunk, ending at byte `end`; returns its sequence number.
     pub fn register(&mut self, end: u64) -> u64 {
+        self.register_marked(end, None)
+    }
+
+    /// Registers the next chunk, ending at byte `end`, with the marker of the bytes before
+    /// `end`; returns its sequence number.
+    pub fn register_marked(&mut self, end: u64, mark: Option<Mark>) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.pending.push_back((seq, end, ChunkState::Pending));
+        self.pending
+            .push_back((seq, end, ChunkState::Pending, mark));
         seq
+    }
+
+    /// The marker of the acknowledged offset, when a chunk that carried one was folded in
+    /// (`None`: the offset has not moved since the tracker was made, or its chunk had none).
+    #[must_use]
+    pub fn acked_mark(&self) -> Option<Mark> {
+        self.acked_mark
     }
 
     /// Records the final status of chunk `seq` and advances over the delivered prefix.
@@ -135,8 +153,9 @@ impl FileTracker {
         } else {
             ChunkState::Failed
         };
-        while let Some(&(_, end, ChunkState::Delivered)) = self.pending.front() {
+        while let Some(&(_, end, ChunkState::Delivered, mark)) = self.pending.front() {
             self.acked = end;
+            self.acked_mark = mark;
             self.pending.pop_front();
         }
         self.settle_followers();
@@ -164,6 +183,7 @@ impl FileTracker {
     pub fn reset(&mut self, offset: u64) {
         self.pending.clear();
         self.acked = offset;
+        self.acked_mark = None;
     }
 }
 
@@ -174,6 +194,11 @@ impl AckReceiver for Mutex<FileTracker> {
         }
     }
 }
+
+/// The marker of an offset: (how many bytes before it, their hash). A file is the one a
+/// checkpoint was saved for only if its head *and* the bytes just before the saved offset
+/// match, so a file with the same first KiB (a common header) is never taken for another.
+pub type Mark = (u32, u64);
 
 /// One file's saved position, with the identity that lets a restart find the file again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -193,6 +218,13 @@ pub struct FileCheckpoint {
     pub head_hash: u64,
     /// Acknowledged offset: every byte before it was delivered.
     pub offset: u64,
+    /// How many bytes before `offset` the marker covers (up to 1 KiB; 0: no marker, as in
+    /// files written before markers existed, or at offset 0).
+    #[serde(default)]
+    pub mark_len: u32,
+    /// Hash of those bytes: the file continues where it was left only if they still match.
+    #[serde(default)]
+    pub mark_hash: u64,
     /// When this entry was last updated (epoch ms); old entries are pruned.
     pub updated_ms: i64,
 }
@@ -287,15 +319,18 @@ impl CheckpointBook {
                 return Ok(());
             };
             let now = crate::time::now_ms();
-            let live: Vec<(u64, u64, bool)> = s
+            let live: Vec<(u64, u64, Option<Mark>)> = s
                 .live
                 .iter()
-                .filter_map(|(id, t)| t.lock().ok().map(|t| (*id, t.acked(), t.in_flight() == 0)))
+                .filter_map(|(id, t)| t.lock().ok().map(|t| (*id, t.acked(), t.acked_mark())))
                 .collect();
-            for (id, acked, _) in &live {
+            for (id, acked, mark) in &live {
                 if let Some(e) = s.entries.iter_mut().find(|e| e.file_id == *id) {
                     if e.offset != *acked {
                         e.offset = *acked;
+                        // An offset without its marker is saved without one (never with
+                        // the marker of another offset).
+                        (e.mark_len, e.mark_hash) = mark.unwrap_or((0, 0));
                     }
                     e.updated_ms = now;
                 }
@@ -485,18 +520,36 @@ mod tests {
             head_len: 10,
             head_hash: 99,
             offset: 42,
+            mark_len: 42,
+            mark_hash: 7,
             updated_ms: crate::time::now_ms(),
         };
         let book = CheckpointBook::new(store.clone(), vec![]);
         let tracker = std::sync::Arc::new(Mutex::new(FileTracker::new(42)));
         book.track(entry.clone(), tracker.clone());
-        let seq = tracker.lock().unwrap().register(100);
+        let seq = tracker
+            .lock()
+            .unwrap()
+            .register_marked(100, Some((100, 1234)));
         book.save().unwrap();
-        assert_eq!(store.load().unwrap().unwrap().files[0].offset, 42);
+        let before = &store.load().unwrap().unwrap().files[0];
+        assert_eq!(
+            (before.offset, before.mark_len, before.mark_hash),
+            (42, 42, 7)
+        );
         tracker.lock().unwrap().complete(seq, true);
         book.save().unwrap();
         let loaded = store.load().unwrap().unwrap();
         assert_eq!(loaded.files[0].offset, 100);
+        assert_eq!(
+            (loaded.files[0].mark_len, loaded.files[0].mark_hash),
+            (100, 1234),
+            "the marker moves with its offset"
+        );
+        // Files written before markers existed still load (no marker: not checked).
+        let old = r#"{"version":1,"files":[{"file_id":1,"path":"p","dev":1,"ino":2,"head_len":3,"head_hash":4,"offset":5,"updated_ms":6}]}"#;
+        std::fs::write(store.path(), old).unwrap();
+        assert_eq!(store.load().unwrap().unwrap().files[0].mark_len, 0);
         assert_eq!(loaded.files[0].file_id, u64::MAX - 3);
         std::fs::write(store.path(), b"{not json").unwrap();
         let err = store.load().unwrap_err().to_string();

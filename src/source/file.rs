@@ -9,8 +9,11 @@
 //! for filesystems that do not report changes.
 //!
 //! Rotation: a renamed file keeps its descriptor and is read to its end; a file truncated in
-//! place (copytruncate, Dogtag) is read again from its start; a copy of a file whose content
-//! we were reading continues from the checkpoint instead of starting over. Lines written after
+//! place (copytruncate, Dogtag) is read again from its start, after the record held for
+//! continuation lines is shipped; a copy of a file whose content we were reading continues
+//! from the checkpoint instead of starting over. "Continues" needs more than the same first
+//! KiB: the bytes just before the offset must match too (the offset marker), so a file that
+//! only shares a header with another is read from its start. Lines written after
 //! a copy and before the truncation that follows it exist in neither file and cannot be read.
 
 use std::fs::File;
@@ -25,12 +28,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::discover::Discovery;
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{mark_in, mark_matches, mark_of, Fingerprint};
 use super::lines::{LineSplitter, Record, RecordJoiner};
 use super::LineChunk;
 use crate::ack::{Acks, ChunkAck};
 use crate::budget::Budget;
-use crate::checkpoint::{CheckpointBook, CheckpointStore, FileCheckpoint, FileTracker};
+use crate::checkpoint::{CheckpointBook, CheckpointStore, FileCheckpoint, FileTracker, Mark};
 use crate::config::units::{ByteSize, Span};
 use crate::parse::{Format, Parser};
 
@@ -80,6 +83,8 @@ pub enum ReadFrom {
 pub const READ_BYTES: usize = 128 * 1024;
 /// How often idle files are checked for truncation, growth and deletion.
 const IDLE_CHECK: Duration = Duration::from_millis(250);
+/// The last bytes read from a file, kept to mark offsets without reading again.
+const RECENT_BYTES: usize = 4096;
 /// How often checkpoints are written while running.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -88,6 +93,8 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 pub struct Truncation {
     head_hash: u64,
     read: u64,
+    /// The marker of `read` (the bytes just before it), when they were still in memory.
+    mark: Option<Mark>,
     tracker: Arc<Mutex<FileTracker>>,
 }
 
@@ -212,6 +219,17 @@ struct Tailed {
     last_data: Instant,
     last_check: Instant,
     at_path: bool,
+    /// The last bytes read (at most [`RECENT_BYTES`]), ending at `read_pos`.
+    recent: Vec<u8>,
+}
+
+impl Tailed {
+    /// The marker of `offset` (at most `read_pos`): from the bytes last read, or read again
+    /// from the file when they are no longer in memory.
+    fn mark_at(&self, offset: u64) -> Option<Mark> {
+        mark_in(&self.recent, self.read_pos, offset)
+            .or_else(|| mark_of(&self.file, offset).ok().flatten())
+    }
 }
 
 /// Opens the checkpoint book of a source, reporting (never hiding) a corrupt file.
@@ -375,6 +393,16 @@ impl Reader {
             return Err(std::io::Error::other(Truncated));
         }
         f.read_pos += n as u64;
+        if n >= RECENT_BYTES {
+            f.recent.clear();
+            f.recent.extend_from_slice(&buf[n - RECENT_BYTES..n]);
+        } else {
+            let keep = RECENT_BYTES - n;
+            if f.recent.len() > keep {
+                f.recent.drain(..f.recent.len() - keep);
+            }
+            f.recent.extend_from_slice(&buf[..n]);
+        }
         f.last_data = Instant::now();
         self.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
         let now = crate::time::now_ms();
@@ -427,8 +455,9 @@ impl Reader {
         reservation: Option<crate::budget::Reservation>,
     ) -> bool {
         let end = records.last().map_or(0, |r| r.end);
+        let mark = f.mark_at(end);
         let seq = match f.tracker.lock() {
-            Ok(mut t) => t.register(end),
+            Ok(mut t) => t.register_marked(end, mark),
             Err(_) => return false,
         };
         self.stats
@@ -528,25 +557,14 @@ impl Reader {
                 && e.ino == fp.ino
                 && head_hash_of(&file, e.head_len) == Some(e.head_hash)
         });
-        // A different inode holding the full head of a file being read now: a copy of it
-        // (copytruncate in progress, or done before we noticed the truncation). Continue after
-        // what was already read from the original; duplicates are possible, loss is not.
-        let live_copy = files
-            .iter()
-            .find(|f| fp.is_full() && f.fp.is_full() && f.fp.head_hash == fp.head_hash)
-            .map(|f| (f.splitter.pending_offset(), f.tracker.clone()))
-            .or_else(|| {
-                self.truncated.lock().ok().and_then(|t| {
-                    t.iter()
-                        .find(|t| t.head_hash == fp.head_hash && fp.is_full())
-                        .map(|t| (t.read, t.tracker.clone()))
-                })
-            });
+        let live_copy = self.live_copy(&file, &fp, len, files);
         let copy_of = || {
             entries.iter().find(|e| {
                 fp.is_full()
                     && e.head_len == fp.head_len
                     && e.head_hash == fp.head_hash
+                    && e.offset <= len
+                    && mark_matches(&file, e.offset, (e.mark_len, e.mark_hash))
                     && !files
                         .iter()
                         .any(|f| f.fp.head_hash == e.head_hash && f.fp.is_full())
@@ -554,11 +572,14 @@ impl Reader {
         };
         let mut original = None;
         let (offset, file_id, why) = if let Some(e) = same_inode {
-            if e.offset <= len {
-                (e.offset, e.file_id, "checkpoint")
-            } else {
+            if e.offset > len {
                 tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, size = len, "file is shorter than its checkpoint (truncated while stopped); reading it from the start");
                 (0, fp.file_id(), "truncated while stopped")
+            } else if !mark_matches(&file, e.offset, (e.mark_len, e.mark_hash)) {
+                tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, "the bytes before the checkpoint changed (rewritten while stopped, with the same head); reading it from the start");
+                (0, fp.file_id(), "rewritten while stopped")
+            } else {
+                (e.offset, e.file_id, "checkpoint")
             }
         } else if let Some((read, tracker)) = live_copy {
             let offset = read.min(len);
@@ -566,7 +587,7 @@ impl Reader {
             original = Some(tracker);
             (offset, fp.file_id(), "copy")
         } else if let Some(e) = copy_of() {
-            let offset = e.offset.min(len);
+            let offset = e.offset;
             tracing::info!(source = %self.name, path = %path.display(), copy_of = %e.path, offset, "file is a copy of one already read (copytruncate rotation); continuing from its checkpoint");
             (offset, fp.file_id(), "copy")
         } else if first_scan && self.config.read_from == ReadFrom::End {
@@ -574,11 +595,17 @@ impl Reader {
         } else {
             (0, fp.file_id(), "new file")
         };
+        let mark = mark_of(&file, offset).ok().flatten().unwrap_or((0, 0));
         tracing::info!(source = %self.name, path = %path.display(), offset, reason = why, "tailing file");
         let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
         let (tracker, saved) = match original {
-            Some(original) => copy_tracker(&original, offset),
+            Some(original) => copy_tracker(&original, offset, mark),
             None => (Arc::new(Mutex::new(FileTracker::new(offset))), offset),
+        };
+        let saved_mark = if saved == offset {
+            mark
+        } else {
+            mark_of(&file, saved).ok().flatten().unwrap_or((0, 0))
         };
         self.book.track(
             FileCheckpoint {
@@ -589,6 +616,8 @@ impl Reader {
                 head_len: fp.head_len,
                 head_hash: fp.head_hash,
                 offset: saved,
+                mark_len: saved_mark.0,
+                mark_hash: saved_mark.1,
                 updated_ms: crate::time::now_ms(),
             },
             tracker.clone(),
@@ -607,7 +636,46 @@ impl Reader {
             last_data: Instant::now(),
             last_check: Instant::now(),
             at_path: true,
+            recent: Vec::new(),
         }
+    }
+
+    /// The file being read (or truncated this run) that `file` (`len` bytes, fingerprint
+    /// `fp`) is a copy of, with how far it was read and its tracker.
+    fn live_copy(
+        &self,
+        file: &File,
+        fp: &Fingerprint,
+        len: u64,
+        files: &[Tailed],
+    ) -> Option<(u64, Arc<Mutex<FileTracker>>)> {
+        // A different inode holding the full head of a file being read now is a copy of it
+        // (copytruncate in progress, or done before we noticed the truncation) only if the
+        // bytes before the offset read so far match too: a new file that merely starts with
+        // the same first KiB (a common header) is read from its start. Continue after what
+        // was already read from the original; duplicates are possible, loss is not.
+        files
+            .iter()
+            .find(|f| {
+                fp.is_full()
+                    && f.fp.is_full()
+                    && f.fp.head_hash == fp.head_hash
+                    && continues(file, len, f.splitter.pending_offset(), |at| f.mark_at(at))
+            })
+            .map(|f| (f.splitter.pending_offset(), f.tracker.clone()))
+            .or_else(|| {
+                self.truncated.lock().ok().and_then(|t| {
+                    t.iter()
+                        .find(|t| {
+                            t.head_hash == fp.head_hash
+                                && fp.is_full()
+                                && continues(file, len, t.read, |at| {
+                                    (at == t.read).then_some(t.mark).flatten()
+                                })
+                        })
+                        .map(|t| (t.read, t.tracker.clone()))
+                })
+            })
     }
 
     fn max_line_bytes(&self) -> usize {
@@ -684,9 +752,11 @@ impl Reader {
             if let Ok(mut t) = self.truncated.lock() {
                 // Every line before this offset was read before the truncation and handed on;
                 // the tracker knows which of them are still in flight.
+                let read = f.splitter.pending_offset();
                 t.push(Truncation {
                     head_hash: f.fp.head_hash,
-                    read: f.splitter.pending_offset(),
+                    read,
+                    mark: mark_in(&f.recent, f.read_pos, read),
                     tracker: f.tracker.clone(),
                 });
                 if t.len() > 64 {
@@ -700,6 +770,7 @@ impl Reader {
         f.fp = fp;
         f.file_id = fp.file_id();
         f.read_pos = 0;
+        f.recent.clear();
         f.splitter = LineSplitter::new(0, max_line);
         f.joiner = RecordJoiner::new(max_line);
         f.tracker = Arc::new(Mutex::new(FileTracker::new(0)));
@@ -712,6 +783,8 @@ impl Reader {
                 head_len: fp.head_len,
                 head_hash: fp.head_hash,
                 offset: 0,
+                mark_len: 0,
+                mark_hash: 0,
                 updated_ms: crate::time::now_ms(),
             },
             f.tracker.clone(),
@@ -742,7 +815,11 @@ impl Reader {
 /// The tracker of a copy of a file that is (or was) read, reading from `offset` on: its saved
 /// offset stays at what the original has acknowledged, and moves to `offset` only when the
 /// original's chunks before it are delivered. Returns the tracker and the offset to save.
-fn copy_tracker(original: &Arc<Mutex<FileTracker>>, offset: u64) -> (Arc<Mutex<FileTracker>>, u64) {
+fn copy_tracker(
+    original: &Arc<Mutex<FileTracker>>,
+    offset: u64,
+    mark: Mark,
+) -> (Arc<Mutex<FileTracker>>, u64) {
     let Ok(mut original) = original.lock() else {
         // Poisoned: nothing is known to be delivered; read from the start of the copy.
         return (Arc::new(Mutex::new(FileTracker::new(0))), 0);
@@ -753,10 +830,21 @@ fn copy_tracker(original: &Arc<Mutex<FileTracker>>, offset: u64) -> (Arc<Mutex<F
         return (Arc::new(Mutex::new(tracker)), offset);
     }
     // One chunk stands for the bytes read from the original but not yet acknowledged.
-    let seq = tracker.register(offset);
+    let seq = tracker.register_marked(offset, Some(mark));
     let tracker = Arc::new(Mutex::new(tracker));
     original.follow(offset, tracker.clone(), seq);
     (tracker, acked)
+}
+
+/// Whether `file` (`len` bytes long) continues a file of which `read` bytes were read, whose
+/// marker at an offset `mark_at` tells: the bytes before `read` (or before the end of a copy
+/// shorter than that) must be the same.
+fn continues(file: &File, len: u64, read: u64, mark_at: impl Fn(u64) -> Option<Mark>) -> bool {
+    let at = read.min(len);
+    match (mark_at(at), mark_of(file, at)) {
+        (Some(theirs), Ok(Some(ours))) => theirs == ours,
+        _ => false,
+    }
 }
 
 fn head_hash_of(file: &File, len: u32) -> Option<u64> {

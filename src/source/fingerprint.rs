@@ -66,6 +66,49 @@ impl Fingerprint {
     }
 }
 
+/// Bytes before an offset that its marker covers (at most).
+pub const MARK_BYTES: u64 = 1024;
+
+/// The marker of `offset` in `bytes`, the file's bytes that end at `end` (`end >= offset`):
+/// `None` when `bytes` do not reach back far enough.
+#[must_use]
+pub fn mark_in(bytes: &[u8], end: u64, offset: u64) -> Option<crate::checkpoint::Mark> {
+    let len = offset.min(MARK_BYTES);
+    let back = end.checked_sub(offset)? + len;
+    let start = (bytes.len() as u64).checked_sub(back)? as usize;
+    let slice = &bytes[start..start + len as usize];
+    Some((len as u32, fnv1a(slice)))
+}
+
+/// The marker of `offset` read from `file`: `None` when the file is shorter than `offset`.
+pub fn mark_of(file: &File, offset: u64) -> io::Result<Option<crate::checkpoint::Mark>> {
+    let len = offset.min(MARK_BYTES);
+    let mut buf = vec![0u8; len as usize];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], offset - len + filled as u64) {
+            Ok(0) => return Ok(None),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some((len as u32, fnv1a(&buf))))
+}
+
+/// Whether the bytes of `file` before `offset` match `mark` (a marker of length 0 matches:
+/// nothing was recorded).
+#[must_use]
+pub fn mark_matches(file: &File, offset: u64, mark: crate::checkpoint::Mark) -> bool {
+    if mark.0 == 0 {
+        return true;
+    }
+    if u64::from(mark.0) != offset.min(MARK_BYTES) {
+        return false;
+    }
+    matches!(mark_of(file, offset), Ok(Some(m)) if m == mark)
+}
+
 /// Reads up to `len` bytes from the start of `file` (fewer if it is shorter).
 pub fn read_head(file: &File, len: usize) -> io::Result<Vec<u8>> {
     let mut head = vec![0u8; len];
@@ -122,6 +165,30 @@ mod tests {
         let grown = Fingerprint::of(&f).unwrap();
         assert!(grown.is_full());
         assert_eq!((grown.dev, grown.ino), (fp.dev, fp.ino));
+    }
+
+    #[test]
+    fn markers_read_from_memory_and_from_the_file_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        let bytes: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let f = File::open(&path).unwrap();
+        for offset in [0, 1, 100, 1024, 1025, 3000, 5000] {
+            let from_file = mark_of(&f, offset).unwrap();
+            // The last 4 KiB read, ending at byte 5000.
+            let recent = &bytes[1000..];
+            let from_memory = mark_in(recent, 5000, offset);
+            if offset >= 1000 + offset.min(MARK_BYTES) {
+                assert_eq!(from_memory, from_file, "{offset}");
+            } else {
+                assert_eq!(from_memory, None, "{offset}: not in memory");
+            }
+            assert!(mark_matches(&f, offset, from_file.unwrap()));
+        }
+        assert_eq!(mark_of(&f, 5001).unwrap(), None, "beyond the end");
+        let other = mark_of(&f, 3001).unwrap().unwrap();
+        assert!(!mark_matches(&f, 3000, other));
     }
 
     #[test]

@@ -112,3 +112,77 @@ fn continuation_lines_beyond_max_line_bytes_are_shipped_in_capped_tagged_pieces(
     );
     assert!(pieces >= 30, "2 MB in pieces of at most 64 KiB: {pieces}");
 }
+
+/// A header of more than 1 KiB that every generation of a log starts with (a CSV-like
+/// preamble, a banner), so that the first KiB of two generations is the same.
+fn header() -> String {
+    let mut text = String::new();
+    for i in 0..12 {
+        let _ = writeln!(
+            text,
+            "# audit log v2 column layout line {i:02} {}",
+            "h".repeat(60)
+        );
+    }
+    text
+}
+
+fn write_generation(path: &Path, seqs: std::ops::Range<usize>) {
+    let body: String = seqs.map(crate::file_source::line).collect();
+    std::fs::write(path, format!("{}{body}", header())).unwrap();
+}
+
+#[test]
+fn a_new_file_with_the_same_first_kib_as_the_renamed_one_is_read_from_its_start() {
+    let mut agent = Agent::new("audit.log*", "");
+    let log = agent.logs().join("audit.log");
+    write_generation(&log, 0..100);
+    agent.start();
+    agent.wait_for(100, 20);
+    std::fs::rename(&log, agent.logs().join("audit.log.1")).unwrap();
+    write_generation(&log, 100..250);
+    let d = agent.wait_for(250, 20);
+    agent.stop();
+    exactly_once(&d, 0..250);
+}
+
+#[test]
+fn a_file_rewritten_with_the_same_head_while_the_agent_is_down_is_read_from_its_start() {
+    let mut agent = Agent::new("audit.log", "");
+    let log = agent.logs().join("audit.log");
+    write_generation(&log, 0..3000);
+    agent.start();
+    agent.wait_for(3000, 20);
+    agent.stop();
+    // Truncated and written again in place (same inode), longer than before.
+    truncate(&log);
+    let body: String = (3000..6100).map(crate::file_source::line).collect();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(format!("{}{body}", header()).as_bytes())
+        .unwrap();
+    agent.start();
+    let d = agent.wait_for(6100, 20);
+    agent.stop();
+    exactly_once(&d, 0..6100);
+}
+
+#[test]
+fn a_copy_with_the_same_head_but_other_bytes_before_the_offset_is_not_taken_for_the_original() {
+    // Checkpoint of a file that is then deleted; a different file with the same first KiB
+    // appears while the agent is down (same head, other content): read from its start.
+    let mut agent = Agent::new("audit.log*", "");
+    let log = agent.logs().join("audit.log");
+    write_generation(&log, 0..200);
+    agent.start();
+    agent.wait_for(200, 20);
+    agent.stop();
+    std::fs::remove_file(&log).unwrap();
+    write_generation(&agent.logs().join("audit.log.2"), 200..500);
+    agent.start();
+    let d = agent.wait_for(500, 20);
+    agent.stop();
+    exactly_once(&d, 0..500);
+}
