@@ -5,6 +5,7 @@ pub mod console;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod relp;
 pub mod retry;
 pub mod syslog;
 pub mod tls;

@@ -7,8 +7,10 @@
 //! structured-data element, escaped per RFC 5424 §6.3.3 (`"`, `\` and `]`). The message is the
 //! event as ECS JSON, or a template. A UDP datagram above `max_udp_bytes` is cut to that size;
 //! its event is tagged `audit_truncated_syslog` and its structured data says
-//! `truncated="true"` (the SD comes before the message, so the mark survives the cut). TCP writes count as delivered once written and
-//! flushed; a broken connection is re-opened on the next attempt.
+//! `truncated="true"` (the SD comes before the message, so the mark survives the cut). TCP
+//! batches count as delivered once the receiving host acknowledged every byte (the send queue
+//! drained); RELP batches once the receiver acknowledged every message (`relp.rs`). A broken
+//! connection is re-opened on the next attempt.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -27,9 +29,13 @@ use crate::event::{Event, ValueRef};
 pub struct SyslogSinkConfig {
     /// `host:port` of the receiver.
     pub address: String,
-    /// `tcp` (default) or `udp`.
+    /// `tcp` (default), `udp`, `tls` or `relp`.
     #[serde(default)]
     pub mode: Mode,
+    /// How long a write, a drain of the send queue or a RELP answer may take before the
+    /// receiver is called stalled: the attempt fails (WARN) and the batch is sent again on
+    /// a new connection (default 30s).
+    pub request_timeout: Option<crate::config::units::Span>,
     /// `rfc5424` (default) or `rfc3164`.
     #[serde(default)]
     pub format: Format,
@@ -80,6 +86,12 @@ impl SyslogSinkConfig {
                 format!("unknown facility `{f}` (authpriv, auth, local0..local7, ...)"),
             ));
         }
+        if self.mode == Mode::Relp && self.format == Format::Rfc3164 {
+            problems.push((
+                "format",
+                "RELP carries RFC 5424 messages here; use format = \"rfc5424\"".to_owned(),
+            ));
+        }
         if !self.address.contains(':') {
             problems.push(("address", format!("`{}` is not host:port", self.address)));
         }
@@ -98,6 +110,8 @@ pub enum Mode {
     Udp,
     /// TLS (RFC 5425).
     Tls,
+    /// RELP over TCP: every message acknowledged by the receiver (`relp.rs`).
+    Relp,
 }
 
 /// Message format.
@@ -165,7 +179,10 @@ pub struct SyslogSink {
     facility: u8,
     tls: Option<tokio_rustls::TlsConnector>,
     tcp: Option<tokio::io::BufWriter<Stream>>,
+    /// The socket inode of the TCP connection, to read its send queue.
+    tcp_inode: Option<u64>,
     udp: Option<tokio::net::UdpSocket>,
+    relp: Option<super::relp::RelpSession>,
 }
 
 /// A TCP stream, plain or wrapped in TLS.
@@ -180,7 +197,9 @@ impl Clone for SyslogSink {
             facility: self.facility,
             tls: self.tls.clone(),
             tcp: None,
+            tcp_inode: None,
             udp: None,
+            relp: None,
         }
     }
 }
@@ -208,7 +227,9 @@ impl SyslogSink {
             facility: config.facility.as_deref().and_then(facility).unwrap_or(10),
             config: config.clone(),
             tcp: None,
+            tcp_inode: None,
             udp: None,
+            relp: None,
         })
     }
 
@@ -324,6 +345,7 @@ impl SyslogSink {
                 SinkError::retry(format!("connecting to {} timed out", self.config.address))
             })?
             .map_err(|e| SinkError::retry(format!("connecting to {}: {e}", self.config.address)))?;
+            self.tcp_inode = socket_inode(&stream);
             let stream: Stream = match &self.tls {
                 Some(connector) => {
                     let name =
@@ -352,14 +374,28 @@ impl SyslogSink {
                 }
             }
         }
+        let timeout = self.timeout();
         let Some(conn) = self.tcp.as_mut() else {
             return Err(SinkError::retry("no connection".into()));
         };
-        let written = async {
+        let written = tokio::time::timeout(timeout, async {
             conn.write_all(&frame).await?;
             conn.flush().await
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("a write was blocked for more than {timeout:?} (the receiver stalled)"),
+            ))
+        });
+        let written = match written {
+            // In the kernel is not delivered: wait until the receiver acknowledged every
+            // byte (the send queue is empty), so that a receiver that resets now loses
+            // nothing we count as sent.
+            Ok(()) => self.drained(timeout).await,
+            Err(e) => Err(e),
+        };
         if let Err(e) = written {
             // The connection is gone: re-open on the next attempt; the batch is sent again
             // whole (at-least-once).
@@ -411,11 +447,96 @@ impl SyslogSink {
     }
 }
 
+impl SyslogSink {
+    fn timeout(&self) -> Duration {
+        self.config
+            .request_timeout
+            .map_or(Duration::from_secs(30), |s| s.0)
+    }
+
+    /// Waits (bounded by `timeout`) until the TCP send queue is empty: every byte written
+    /// was acknowledged by the receiving host. Where the queue cannot be read (not Linux),
+    /// returns at once.
+    async fn drained(&self, timeout: Duration) -> std::io::Result<()> {
+        let Some(inode) = self.tcp_inode else {
+            return Ok(());
+        };
+        let start = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(1);
+        loop {
+            match send_queue_bytes(inode) {
+                None | Some(0) => return Ok(()),
+                Some(queued) if start.elapsed() >= timeout => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "{queued} bytes still unacknowledged by the receiver after {timeout:?} (the receiver stalled)"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    async fn send_relp(&mut self, events: &[Event]) -> Result<(), SinkError> {
+        if self.relp.is_none() {
+            self.relp =
+                Some(super::relp::RelpSession::open(&self.config.address, self.timeout()).await?);
+        }
+        let messages: Vec<Vec<u8>> = events.iter().map(|e| self.format(e)).collect();
+        let Some(session) = self.relp.as_mut() else {
+            return Err(SinkError::retry("no RELP session".into()));
+        };
+        if let Err(e) = session.send(&messages).await {
+            // A new session on the next attempt; the batch is sent again whole.
+            self.relp = None;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
+/// The inode of a socket (`/proc/self/fd/N` → `socket:[inode]`), to find it in
+/// `/proc/net/tcp`.
+fn socket_inode(stream: &tokio::net::TcpStream) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", stream.as_raw_fd())).ok()?;
+    link.to_str()?
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
+/// Bytes written to the socket with inode `inode` and not yet acknowledged by the peer
+/// (`tx_queue` of `/proc/net/tcp` and `tcp6`, what the `SIOCOUTQ` ioctl reports), or
+/// `None` when the socket is not found.
+fn send_queue_bytes(inode: u64) -> Option<u64> {
+    let wanted = inode.to_string();
+    for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.get(9) == Some(&wanted.as_str()) {
+                let tx = fields.get(4)?.split(':').next()?;
+                return u64::from_str_radix(tx, 16).ok();
+            }
+        }
+    }
+    None
+}
+
 impl Sink for SyslogSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
         match self.config.mode {
             Mode::Udp => self.send_udp(events).await?,
             Mode::Tcp | Mode::Tls => self.send_tcp(events).await?,
+            Mode::Relp => self.send_relp(events).await?,
         }
         Ok(Settlement::Delivered)
     }
@@ -486,6 +607,7 @@ mod tests {
 
     fn config() -> SyslogSinkConfig {
         SyslogSinkConfig {
+            request_timeout: None,
             address: "127.0.0.1:514".into(),
             mode: Mode::Udp,
             format: Format::Rfc5424,

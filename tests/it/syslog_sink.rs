@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use crate::support::{self, pki, Pki, SinkSetup};
 
-struct Rsyslog {
-    child: Child,
+pub(crate) struct Rsyslog {
+    pub(crate) child: Child,
     _dir: tempfile::TempDir,
-    out: PathBuf,
+    pub(crate) out: PathBuf,
     udp: u16,
     tcp: u16,
+    /// Its RELP input (imrelp, Debian's rsyslog-relp).
+    pub(crate) relp: u16,
 }
 
 impl Drop for Rsyslog {
@@ -23,7 +25,7 @@ impl Drop for Rsyslog {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -40,7 +42,7 @@ fn free_udp_port() -> u16 {
 }
 
 /// Starts rsyslogd in the foreground on loopback ports; writes `PRI|APP|MSGID|SD|MSG` lines.
-fn rsyslog() -> Rsyslog {
+pub(crate) fn rsyslog() -> Rsyslog {
     start_rsyslog(None)
 }
 
@@ -50,7 +52,7 @@ fn start_rsyslog(tls: Option<&Pki>) -> Rsyslog {
     let work = dir.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
     let out = dir.path().join("out.log");
-    let (udp, tcp) = (free_udp_port(), free_port());
+    let (udp, tcp, relp) = (free_udp_port(), free_port(), free_port());
     let conf = dir.path().join("rsyslog.conf");
     let (global_tls, tcp_tls) = match tls {
         Some(p) => (
@@ -70,12 +72,14 @@ fn start_rsyslog(tls: Option<&Pki>) -> Rsyslog {
             r#"global(workDirectory="{work}" maxMessageSize="64k"{global_tls})
 module(load="imudp")
 module(load="imtcp"{tcp_tls})
+module(load="imrelp")
 template(name="fields" type="string" string="%pri%|%app-name%|%msgid%|%structured-data%|%msg%\n")
 ruleset(name="audit") {{
   action(type="omfile" file="{out}" template="fields")
 }}
 input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="audit")
 input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="audit")
+input(type="imrelp" address="127.0.0.1" port="{relp}" ruleset="audit")
 "#,
             work = work.display(),
             out = out.display(),
@@ -93,7 +97,8 @@ input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="audit")
         .spawn()
         .expect("rsyslogd is installed (.ci/run installs it)");
     let up = support::eventually(Duration::from_secs(15), || {
-        std::net::TcpStream::connect(("127.0.0.1", tcp))
+        std::net::TcpStream::connect(("127.0.0.1", tcp)).ok()?;
+        std::net::TcpStream::connect(("127.0.0.1", relp))
             .ok()
             .map(|_| ())
     });
@@ -108,6 +113,7 @@ input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="audit")
         out,
         udp,
         tcp,
+        relp,
     }
 }
 
@@ -279,4 +285,34 @@ fn tls_messages_reach_rsyslog_gnutls_and_an_untrusted_server_is_refused() {
         before,
         "nothing reached the untrusted server"
     );
+}
+
+#[test]
+fn relp_messages_are_acknowledged_by_rsyslog_and_arrive_once_each() {
+    let r = rsyslog();
+    let lines: Vec<String> = (0..2000).map(|i| format!("seq {i} over relp")).collect();
+    let got = ship(
+        &r,
+        &lines,
+        "raw",
+        &format!(
+            "mode = \"relp\"\naddress = \"127.0.0.1:{}\"\nstructured_data = [\"message\"]",
+            r.relp
+        ),
+        2000,
+    );
+    let mut seqs: Vec<usize> = got
+        .iter()
+        .map(|l| {
+            let (_, _, _, _, msg) = fields(l);
+            msg["message"].as_str().unwrap()[4..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..2000).collect::<Vec<_>>(), "each message once");
 }

@@ -9,3 +9,4 @@ mod input;
 mod process;
 mod receivers;
 mod rotation;
+mod stalls;
