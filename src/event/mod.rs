@@ -681,4 +681,50 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn a_key_that_is_both_a_value_and_an_object_keeps_its_value_under_value() {
+        let mut e = event("line");
+        let alice = e.own("alice");
+        e.set_dynamic_root("user", Value::Str(alice));
+        let bob = e.own("bob");
+        e.set_dynamic_root("user.name", Value::Str(bob));
+        let id = e.own("7");
+        e.set_dynamic_root("user-id", Value::Str(id));
+        let json = e.to_json();
+        assert_eq!(crate::parse::json::duplicate_key(&json), None, "{json}");
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["user"]["_value"], "alice");
+        assert_eq!(v["user"]["name"], "bob");
+        assert_eq!(v["user-id"], "7");
+        // A value for `event` meets the event's own `event.*` fields.
+        let mut e = event("line");
+        e.set_dynamic_root("event", Value::Str(Text::Static("x")));
+        let v: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(v["event"]["_value"], "x");
+        assert_eq!(v["event"]["original"], "line");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_json_never_has_a_duplicate_key_at_any_level(
+            keys in proptest::collection::vec("[ab](\\.[ab_]{1,2}){0,3}|_value|event|log", 0..14),
+        ) {
+            let mut e = event("line");
+            for (i, key) in keys.iter().enumerate() {
+                let t = e.own(&i.to_string());
+                e.set_dynamic_root(key, Value::Str(t));
+            }
+            let json = e.to_json();
+            proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok(), "{}", json);
+            proptest::prop_assert_eq!(crate::parse::json::duplicate_key(&json), None, "{}", json);
+            // Every value set last for its key is somewhere in the output.
+            for (i, key) in keys.iter().enumerate() {
+                if keys[i + 1..].iter().all(|k| k != key) {
+                    let needle = format!("\"{i}\"");
+                    proptest::prop_assert!(json.contains(&needle), "{} lost in {}", key, json);
+                }
+            }
+        }
+    }
 }

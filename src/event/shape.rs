@@ -5,6 +5,7 @@
 //! Constant values (a static string, a table's category list, the file path) are part of the
 //! shape and written into the plan too: only the values that vary are copied per event.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::source::fingerprint::fnv1a;
@@ -102,6 +103,58 @@ thread_local! {
     static MAP: RefCell<EscapeMap> = RefCell::new(EscapeMap::default());
 }
 
+/// Indices of `names` sorted by name, keeping only the last of equal names (a later value of
+/// a key wins); the sort is stable, so among equal names the later one comes last.
+fn last_of_equal_keys<'a>(names: &'a [Cow<'a, str>]) -> Vec<(&'a str, u32)> {
+    let mut entries: Vec<(&str, u32)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, key)| (key.as_ref(), i as u32))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut kept: Vec<(&str, u32)> = Vec::with_capacity(entries.len());
+    for (i, e) in entries.iter().enumerate() {
+        if entries.get(i + 1).is_some_and(|next| next.0 == e.0) {
+            continue;
+        }
+        kept.push(*e);
+    }
+    kept
+}
+
+/// The key under which a value is kept when its key is also the parent of other keys.
+pub const PARENT_VALUE_KEY: &str = "_value";
+
+/// The one rule for a key that is both a value and an object (`user = "alice"` and
+/// `user.name = "bob"`; JSON would need the key `user` twice, which Elasticsearch refuses):
+/// the object wins the key and the value moves inside it, under `_value`
+/// (`"user":{"_value":"alice","name":"bob"}`). Nothing is dropped and no output has a key
+/// twice. Applied until no such key is left (a moved value may meet a `_value` parent).
+fn resolve_parents(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
+    for _ in 0..8 {
+        let kept = last_of_equal_keys(&names);
+        let sorted: Vec<&str> = kept.iter().map(|k| k.0).collect();
+        let parents: Vec<u32> = kept
+            .iter()
+            .filter(|(key, _)| {
+                // Keys under `key.` are contiguous in sorted order, right after `key.` itself.
+                let child = format!("{key}.");
+                let at = sorted.partition_point(|k| *k < child.as_str());
+                sorted.get(at).is_some_and(|k| k.starts_with(&child))
+            })
+            .map(|k| k.1)
+            .collect();
+        if parents.is_empty() {
+            break;
+        }
+        for i in parents {
+            let moved = format!("{}.{PARENT_VALUE_KEY}", names[i as usize]);
+            names[i as usize] = Cow::Owned(moved);
+        }
+    }
+    names
+}
+
 /// Writes `event` as nested ECS JSON with the plan for its shape, making the plan if needed.
 pub(super) fn write(event: &Event, out: &mut Vec<u8>) {
     let own = own_count(event);
@@ -193,23 +246,14 @@ impl Plan {
                 (key, ValueSig::of(&f.value))
             })
             .collect();
-        let mut entries: Vec<(&str, u32)> = event
+        let names: Vec<Cow<'_, str>> = event
             .fields
             .iter()
-            .map(|f| event.text(f.key))
-            .chain(OWN_KEYS[..own].iter().copied())
-            .enumerate()
-            .map(|(i, key)| (key, i as u32))
+            .map(|f| Cow::Borrowed(event.text(f.key)))
+            .chain(OWN_KEYS[..own].iter().map(|k| Cow::Borrowed(*k)))
             .collect();
-        // Stable: among equal keys the later entry stays last, and is the one kept.
-        entries.sort_by(|a, b| a.0.cmp(b.0));
-        let mut kept: Vec<(&str, u32)> = Vec::with_capacity(entries.len());
-        for (i, e) in entries.iter().enumerate() {
-            if entries.get(i + 1).is_some_and(|next| next.0 == e.0) {
-                continue;
-            }
-            kept.push(*e);
-        }
+        let names = resolve_parents(names);
+        let kept = last_of_equal_keys(&names);
         let mut plan = Plan {
             hash,
             keys,

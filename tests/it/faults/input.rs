@@ -26,3 +26,23 @@ fn dogtag_values_full_of_closing_brackets_do_not_hold_up_later_lines() {
     agent.stop();
     crate::file_source::exactly_once(&d, 0..5);
 }
+
+#[test]
+fn a_json_key_that_is_both_a_value_and_an_object_is_written_once_with_both_values() {
+    let mut agent = Agent::with_format("app.json", "json", "", "");
+    std::fs::write(
+        agent.logs().join("app.json"),
+        "{\"user\":\"alice\",\"user.name\":\"bob\",\"event\":\"login\",\"note\":\"seq=000000000\"}\n",
+    )
+    .unwrap();
+    agent.start();
+    agent.wait_for(1, 20);
+    agent.stop();
+    let line = crate::support::lines(&agent.out).remove(0);
+    assert_eq!(line.matches("\"user\":").count(), 1, "{line}");
+    assert_eq!(line.matches("\"event\":").count(), 1, "{line}");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["user"]["_value"], "alice", "{line}");
+    assert_eq!(v["user"]["name"], "bob", "{line}");
+    assert_eq!(v["event"]["_value"], "login", "{line}");
+}
