@@ -66,6 +66,19 @@ impl Discovery {
         found
     }
 
+    /// The include patterns that match none of `found` (a scan's result).
+    #[must_use]
+    pub fn unmatched(&self, found: &[PathBuf]) -> Vec<&str> {
+        self.include
+            .iter()
+            .filter(|pattern| {
+                glob::Pattern::new(pattern)
+                    .is_ok_and(|p| !found.iter().any(|path| p.matches_path(path)))
+            })
+            .map(String::as_str)
+            .collect()
+    }
+
     /// Whether `path` matches an exclude pattern.
     #[must_use]
     pub fn excluded(&self, path: &Path) -> bool {

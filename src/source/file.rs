@@ -148,6 +148,9 @@ pub struct Reader {
     /// Content truncated away this run: its head, how far it had been read, and the tracker
     /// of what was read from it (which may still be in flight).
     pub truncated: Mutex<Vec<Truncation>>,
+    /// Paths that could not be opened and globs that matched nothing, each said once (WARN)
+    /// until that changes.
+    pub warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// New files that may be copies of a file being read (a head shorter than a fingerprint's, so
@@ -483,13 +486,26 @@ impl Reader {
         first_scan: bool,
     ) {
         let found = discovery.scan();
+        self.say_unmatched(discovery, &found);
         for f in files.iter_mut() {
             f.at_path = false;
         }
         young.start_scan();
         for path in found {
-            let Ok(file) = File::open(&path) else {
-                continue;
+            let file = match File::open(&path) {
+                Ok(file) => {
+                    self.recovered(&path.to_string_lossy(), "file can be opened again");
+                    file
+                }
+                Err(e) => {
+                    // Unreadable (permissions, a vanished file): said once, tried again at
+                    // every scan.
+                    let key = path.to_string_lossy().into_owned();
+                    if self.warn_once(&key) {
+                        tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot open a file matched by include; its lines are not read until it can be opened");
+                    }
+                    continue;
+                }
             };
             let Ok(fp) = Fingerprint::of(&file) else {
                 continue;
@@ -523,6 +539,36 @@ impl Reader {
             files.push(tailed);
         }
         young.end_scan();
+    }
+
+    /// Warns once per include glob that matches no file (and says when it matches again).
+    fn say_unmatched(&self, discovery: &Discovery, found: &[PathBuf]) {
+        let unmatched = discovery.unmatched(found);
+        for pattern in &self.config.include {
+            let key = format!("glob:{pattern}");
+            if unmatched.contains(&pattern.as_str()) {
+                if self.warn_once(&key) {
+                    tracing::warn!(source = %self.name, glob = %pattern, "include glob matches no file (yet); new files are picked up when they appear");
+                }
+            } else {
+                self.recovered(&key, "include glob matches files now");
+            }
+        }
+    }
+
+    /// Records a warning about `key`; true the first time (until [`Self::recovered`]).
+    fn warn_once(&self, key: &str) -> bool {
+        self.warned
+            .lock()
+            .is_ok_and(|mut w| w.insert(key.to_owned()))
+    }
+
+    /// Forgets a warning about `key`, saying `what` when there was one.
+    fn recovered(&self, key: &str, what: &str) {
+        let was = self.warned.lock().is_ok_and(|mut w| w.remove(key));
+        if was {
+            tracing::info!(source = %self.name, what = key, "{what}");
+        }
     }
 
     /// Whether a new file may be a copy of one read before (see [`Young`]).

@@ -177,6 +177,7 @@ pub fn spawn(
         stats: stats.clone(),
         lag: lag.clone(),
         truncated: Mutex::new(Vec::new()),
+        warned: Mutex::default(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("read-{name}"))

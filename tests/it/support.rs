@@ -24,10 +24,24 @@ pub fn spawn(args: &[&str]) -> Child {
 
 /// Starts `auditship` with `args` and extra environment variables `env`.
 pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Child {
+    spawn_as(&[], args, env)
+}
+
+/// Starts `auditship` through the command `wrapper` (e.g. `setpriv --reuid=...`; none when
+/// empty) with `args` and extra environment variables `env`.
+pub fn spawn_as(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Child {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("auditship-it-{}-{n}.stderr", std::process::id()));
     let file = std::fs::File::create(&path).expect("stderr file");
-    let child = Command::new(binary())
+    let mut command = match wrapper.split_first() {
+        Some((program, rest)) => {
+            let mut c = Command::new(program);
+            c.args(rest).arg(binary());
+            c
+        }
+        None => Command::new(binary()),
+    };
+    let child = command
         .args(args)
         .env("AUDITSHIP_LOG", "info")
         .envs(env.iter().copied())

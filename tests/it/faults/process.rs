@@ -72,3 +72,97 @@ fn a_read_only_data_dir_is_refused_at_start() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("is not writable"), "{err}");
 }
+
+#[test]
+fn trace_logs_written_into_a_watched_directory_do_not_feed_themselves() {
+    // stderr goes to a file in the directory the source watches (not matched by its glob):
+    // each line written there is a file-system event. Libraries logging every event at TRACE
+    // made the agent log about its own log without end (56 MB/s).
+    let agent = Agent::new("*.log", "");
+    let err_path = agent.logs().join("agent.stderr");
+    let err = std::fs::File::create(&err_path).unwrap();
+    let child = std::process::Command::new(support::binary())
+        .args(["run", "--config", agent.config.to_str().unwrap()])
+        .env("AUDITSHIP_LOG", "trace")
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let running = support::Running(child);
+    append(&agent.logs().join("a.log"), 0..100);
+    std::thread::sleep(Duration::from_secs(3));
+    let size = std::fs::metadata(&err_path).unwrap().len();
+    drop(running);
+    assert!(size < 256 * 1024, "stderr grew to {size} bytes in 3 s");
+    assert!(size > 0, "the agent's own trace logs are written");
+}
+
+#[test]
+fn a_glob_that_matches_nothing_is_warned_about_once_and_read_when_files_appear() {
+    let mut agent = Agent::new("*.log", "");
+    agent.start();
+    support::signal(agent.child.as_ref().unwrap(), "0");
+    // Several rescans (glob_interval = 1s) without a match.
+    std::thread::sleep(Duration::from_millis(2500));
+    let before = support::stderr_text(agent.child.as_mut().unwrap());
+    assert_eq!(before.matches("matches no file").count(), 1, "{before}");
+    append(&agent.logs().join("late.log"), 0..10);
+    agent.wait_for(10, 20);
+    agent.stop();
+}
+
+#[test]
+fn an_unreadable_file_is_warned_about_once_with_the_reason_and_its_neighbours_are_read() {
+    // Permission bits do not stop root: the agent runs as `nobody` (setpriv, util-linux).
+    let mut agent = Agent::new("*.log", "");
+    let root = agent.dir.path().to_path_buf();
+    append(&agent.logs().join("ok.log"), 0..20);
+    let locked = agent.logs().join("locked.log");
+    append(&locked, 100..120);
+    let chmod = |path: &std::path::Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod(&locked, 0o000);
+    for dir in [root.clone(), agent.logs()] {
+        chmod(&dir, 0o777);
+    }
+    for file in [agent.logs().join("ok.log"), agent.config.clone()] {
+        chmod(&file, 0o644);
+    }
+    let as_nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+    ];
+    if !std::process::Command::new("setpriv")
+        .args(&as_nobody[1..])
+        .arg("true")
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: cannot run a process as nobody here (needs root and setpriv)");
+        return;
+    }
+    agent.child = Some(support::spawn_as(
+        &as_nobody,
+        &["run", "--config", agent.config.to_str().unwrap()],
+        &[],
+    ));
+    agent.wait_for(20, 20);
+    std::thread::sleep(Duration::from_millis(2500));
+    let err = support::stderr_text(agent.child.as_mut().unwrap());
+    let warned = err
+        .lines()
+        .filter(|l| l.contains("cannot open a file") && l.contains("locked.log"))
+        .count();
+    assert_eq!(warned, 1, "{err}");
+    assert!(err.contains("Permission denied"), "{err}");
+    // Readable again: its lines are read.
+    chmod(&locked, 0o644);
+    agent.wait_for(40, 20);
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..20);
+    exactly_once(&agent.delivered(), 100..120);
+}
