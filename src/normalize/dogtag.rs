@@ -115,6 +115,37 @@ pub const SENSITIVE_PARAMS: &[&str] = &[
     "secret",
 ];
 
+/// Parts of a parameter name that mark its value as a secret, whatever the rest of the name
+/// (`so_pin`, `userPin`, `newPassword`, `sharedSecret`, `authToken`), compared
+/// case-insensitively.
+pub const SENSITIVE_NAME_PARTS: &[&str] = &["pin", "pwd", "passw", "secret", "token"];
+
+/// Names that contain one of [`SENSITIVE_NAME_PARTS`] but describe rather than hold a secret.
+pub const NOT_SENSITIVE: &[&str] = &[
+    "tokentype",
+    "token_type",
+    "tokenid",
+    "token_id",
+    "tokenpolicy",
+    "tokenstatus",
+    "tokenreason",
+    "tokenorigin",
+    "tokenuserid",
+    "tokenprofile",
+];
+
+/// Whether the value of parameter `name` is a secret: a name of [`SENSITIVE_PARAMS`], or one
+/// holding a part of [`SENSITIVE_NAME_PARTS`] that is not in [`NOT_SENSITIVE`].
+#[must_use]
+pub fn is_sensitive_param(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    SENSITIVE_PARAMS
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(&name))
+        || (SENSITIVE_NAME_PARTS.iter().any(|part| name.contains(part))
+            && !NOT_SENSITIVE.contains(&name.as_str()))
+}
+
 /// The mask Dogtag itself writes for masked parameters.
 pub const MASK: &str = "********";
 

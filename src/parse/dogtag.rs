@@ -14,7 +14,7 @@ use super::until;
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
 use crate::normalize::dogtag::{
-    attribute_field, MASK, MONTHS, RENAMED, SENSITIVE_PARAMS, TABLE, ZONES,
+    attribute_field, is_sensitive_param, MASK, MONTHS, RENAMED, TABLE, ZONES,
 };
 use crate::normalize::{self, Outcome};
 
@@ -454,20 +454,34 @@ fn params(d: &mut Draft, line: &str, raw: &str) {
 }
 
 /// The record with sensitive parameter values masked, or `None` when nothing needs masking.
+/// A value is masked whole, up to the end of its `ParamNameValPairs` attribute as the
+/// attribute splitting finds it (a PIN may contain `]`).
 fn redact(line: &str) -> Option<String> {
     let start =
         super::finder!("[ParamNameValPairs=").find(line.as_bytes())? + "[ParamNameValPairs=".len();
-    let body = &line[start..];
+    // The attribute's value as the record's own splitting reads it; failing that (a
+    // malformed record), the rest of the line, so that no part of a secret is left.
+    let message_at = line.len()
+        - prefix(line)
+            .map_or(if line.starts_with('[') { line } else { "" }, |p| p.message)
+            .len();
+    let body = attributes(&line[message_at..])
+        .ok()
+        .and_then(|(attrs, _)| {
+            attrs
+                .into_iter()
+                .find(|(name, value)| {
+                    *name == "ParamNameValPairs"
+                        && value.as_ptr() as usize - line.as_ptr() as usize == start
+                })
+                .map(|(_, value)| value)
+        })
+        .unwrap_or(&line[start..]);
     let mut out: Option<String> = None;
     for (name, value) in split_params(body) {
-        let sensitive = SENSITIVE_PARAMS
-            .iter()
-            .any(|s| s.eq_ignore_ascii_case(name.trim()));
-        if !sensitive || value == MASK || value == "<null>" || value.is_empty() {
+        if !is_sensitive_param(name) || value == MASK || value == "<null>" || value.is_empty() {
             continue;
         }
-        // Only the value up to the attribute's closing bracket is masked.
-        let value = value.split(']').next().unwrap_or(value);
         let at = value.as_ptr() as usize - line.as_ptr() as usize;
         let text = out.get_or_insert_with(|| line.to_owned());
         let shift = text.len() as isize - line.len() as isize;
@@ -545,6 +559,24 @@ mod tests {
             .unwrap()
             .iter()
             .any(|t| t == "audit_redacted"));
+    }
+
+    #[test]
+    fn secret_names_are_matched_by_pattern_and_a_pin_with_brackets_is_masked_whole() {
+        let v = parse("0.main - [12/Jan/2025:08:20:35 CET] [14] [6] [AuditEvent=TOKEN_PIN_RESET][SubjectID=asmith][Outcome=Success][ParamNameValPairs=so_pin;;Zx]9+q+userPin;;4711+NewPassword;;hunter2+tokenType;;userKey+authToken;;abc.def] pin reset");
+        let original = v["event"]["original"].as_str().unwrap();
+        for secret in ["Zx]9+q", "Zx", "9+q", "4711", "hunter2", "abc.def"] {
+            assert!(!original.contains(secret), "{secret} in {original}");
+            assert!(!v.to_string().contains(secret), "{secret} in {v}");
+        }
+        assert_eq!(v["dogtag"]["params"]["so_pin"], MASK);
+        assert_eq!(v["dogtag"]["params"]["userPin"], MASK);
+        assert_eq!(v["dogtag"]["params"]["NewPassword"], MASK);
+        assert_eq!(v["dogtag"]["params"]["authToken"], MASK);
+        assert_eq!(
+            v["dogtag"]["params"]["tokenType"], "userKey",
+            "a name, not a secret"
+        );
     }
 
     #[test]

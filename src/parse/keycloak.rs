@@ -741,19 +741,20 @@ fn redact(record: &str) -> Option<String> {
 
 const MASK: &str = "********";
 
-/// `"key":"` of the JSON keys whose string values are secrets, also as written inside a JSON
-/// string (`\"key\":\"`), with the quote that ends the value.
+/// `"key":` of the JSON keys whose string values are secrets, also as written inside a JSON
+/// string (`\"key\":`), with the quote that opens and ends the value. Whitespace may stand
+/// between the colon and the value (`"password": "x"`).
 const SECRET_KEYS: [(&str, &str); 10] = [
-    (r#""value":""#, "\""),
-    (r#"\"value\":\""#, "\\\""),
-    (r#""secret":""#, "\""),
-    (r#"\"secret\":\""#, "\\\""),
-    (r#""password":""#, "\""),
-    (r#"\"password\":\""#, "\\\""),
-    (r#""clientSecret":""#, "\""),
-    (r#"\"clientSecret\":\""#, "\\\""),
-    (r#""client_secret":""#, "\""),
-    (r#"\"client_secret\":\""#, "\\\""),
+    (r#""value":"#, "\""),
+    (r#"\"value\":"#, "\\\""),
+    (r#""secret":"#, "\""),
+    (r#"\"secret\":"#, "\\\""),
+    (r#""password":"#, "\""),
+    (r#"\"password\":"#, "\\\""),
+    (r#""clientSecret":"#, "\""),
+    (r#"\"clientSecret\":"#, "\\\""),
+    (r#""client_secret":"#, "\""),
+    (r#"\"client_secret\":"#, "\\\""),
 ];
 
 /// [`SECRET_KEYS`] with a substring searcher each, built once: JSON records are full of the
@@ -784,7 +785,18 @@ fn mask_after(
     let mut rest = current.as_str();
     let mut changed = false;
     while let Some(i) = pattern.find(rest.as_bytes()) {
-        let start = i + pattern.needle().len();
+        let after = i + pattern.needle().len();
+        let spaces = rest[after..]
+            .bytes()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .count();
+        if !rest[after + spaces..].starts_with(quote) {
+            // Not a string value (a number, null, an object): nothing to mask here.
+            result.push_str(&rest[..after]);
+            rest = &rest[after..];
+            continue;
+        }
+        let start = after + spaces + quote.len();
         result.push_str(&rest[..start]);
         let tail = &rest[start..];
         let end = if quote == "\"" {
@@ -1063,6 +1075,15 @@ mod tests {
             "{orig}"
         );
         assert_eq!(v["keycloak"]["cookies"], "KC_RESTART, AUTH_SESSION_ID");
+        // JSON written with a space after the colon (REST exports, pretty printers).
+        let v = parse(
+            r#"{"time":1748942062007,"realmId":"r","operationType":"CREATE","resourceType":"CLIENT","resourcePath":"clients/c1","representation":"{\"clientId\": \"app\", \"secret\": \"s3cr3t-value\"}","authDetails":{"realmId":"r","userId":"u","ipAddress":"192.0.2.1"},"details": {"password": "pa55word"}}"#,
+        );
+        let text = v.to_string();
+        assert!(
+            !text.contains("s3cr3t-value") && !text.contains("pa55word"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::http::{client, retry_after, retryable_status, Compression, TlsConfig};
+use super::http::{
+    client, mask_userinfo, retry_after, retryable_status, scrub, Compression, TlsConfig,
+};
 use super::{Sink, SinkError};
 use crate::ack::Settlement;
 use crate::batch::BatchConfig;
@@ -76,7 +78,10 @@ impl ElasticsearchSinkConfig {
         }
         for e in &self.endpoints {
             if let Err(err) = reqwest::Url::parse(e) {
-                problems.push(("endpoints", format!("`{e}` is not a URL: {err}")));
+                problems.push((
+                    "endpoints",
+                    format!("`{}` is not a URL: {err}", mask_userinfo(e)),
+                ));
             }
         }
         problems
@@ -238,15 +243,15 @@ impl ElasticsearchSink {
                     let text = r.text().await.unwrap_or_default();
                     let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
                     let version = body["version"]["number"].as_str().unwrap_or("unknown");
-                    tracing::info!(sink = %self.name, endpoint = %self.endpoint(), version, "Elasticsearch reachable");
+                    tracing::info!(sink = %self.name, endpoint = %mask_userinfo(self.endpoint()), version, "Elasticsearch reachable");
                     return;
                 }
                 Ok(r) => {
-                    tracing::warn!(sink = %self.name, endpoint = %url, status = r.status().as_u16(), "Elasticsearch health check failed; retrying");
+                    tracing::warn!(sink = %self.name, endpoint = %mask_userinfo(&url), status = r.status().as_u16(), "Elasticsearch health check failed; retrying");
                 }
                 Err(e) => {
                     self.fail_over();
-                    tracing::warn!(sink = %self.name, endpoint = %url, error = %e, "Elasticsearch unreachable; retrying");
+                    tracing::warn!(sink = %self.name, endpoint = %mask_userinfo(&url), error = %scrub(&e.to_string(), &url), "Elasticsearch unreachable; retrying");
                 }
             }
             tokio::time::sleep(super::retry::backoff(attempt.min(10), None)).await;
@@ -325,7 +330,9 @@ impl ElasticsearchSink {
             Err(e) => {
                 self.fail_over();
                 return Err(SinkError::retry(format!(
-                    "bulk request to {url} failed: {e}"
+                    "bulk request to {} failed: {}",
+                    mask_userinfo(&url),
+                    scrub(&e.to_string(), &url)
                 )));
             }
         };
@@ -338,7 +345,7 @@ impl ElasticsearchSink {
             // refused on its own (see `SinkError::for_status`). Per-document verdicts come
             // in a 2xx answer's items.
             let snippet: String = text.chars().take(4096).collect();
-            let mut e = SinkError::for_status(&url, status, &snippet);
+            let mut e = SinkError::for_status(&mask_userinfo(&url), status, &scrub(&snippet, &url));
             e.retry_after = wait;
             return Err(e);
         }

@@ -170,7 +170,10 @@ impl HttpSinkConfig {
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = self.tls.check();
         if let Err(e) = reqwest::Url::parse(&self.uri) {
-            problems.push(("uri", format!("`{}` is not a URL: {e}", self.uri)));
+            problems.push((
+                "uri",
+                format!("`{}` is not a URL: {e}", mask_userinfo(&self.uri)),
+            ));
         }
         problems
     }
@@ -209,6 +212,54 @@ pub fn client(tls: &TlsConfig, timeout: Duration) -> Result<reqwest::Client, Str
         builder = builder.danger_accept_invalid_certs(true);
     }
     builder.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// `uri` with the password of its userinfo replaced by `<redacted>`
+/// (`https://user:<redacted>@host/...`), for logs and dead-letter reasons: a password in an
+/// address (even from `${VAR}`) must never be written anywhere.
+#[must_use]
+pub fn mask_userinfo(uri: &str) -> String {
+    scrub(uri, uri)
+}
+
+/// `text` with every occurrence of the password in `uri`'s userinfo (as written, and
+/// percent-decoded) replaced by `<redacted>` (error texts of the HTTP client quote the URL).
+#[must_use]
+pub fn scrub(text: &str, uri: &str) -> String {
+    let Some(password) = userinfo_password(uri) else {
+        return text.to_owned();
+    };
+    let mut out = text.replace(password, "<redacted>");
+    if let Some(decoded) = percent_decoded(password).filter(|d| !d.is_empty() && d != password) {
+        out = out.replace(&decoded, "<redacted>");
+    }
+    out
+}
+
+/// The password of `uri`'s userinfo (`scheme://user:password@host`), if any.
+fn userinfo_password(uri: &str) -> Option<&str> {
+    let rest = &uri[uri.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let password = &userinfo[userinfo.find(':')? + 1..];
+    (!password.is_empty()).then_some(password)
+}
+
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The wait a `Retry-After` header asks for: seconds, or an HTTP date.
@@ -343,8 +394,8 @@ impl Sink for HttpSink {
             // Connection refused, reset, timeout: the destination may come back.
             SinkError::retry(format!(
                 "request to {} failed: {}",
-                self.config.uri,
-                error_chain(&e)
+                mask_userinfo(&self.config.uri),
+                scrub(&error_chain(&e), &self.config.uri)
             ))
         })?;
         let status = response.status().as_u16();
@@ -356,7 +407,11 @@ impl Sink for HttpSink {
         let snippet: String = text.chars().take(4096).collect();
         // A refusal of the request is not a verdict on each event: retried, or split down to
         // the single event refused on its own (see `SinkError::for_status`).
-        let mut e = SinkError::for_status(&self.config.uri, status, &snippet);
+        let mut e = SinkError::for_status(
+            &mask_userinfo(&self.config.uri),
+            status,
+            &scrub(&snippet, &self.config.uri),
+        );
         e.retry_after = wait;
         Err(e)
     }
@@ -386,6 +441,23 @@ mod tests {
         for s in [400, 401, 403, 404, 413, 501] {
             assert!(!retryable_status(s), "{s}");
         }
+    }
+
+    #[test]
+    fn passwords_in_addresses_are_masked_as_written_and_decoded() {
+        let uri = "https://shipper:p%40ss%3Aw0rd@logs.example:8443/ingest?x=1";
+        assert_eq!(
+            mask_userinfo(uri),
+            "https://shipper:<redacted>@logs.example:8443/ingest?x=1"
+        );
+        let error = "error sending request for url (https://shipper:p%40ss%3Aw0rd@logs.example:8443/ingest?x=1): auth p@ss:w0rd";
+        let clean = scrub(error, uri);
+        assert!(!clean.contains("w0rd"), "{clean}");
+        assert_eq!(
+            mask_userinfo("http://127.0.0.1:9200"),
+            "http://127.0.0.1:9200"
+        );
+        assert_eq!(mask_userinfo("http://user@host/"), "http://user@host/");
     }
 
     #[test]

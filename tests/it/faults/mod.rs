@@ -9,4 +9,5 @@ mod input;
 mod process;
 mod receivers;
 mod rotation;
+mod secrets;
 mod stalls;
