@@ -204,6 +204,12 @@ fn parse_files(format: parse::Format, timezone: Option<String>, files: &[PathBuf
         );
         return ExitCode::from(USAGE);
     }
+    if let Some(zone) = timezone.as_deref() {
+        if let Err(e) = parse::zone(zone) {
+            eprintln!("auditship: --timezone {zone}: {e}");
+            return ExitCode::from(USAGE);
+        }
+    }
     let parser = parse::for_format(
         format,
         &parse::ParseOptions {

@@ -60,6 +60,9 @@ impl Sink for FileSink {
         let Some(file) = self.file.as_mut() else {
             return Err(fail(std::io::Error::other("file not open")));
         };
+        // Where the batch starts: a failed write (a full disk) is cut back to it, so the file
+        // never holds a torn line; the retry then writes the whole batch again.
+        let start = file.metadata().await.map_err(fail)?.len();
         let written = async {
             file.write_all(&self.buf).await?;
             file.flush().await?;
@@ -67,8 +70,10 @@ impl Sink for FileSink {
         }
         .await;
         if let Err(e) = written {
-            // Reopen on the next attempt; a partial write may leave a torn line, which the
-            // retry then follows with the whole batch (at-least-once).
+            let cut = file.set_len(start).await;
+            if let Err(cut) = cut {
+                tracing::error!(path = %self.path.display(), error = %cut, "cannot cut a failed write back; the file may end with a torn line");
+            }
             self.file = None;
             return Err(fail(e));
         }

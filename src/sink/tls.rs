@@ -1,7 +1,6 @@
 //! TLS client settings for stream sinks (syslog over TLS, RFC 5425): trusted CAs, an optional
 //! client certificate, and verification (on by default).
 
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -11,9 +10,6 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use super::http::TlsConfig;
 
-/// The system's CA bundle (Debian and derivatives), used when no `ca_file` is given.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 /// Builds a connector for `tls`.
 pub fn connector(tls: &TlsConfig) -> Result<tokio_rustls::TlsConnector, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -22,17 +18,29 @@ pub fn connector(tls: &TlsConfig) -> Result<tokio_rustls::TlsConnector, String> 
         .map_err(|e| format!("TLS: {e}"))?;
     let builder = if tls.verify {
         let mut roots = rustls::RootCertStore::empty();
-        let bundle = tls
-            .ca_file
-            .as_deref()
-            .unwrap_or_else(|| Path::new(SYSTEM_CA_BUNDLE));
-        for cert in CertificateDer::pem_file_iter(bundle)
-            .map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?
-        {
-            let cert = cert.map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?;
+        if let Some(bundle) = tls.ca_file.as_deref() {
+            for cert in CertificateDer::pem_file_iter(bundle)
+                .map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?
+            {
+                let cert = cert.map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("tls.ca_file {}: {e}", bundle.display()))?;
+            }
+        } else {
+            // The system's trust store wherever this distribution keeps it
+            // (`SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured).
+            let found = rustls_native_certs::load_native_certs();
+            for error in &found.errors {
+                tracing::warn!(error = %error, "a system CA certificate could not be read");
+            }
+            let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(
+                    "no trusted CA certificates found in the system's trust store; set tls.ca_file"
+                        .to_owned(),
+                );
+            }
         }
         builder.with_root_certificates(roots)
     } else {

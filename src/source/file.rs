@@ -514,6 +514,11 @@ impl Reader {
                 .iter_mut()
                 .find(|f| f.fp.dev == fp.dev && f.fp.ino == fp.ino)
             {
+                if f.at_path && f.path != path {
+                    // The same file under a second path in this scan (a symlink and its
+                    // target both matched): it is read once, under the first path.
+                    continue;
+                }
                 if f.path != path {
                     tracing::info!(source = %self.name, from = %f.path.display(), to = %path.display(), "file renamed; reading on");
                     f.path_str = Arc::from(path.to_string_lossy().as_ref());

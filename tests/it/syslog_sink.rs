@@ -316,3 +316,36 @@ fn relp_messages_are_acknowledged_by_rsyslog_and_arrive_once_each() {
     seqs.sort_unstable();
     assert_eq!(seqs, (0..2000).collect::<Vec<_>>(), "each message once");
 }
+
+#[test]
+fn tls_without_a_ca_file_trusts_the_system_store_wherever_it_is() {
+    // The system store as rustls-native-certs finds it, pointed at the test CA through
+    // SSL_CERT_FILE (as on a distribution that keeps its bundle elsewhere).
+    let certs = tempfile::tempdir().unwrap();
+    let server_pki = pki(certs.path(), "server");
+    let r = start_rsyslog(Some(&server_pki));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    std::fs::write(&log, "seq 1\nseq 2\n").unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\nshutdown_timeout = \"1s\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[sinks.syslog]\ntype = \"syslog\"\ninputs = [\"in\"]\nmode = \"tls\"\naddress = \"127.0.0.1:{}\"\nbatch = {{ timeout = \"100ms\" }}\n",
+            dir.path().join("data").display(),
+            log.display(),
+            r.tcp,
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn_with_env(
+        &["run", "--config", config.to_str().unwrap()],
+        &[("SSL_CERT_FILE", server_pki.ca.to_str().unwrap())],
+    );
+    let got = support::eventually(Duration::from_secs(15), || {
+        (support::lines(&r.out).len() >= 2).then_some(())
+    });
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(20));
+    assert!(got.is_some(), "{}", support::stderr_text(&mut child));
+}

@@ -4,6 +4,7 @@
 
 mod clock;
 mod dead_letters;
+mod disk;
 mod ids;
 mod input;
 mod process;

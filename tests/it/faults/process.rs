@@ -166,3 +166,24 @@ fn an_unreadable_file_is_warned_about_once_with_the_reason_and_its_neighbours_ar
     exactly_once(&agent.delivered(), 0..20);
     exactly_once(&agent.delivered(), 100..120);
 }
+
+#[test]
+fn parse_refuses_an_unknown_time_zone() {
+    let out = std::process::Command::new(support::binary())
+        .args([
+            "parse",
+            "--format",
+            "keycloak",
+            "--timezone",
+            "Europe/Atlantis",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Europe/Atlantis") && err.contains("unknown time zone"),
+        "{err}"
+    );
+}

@@ -186,3 +186,21 @@ fn a_copy_with_the_same_head_but_other_bytes_before_the_offset_is_not_taken_for_
     agent.stop();
     exactly_once(&d, 0..500);
 }
+
+#[test]
+fn a_file_matched_through_a_symlink_and_its_target_is_read_once_without_flapping() {
+    let mut agent = Agent::new("*.log", "");
+    let target = agent.logs().join("audit-2025.log");
+    crate::file_source::append(&target, 0..50);
+    std::os::unix::fs::symlink(&target, agent.logs().join("current.log")).unwrap();
+    agent.start();
+    agent.wait_for(50, 20);
+    // Several rescans (glob_interval = 1s).
+    std::thread::sleep(Duration::from_millis(3500));
+    crate::file_source::append(&target, 50..60);
+    agent.wait_for(60, 20);
+    let err = crate::support::stderr_text(agent.child.as_mut().unwrap());
+    agent.stop();
+    exactly_once(&agent.delivered(), 0..60);
+    assert_eq!(err.matches("file renamed").count(), 0, "{err}");
+}
