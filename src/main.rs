@@ -137,6 +137,13 @@ fn run(paths: &[PathBuf]) -> ExitCode {
             }
         }
     };
+    // systemd's default soft limit (1024) is far below its hard limit: raise the soft limit
+    // of open files to the hard one, so that tailing many files cannot starve the sinks of
+    // descriptors (sources also bound their open files: `max_open_files`).
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = match runtime() {
         Ok(r) => r,
         Err(code) => return code,

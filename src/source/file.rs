@@ -16,6 +16,8 @@
 //! only shares a header with another is read from its start. Lines written after
 //! a copy and before the truncation that follows it exist in neither file and cannot be read.
 
+mod parking;
+
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -66,6 +68,9 @@ pub struct FileSourceConfig {
     pub max_line_bytes: Option<ByteSize>,
     /// How long a multi-line record waits for more continuation lines (default 1s).
     pub multiline_timeout: Option<Span>,
+    /// Files kept open at once (default 1024); past it, the files idle longest are closed and
+    /// reopened from where they were read when they grow.
+    pub max_open_files: Option<usize>,
 }
 
 /// Where to start reading a file that has no checkpoint.
@@ -87,6 +92,16 @@ const IDLE_CHECK: Duration = Duration::from_millis(250);
 const RECENT_BYTES: usize = 4096;
 /// How often checkpoints are written while running.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// What one read step did.
+enum Step {
+    /// Nothing new.
+    Idle,
+    /// Read (or restarted a truncated file).
+    Read,
+    /// Shutting down: stop this pass.
+    Stop,
+}
 
 /// Content truncated away from a file this run (a copy of it may turn up: copytruncate).
 #[derive(Debug)]
@@ -280,6 +295,12 @@ impl Reader {
             .multiline_timeout
             .map_or(Duration::from_secs(1), |s| s.0);
         let mut files: Vec<Tailed> = Vec::new();
+        let mut parking = parking::Parking::new(
+            self.config
+                .max_open_files
+                .unwrap_or(parking::DEFAULT_MAX_OPEN_FILES),
+        );
+        let mut last_balance = Instant::now();
         let mut young = Young::default();
         let mut first_scan = true;
         let mut dirty = true;
@@ -290,10 +311,12 @@ impl Reader {
         let max_line = self.max_line_bytes();
         while !self.shutdown.is_cancelled() {
             if dirty || last_scan.elapsed() >= young.interval(glob_interval) {
-                self.reconcile(&discovery, &mut files, &mut young, first_scan);
+                self.reconcile(&discovery, &mut files, &mut parking, &mut young, first_scan);
                 first_scan = false;
                 dirty = false;
                 last_scan = Instant::now();
+                parking.balance(&mut files, &self.book, &self.name, close_after);
+                last_balance = Instant::now();
             }
             let mut progressed = false;
             let n = files.len();
@@ -302,39 +325,18 @@ impl Reader {
                     break;
                 }
                 let i = (start + k) % n;
-                let f = &mut files[i];
-                let mut records = Vec::new();
-                match self.read_once(f, &mut buf, &mut records) {
-                    Ok(0) => {}
-                    Ok(_) => progressed = true,
-                    Err(e)
-                        if e.get_ref().is_some_and(
-                            <dyn std::error::Error + Send + Sync>::is::<Truncated>,
-                        ) =>
-                    {
-                        // A record held for continuation lines is complete as far as this
-                        // content goes: ship it before the content is forgotten.
-                        f.joiner.flush(&mut records);
-                        if !records.is_empty() && !self.emit(f, std::mem::take(&mut records)) {
-                            break;
-                        }
-                        let len = f.file.metadata().map_or(0, |m| m.len());
-                        self.restart_truncated(f, len, max_line);
-                        progressed = true;
-                    }
-                    Err(e) => {
-                        tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
-                    }
-                }
-                if f.joiner.is_holding() && f.last_data.elapsed() >= multiline_timeout {
-                    f.joiner.flush(&mut records);
-                }
-                if !records.is_empty() && !self.emit(f, records) {
-                    break;
+                match self.read_step(&mut files[i], &mut buf, max_line, multiline_timeout) {
+                    Step::Idle => {}
+                    Step::Read => progressed = true,
+                    Step::Stop => break,
                 }
             }
             start = start.wrapping_add(1);
             self.idle_checks(&mut files, close_after, &mut dirty);
+            if parking.len() > 0 && last_balance.elapsed() >= IDLE_CHECK {
+                parking.balance(&mut files, &self.book, &self.name, close_after);
+                last_balance = Instant::now();
+            }
             if last_save.elapsed() >= SAVE_EVERY {
                 self.save();
                 self.publish_lag(&files);
@@ -356,6 +358,46 @@ impl Reader {
             }
         }
         self.finish(&mut files);
+    }
+
+    /// One read of `f` and the records it completes, handed on.
+    fn read_step(
+        &self,
+        f: &mut Tailed,
+        buf: &mut [u8],
+        max_line: usize,
+        multiline_timeout: Duration,
+    ) -> Step {
+        let mut step = Step::Idle;
+        let mut records = Vec::new();
+        match self.read_once(f, buf, &mut records) {
+            Ok(0) => {}
+            Ok(_) => step = Step::Read,
+            Err(e)
+                if e.get_ref()
+                    .is_some_and(<dyn std::error::Error + Send + Sync>::is::<Truncated>) =>
+            {
+                // A record held for continuation lines is complete as far as this content
+                // goes: ship it before the content is forgotten.
+                f.joiner.flush(&mut records);
+                if !records.is_empty() && !self.emit(f, std::mem::take(&mut records)) {
+                    return Step::Stop;
+                }
+                let len = f.file.metadata().map_or(0, |m| m.len());
+                self.restart_truncated(f, len, max_line);
+                step = Step::Read;
+            }
+            Err(e) => {
+                tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
+            }
+        }
+        if f.joiner.is_holding() && f.last_data.elapsed() >= multiline_timeout {
+            f.joiner.flush(&mut records);
+        }
+        if !records.is_empty() && !self.emit(f, records) {
+            return Step::Stop;
+        }
+        step
     }
 
     /// At shutdown: complete records held for continuation lines are shipped; partial lines
@@ -482,6 +524,7 @@ impl Reader {
         &self,
         discovery: &Discovery,
         files: &mut Vec<Tailed>,
+        parking: &mut parking::Parking,
         young: &mut Young,
         first_scan: bool,
     ) {
@@ -499,10 +542,14 @@ impl Reader {
                 }
                 Err(e) => {
                     // Unreadable (permissions, a vanished file): said once, tried again at
-                    // every scan.
+                    // every scan. Out of descriptors is an operator's matter: ERROR.
                     let key = path.to_string_lossy().into_owned();
                     if self.warn_once(&key) {
-                        tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot open a file matched by include; its lines are not read until it can be opened");
+                        if e.raw_os_error() == Some(24) {
+                            tracing::error!(source = %self.name, path = %path.display(), error = %e, "out of file descriptors: cannot open a file matched by include (lower max_open_files or raise LimitNOFILE)");
+                        } else {
+                            tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot open a file matched by include; its lines are not read until it can be opened");
+                        }
                     }
                     continue;
                 }
@@ -533,6 +580,9 @@ impl Reader {
                 f.at_path = true;
                 continue;
             }
+            if parking.found(&path, &fp) {
+                continue;
+            }
             let len = file.metadata().map_or(0, |m| m.len());
             if !first_scan
                 && self.may_be_copy(&fp, files)
@@ -542,6 +592,7 @@ impl Reader {
             }
             let tailed = self.open(path, file, fp, files, first_scan);
             files.push(tailed);
+            parking.enforce(files);
         }
         young.end_scan();
     }

@@ -187,3 +187,47 @@ fn parse_refuses_an_unknown_time_zone() {
         "{err}"
     );
 }
+
+#[test]
+fn many_more_files_than_descriptors_are_all_read_and_the_sink_keeps_its_own() {
+    // 1,500 files under a hard limit of 128 descriptors (prlimit, so the agent cannot raise
+    // it): once nothing was delivered, silently, because the file sink could not open its
+    // output. With max_open_files = 100 every line arrives, and lines appended later to
+    // files that were closed meanwhile arrive too.
+    let mut agent = Agent::new("*.log", "");
+    let config = std::fs::read_to_string(&agent.config).unwrap();
+    std::fs::write(
+        &agent.config,
+        config.replace(
+            "close_after = \"1s\"\n",
+            "close_after = \"1s\"\nmax_open_files = 100\n",
+        ),
+    )
+    .unwrap();
+    for f in 0..1500 {
+        append(
+            &agent.logs().join(format!("f{f:04}.log")),
+            f * 20..f * 20 + 20,
+        );
+    }
+    agent.child = Some(support::spawn_as(
+        &["prlimit", "--nofile=128:128"],
+        &["run", "--config", agent.config.to_str().unwrap()],
+        &[],
+    ));
+    agent.wait_for(30_000, 90);
+    for f in (0..1500).step_by(7) {
+        append(
+            &agent.logs().join(format!("f{f:04}.log")),
+            30_000 + f..30_000 + f + 1,
+        );
+    }
+    let d = agent.wait_for(30_000 + 215, 60);
+    let err = support::stderr_text(agent.child.as_mut().unwrap());
+    agent.stop();
+    assert!(!err.contains("Too many open files"), "{err}");
+    exactly_once(&d, 0..30_000);
+    for f in (0..1500).step_by(7) {
+        assert_eq!(d.get(&(30_000 + f)), Some(&1), "late line of file {f}");
+    }
+}
