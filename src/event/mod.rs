@@ -360,10 +360,15 @@ impl Event {
         let created = str_at(&["event", "created"])
             .and_then(|t| crate::time::parse_rfc3339(&t))
             .unwrap_or_else(crate::time::now_ms);
+        let path = str_at(&["log", "file", "path"]);
         let origin = Origin {
             source: source.clone(),
-            path: str_at(&["log", "file", "path"]).map(|p| Arc::from(p.as_str())),
-            file_id: 0,
+            // The file's fingerprint is not in the document: its path stands in, so that
+            // equal lines at equal offsets of two files keep distinct document ids.
+            file_id: path
+                .as_deref()
+                .map_or(0, |p| crate::source::fingerprint::fnv1a(p.as_bytes())),
+            path: path.map(|p| Arc::from(p.as_str())),
             offset: map
                 .get("log")
                 .and_then(|l| l.get("offset"))

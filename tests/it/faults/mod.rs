@@ -7,6 +7,7 @@ mod dead_letters;
 mod disk;
 mod ids;
 mod input;
+mod kills;
 mod process;
 mod receivers;
 mod rotation;

@@ -152,3 +152,103 @@ fn elasticsearch_answering_403_keeps_the_events_until_it_accepts_them() {
     assert!(!s.data.join("dead_letter/events.ndjson").exists());
     assert!(stderr.contains("answered 403"), "{stderr}");
 }
+
+/// An HTTP receiver on raw TCP: the first connection is reset after the request is read,
+/// the second hangs without answering, the third answers 200 one byte at a time (a
+/// trickle); later ones answer 200 at once. Records the bodies answered 200.
+fn misbehaving_receiver() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let shared = bodies.clone();
+    std::thread::spawn(move || {
+        for (n, conn) in listener.incoming().take(200).enumerate() {
+            let Ok(conn) = conn else { break };
+            let bodies = shared.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut writer = conn;
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    match n {
+                        0 => return, // reset: dropped without an answer
+                        1 => {
+                            std::thread::sleep(Duration::from_secs(5)); // hang
+                            return;
+                        }
+                        2 => {
+                            for b in b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n" {
+                                if writer.write_all(&[*b]).is_err() {
+                                    return;
+                                }
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                        }
+                        _ => {
+                            if writer
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                    bodies
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&body).into_owned());
+                }
+            });
+        }
+    });
+    (port, bodies)
+}
+
+#[test]
+fn receivers_that_reset_hang_and_trickle_lose_nothing() {
+    let (port, bodies) = misbehaving_receiver();
+    let s = SinkSetup::new(
+        "audit.log",
+        &support::seq_lines(300),
+        "raw",
+        &format!(
+            "type = \"http\"\nuri = 'http://127.0.0.1:{port}/ingest'\ncompression = \"none\"\nconcurrency = 1\nrequest_timeout = \"1s\"\nbatch = {{ timeout = \"100ms\", max_events = 50 }}\n"
+        ),
+    );
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let (settled, stderr) = s.run_until(Duration::from_secs(60), || s.checkpoint() == size);
+    assert!(settled, "{stderr}");
+    let mut seen: Vec<usize> = bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|b| crate::http_server::seqs_of(b))
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        (0..300).collect::<Vec<_>>(),
+        "every event answered 200 at least once"
+    );
+    assert!(!s.data.join("dead_letter/events.ndjson").exists());
+}
