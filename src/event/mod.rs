@@ -12,9 +12,11 @@
 
 use std::sync::Arc;
 
+mod document;
 pub(crate) mod escape;
 mod shape;
 
+pub use document::{DocumentError, Owned, OWN_PATHS};
 pub use escape::write_json_str;
 
 /// A string value of an event: a static name, or a range of the event's own buffers.
