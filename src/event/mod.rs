@@ -3,9 +3,9 @@
 //! Invariant: an event never holds a `serde_json::Value` tree. Field values are [`Text`] handles
 //! that point into the event's own `original` line (zero-copy for values a parser can slice out
 //! of the line) or into a per-event scratch string (values that needed unescaping or joining).
-//! Keys are dotted ECS paths (`event.outcome`, `user.target.name`); [`Event::write_json`] sorts
+//! Keys are dotted ECS paths (`event.outcome`, `user.target.name`); the ECS encoder sorts
 //! them and writes nested objects, as Elasticsearch stores ECS documents (the sorting and
-//! nesting are done once per event shape: see `shape.rs`).
+//! nesting are done once per event shape: see `encode::ecs`).
 //!
 //! The [`Origin`] ties the event back to a byte range of a tailed file, so that an
 //! acknowledgement can move that file's checkpoint (see `ack.rs`).
@@ -13,11 +13,9 @@
 use std::sync::Arc;
 
 mod document;
-pub(crate) mod escape;
-mod shape;
 
+pub use crate::encode::escape::write_json_str;
 pub use document::{DocumentError, Owned, OWN_PATHS};
-pub use escape::write_json_str;
 
 /// A string value of an event: a static name, or a range of the event's own buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +124,9 @@ pub(crate) struct Field {
 /// One audit event on its way through the pipeline.
 #[derive(Clone, Debug)]
 pub struct Event {
-    original: String,
-    scratch: String,
-    fields: Vec<Field>,
+    pub(crate) original: String,
+    pub(crate) scratch: String,
+    pub(crate) fields: Vec<Field>,
     /// When the event happened (`@timestamp`), epoch ms UTC; `None` when the source did not say.
     pub timestamp: Option<i64>,
     /// When the agent read it (`event.created`), epoch ms UTC.
@@ -302,7 +300,7 @@ impl Event {
         Some(self.view(&field.value))
     }
 
-    fn view<'a>(&'a self, value: &'a Value) -> ValueRef<'a> {
+    pub(crate) fn view<'a>(&'a self, value: &'a Value) -> ValueRef<'a> {
         match value {
             Value::Str(t) => ValueRef::Str(self.text(*t)),
             Value::Json(t) => ValueRef::Json(self.text(*t)),
@@ -330,15 +328,17 @@ impl Event {
             + std::mem::size_of::<Self>()
     }
 
-    /// Appends the event as one ECS JSON object (nested, keys sorted, no newline) to `out`.
-    /// A later value of a key wins over an earlier one; the fields the event writes itself
-    /// (`@timestamp`, `event.created`, `event.original`, `log.*`) win over all.
+    /// Appends the event as one ECS JSON object (nested, keys sorted, no newline) to `out`:
+    /// the ECS encoder (`encode::ecs`), which every sink uses today. A later value of a key
+    /// wins over an earlier one; the fields the event writes itself (`@timestamp`,
+    /// `event.created`, `event.original`, `log.*`) win over all.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        if let Some(rendered) = &self.rendered {
-            out.extend_from_slice(rendered.as_bytes());
-            return;
-        }
-        shape::write(self, out);
+        crate::encode::ecs::write(self, out);
+    }
+
+    /// The document as it was rendered before (a replayed dead letter), if any.
+    pub(crate) fn rendered(&self) -> Option<&str> {
+        self.rendered.as_deref()
     }
 
     /// An event for an ECS document written before (a dead letter being replayed): written
@@ -448,40 +448,6 @@ pub(crate) fn push_item<'a>(
             }
         }
         other => *other = Value::List(vec![item]),
-    }
-}
-
-pub(crate) fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
-    match value {
-        ValueRef::Str(s) => write_json_str(s, out),
-        ValueRef::Json(s) => out.extend_from_slice(s.as_bytes()),
-        ValueRef::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-        ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        ValueRef::Time(ms) => {
-            out.push(b'"');
-            crate::time::write_rfc3339(ms, out);
-            out.push(b'"');
-        }
-        ValueRef::Names(names) => {
-            out.push(b'[');
-            for (i, name) in names.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_str(name, out);
-            }
-            out.push(b']');
-        }
-        ValueRef::List(event, items) => {
-            out.push(b'[');
-            for (i, t) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_json_str(event.text(*t), out);
-            }
-            out.push(b']');
-        }
     }
 }
 

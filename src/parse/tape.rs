@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use crate::event::escape::{flags, word};
+use crate::encode::escape::{flags, word};
 
 /// Containers open at once beyond which a line is refused, as `serde_json` refuses it.
 const MAX_DEPTH: usize = 127;

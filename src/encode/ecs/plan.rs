@@ -10,8 +10,8 @@ use std::cell::RefCell;
 
 use crate::source::fingerprint::fnv1a;
 
-use super::escape::{copy_run, needs_escape, write_json_body, EscapeMap};
-use super::{write_json_str, write_value, Event, Text, Value, ValueRef};
+use crate::encode::escape::{copy_run, needs_escape, write_json_body, write_json_str, EscapeMap};
+use crate::event::{Event, Text, Value, ValueRef};
 
 /// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
 const SLOTS: usize = 512;
@@ -86,7 +86,7 @@ enum Step {
 }
 
 /// How to write events of one shape.
-pub(super) struct Plan {
+pub(crate) struct Plan {
     hash: u64,
     keys: Vec<(KeySig, ValueSig)>,
     own: usize,
@@ -156,7 +156,7 @@ fn resolve_parents(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
 }
 
 /// Writes `event` as nested ECS JSON with the plan for its shape, making the plan if needed.
-pub(super) fn write(event: &Event, out: &mut Vec<u8>) {
+pub(crate) fn write(event: &Event, out: &mut Vec<u8>) {
     let own = own_count(event);
     let hash = shape_hash(event, own);
     PLANS.with(|plans| {
@@ -409,6 +409,41 @@ impl Clean<'_> {
             out.extend_from_slice(bytes);
         } else {
             write_json_body(bytes, out);
+        }
+    }
+}
+
+/// Writes one value as JSON.
+fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
+    match value {
+        ValueRef::Str(s) => write_json_str(s, out),
+        ValueRef::Json(s) => out.extend_from_slice(s.as_bytes()),
+        ValueRef::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        ValueRef::Time(ms) => {
+            out.push(b'"');
+            crate::time::write_rfc3339(ms, out);
+            out.push(b'"');
+        }
+        ValueRef::Names(names) => {
+            out.push(b'[');
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(name, out);
+            }
+            out.push(b']');
+        }
+        ValueRef::List(event, items) => {
+            out.push(b'[');
+            for (i, t) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_json_str(event.text(*t), out);
+            }
+            out.push(b']');
         }
     }
 }
