@@ -2,6 +2,7 @@
 
 pub mod condition;
 pub mod filter;
+pub mod redact;
 
 use crate::chunk::EventChunk;
 use crate::config::document::{Document, Section};
@@ -10,7 +11,7 @@ use condition::Condition;
 pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
-pub const TYPES: &[&str] = &["filter"];
+pub const TYPES: &[&str] = &["filter", "redact"];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
 pub trait Transform: Send {
@@ -23,6 +24,8 @@ pub trait Transform: Send {
 pub enum TransformConfig {
     /// `filter`, with its compiled condition.
     Filter(FilterConfig, Condition),
+    /// `redact`, compiled.
+    Redact(Box<redact::Redactor>),
 }
 
 impl TransformConfig {
@@ -51,6 +54,23 @@ impl TransformConfig {
                     }
                 }
             }
+            "redact" => {
+                let config: redact::RedactConfig = doc.deserialize(section, errors)?;
+                match config.compile() {
+                    Ok(r) => Some(Self::Redact(Box::new(r))),
+                    Err(problems) => {
+                        for (key, message) in problems {
+                            let top = key.split('[').next().unwrap_or(&key).to_owned();
+                            errors.push(doc.error(
+                                section.span_of(&top),
+                                &format!("{}.{key}", section.name),
+                                &message,
+                            ));
+                        }
+                        None
+                    }
+                }
+            }
             _ => None,
         }
     }
@@ -60,6 +80,7 @@ impl TransformConfig {
     pub fn build(&self) -> Box<dyn Transform> {
         match self {
             Self::Filter(_, cond) => Box::new(Filter::new(cond.clone())),
+            Self::Redact(r) => Box::new((**r).clone()),
         }
     }
 }

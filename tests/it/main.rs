@@ -11,3 +11,4 @@ mod pipeline_delivery;
 mod shutdown;
 mod support;
 mod syslog_sink;
+mod transforms;
