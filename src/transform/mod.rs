@@ -1,6 +1,7 @@
 //! Transforms: small synchronous steps that edit a chunk of events in place.
 
 pub mod condition;
+pub mod enrich;
 pub mod filter;
 pub mod redact;
 
@@ -11,7 +12,7 @@ use condition::Condition;
 pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
-pub const TYPES: &[&str] = &["filter", "redact"];
+pub const TYPES: &[&str] = &["filter", "redact", "enrich"];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
 pub trait Transform: Send {
@@ -26,6 +27,8 @@ pub enum TransformConfig {
     Filter(FilterConfig, Condition),
     /// `redact`, compiled.
     Redact(Box<redact::Redactor>),
+    /// `enrich`, with its tables read.
+    Enrich(Box<enrich::Enricher>),
 }
 
 impl TransformConfig {
@@ -59,14 +62,17 @@ impl TransformConfig {
                 match config.compile() {
                     Ok(r) => Some(Self::Redact(Box::new(r))),
                     Err(problems) => {
-                        for (key, message) in problems {
-                            let top = key.split('[').next().unwrap_or(&key).to_owned();
-                            errors.push(doc.error(
-                                section.span_of(&top),
-                                &format!("{}.{key}", section.name),
-                                &message,
-                            ));
-                        }
+                        report(doc, section, problems, errors);
+                        None
+                    }
+                }
+            }
+            "enrich" => {
+                let config: enrich::EnrichConfig = doc.deserialize(section, errors)?;
+                match config.compile() {
+                    Ok(e) => Some(Self::Enrich(Box::new(e))),
+                    Err(problems) => {
+                        report(doc, section, problems, errors);
                         None
                     }
                 }
@@ -81,6 +87,25 @@ impl TransformConfig {
         match self {
             Self::Filter(_, cond) => Box::new(Filter::new(cond.clone())),
             Self::Redact(r) => Box::new((**r).clone()),
+            Self::Enrich(e) => Box::new((**e).clone()),
         }
+    }
+}
+
+/// Records a transform's problems (`(key, message)`, keys relative to the section) as
+/// configuration errors pointing at the key's place in the file.
+fn report(
+    doc: &Document,
+    section: &Section,
+    problems: Vec<(String, String)>,
+    errors: &mut Vec<ConfigError>,
+) {
+    for (key, message) in problems {
+        let top = key.split(['[', '.']).next().unwrap_or(&key).to_owned();
+        errors.push(doc.error(
+            section.span_of(&top),
+            &format!("{}.{key}", section.name),
+            &message,
+        ));
     }
 }

@@ -119,3 +119,71 @@ fn a_redact_transform_with_bad_settings_is_refused_with_every_problem() {
         "{err}"
     );
 }
+
+#[test]
+fn enrich_adds_constants_and_looked_up_columns_and_follows_table_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.json");
+    let csv = dir.path().join("users.csv");
+    let out = dir.path().join("out.ndjson");
+    std::fs::write(&csv, "username,department\nalice,finance\nbob,it\n").unwrap();
+    std::fs::write(
+        &log,
+        "{\"user\":{\"name\":\"alice\"},\"n\":1}\n{\"user\":{\"name\":\"bob\"},\"n\":2}\n{\"user\":{\"name\":\"eve\"},\"n\":3}\n",
+    )
+    .unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = '{}'\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"json\"\n[transforms.owners]\ntype = \"enrich\"\ninputs = [\"in\"]\nset = {{ \"labels.site\" = \"${{SITE}}\" }}\n[[transforms.owners.lookup]]\nfile = '{}'\nmatch = {{ username = \"user.name\" }}\nadd = {{ department = \"labels.department\" }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"owners\"]\npath = '{}'\n",
+            dir.path().join("data").display(),
+            log.display(),
+            csv.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn_with_env(
+        &["run", "--config", path.to_str().unwrap()],
+        &[("SITE", "fra1")],
+    );
+    let read = |n: usize| {
+        support::eventually(Duration::from_secs(20), || {
+            let lines = support::lines(&out);
+            (lines.len() >= n).then(|| {
+                lines
+                    .iter()
+                    .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                    .collect::<Vec<_>>()
+            })
+        })
+    };
+    let first = read(3).expect("three events");
+    assert_eq!(first[0]["labels"]["department"], "finance");
+    assert_eq!(first[1]["labels"]["department"], "it");
+    assert!(first[2]["labels"]["department"].is_null());
+    assert!(first.iter().all(|v| v["labels"]["site"] == "fra1"));
+    // The table changes while the agent runs: later events see the new row.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&csv, "username,department\nalice,legal\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"user\":{\"name\":\"alice\"},\"n\":4}\n").unwrap();
+    let second = read(4).expect("four events");
+    assert_eq!(second[3]["labels"]["department"], "legal");
+    // A broken table is logged and the previous one kept.
+    std::thread::sleep(Duration::from_millis(1100));
+    std::fs::write(&csv, "user,dept\nalice,x\n").unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    std::io::Write::write_all(&mut f, b"{\"user\":{\"name\":\"alice\"},\"n\":5}\n").unwrap();
+    let third = read(5).expect("five events");
+    assert_eq!(third[4]["labels"]["department"], "legal");
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(30));
+    let err = support::stderr_text(&mut child);
+    assert!(
+        err.contains("cannot read the changed lookup table") && err.contains("no column"),
+        "{err}"
+    );
+}
