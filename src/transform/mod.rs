@@ -1,6 +1,7 @@
 //! Transforms: small synchronous steps that edit a chunk of events in place.
 
 pub mod condition;
+pub mod dedupe;
 pub mod enrich;
 pub mod filter;
 pub mod redact;
@@ -12,7 +13,7 @@ use condition::Condition;
 pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
-pub const TYPES: &[&str] = &["filter", "redact", "enrich"];
+pub const TYPES: &[&str] = &["filter", "redact", "enrich", "dedupe"];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
 pub trait Transform: Send {
@@ -29,6 +30,8 @@ pub enum TransformConfig {
     Redact(Box<redact::Redactor>),
     /// `enrich`, with its tables read.
     Enrich(Box<enrich::Enricher>),
+    /// `dedupe`.
+    Dedupe(Box<dedupe::Dedupe>),
 }
 
 impl TransformConfig {
@@ -67,6 +70,17 @@ impl TransformConfig {
                     }
                 }
             }
+            "dedupe" => {
+                let config: dedupe::DedupeConfig = doc.deserialize(section, errors)?;
+                let name = section.name.rsplit('.').next().unwrap_or(&section.name);
+                match config.compile(name) {
+                    Ok(d) => Some(Self::Dedupe(Box::new(d))),
+                    Err(problems) => {
+                        report(doc, section, problems, errors);
+                        None
+                    }
+                }
+            }
             "enrich" => {
                 let config: enrich::EnrichConfig = doc.deserialize(section, errors)?;
                 match config.compile() {
@@ -88,6 +102,7 @@ impl TransformConfig {
             Self::Filter(_, cond) => Box::new(Filter::new(cond.clone())),
             Self::Redact(r) => Box::new((**r).clone()),
             Self::Enrich(e) => Box::new((**e).clone()),
+            Self::Dedupe(d) => Box::new(d.fresh()),
         }
     }
 }

@@ -187,3 +187,49 @@ fn enrich_adds_constants_and_looked_up_columns_and_follows_table_changes() {
         "{err}"
     );
 }
+
+#[test]
+fn dedupe_drops_repeated_lines_counts_them_as_delivered_and_moves_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    let out = dir.path().join("out.ndjson");
+    let mut text = String::new();
+    for i in 0..100 {
+        // Every line twice in a row, as a writer retrying its write would leave them.
+        let _ = writeln!(text, "seq {i}\nseq {i}");
+    }
+    std::fs::write(&log, &text).unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = '{}'\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"raw\"\n[transforms.once]\ntype = \"dedupe\"\ninputs = [\"in\"]\ncache = {{ max_events = 10 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"once\"]\npath = '{}'\n",
+            dir.path().join("data").display(),
+            log.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["run", "--config", path.to_str().unwrap()]);
+    let checkpoint = || {
+        let t = std::fs::read_to_string(dir.path().join("data/checkpoints/in.json"))
+            .unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&t).unwrap_or_default()["files"][0]["offset"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let size = text.len() as u64;
+    let done = support::eventually(Duration::from_secs(20), || {
+        (checkpoint() == size).then_some(())
+    });
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(30));
+    let err = support::stderr_text(&mut child);
+    assert!(
+        done.is_some(),
+        "the checkpoint covers dropped duplicates\n{err}"
+    );
+    let lines = support::lines(&out);
+    assert_eq!(lines.len(), 100, "each line once");
+    assert!(err.contains("dropped=100"), "{err}");
+}
