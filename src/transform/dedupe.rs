@@ -2,7 +2,7 @@
 //! (default: `event.original` and `log.file.path`, so a line written twice to a file, or read
 //! twice after a copy, ships once). Dropped events count as delivered and are counted.
 //!
-//! Events are remembered by a 128-bit keyed hash of their fields' values (two SipHash
+//! Events are remembered by a 128-bit keyed hash of their fields' values (two `SipHash`
 //! digests with independent random keys): two different events are taken for one with a
 //! probability far below that of a disk error, and nothing of their content is kept.
 
