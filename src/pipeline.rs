@@ -189,6 +189,8 @@ fn start(
             inputs.insert(&c.name, mpsc::channel(capacity));
         }
     }
+    // The senders of the components that read output `name` (a component's name, or a named
+    // output such as `split.failures`).
     let outputs = |name: &str| -> Fanout {
         Fanout::new(
             plan.components
@@ -204,9 +206,10 @@ fn start(
         sinks: Vec::new(),
     };
     let mut receivers: HashMap<&str, mpsc::Receiver<EventChunk>> = HashMap::new();
-    let mut fanouts: HashMap<&str, Fanout> = HashMap::new();
+    let mut fanouts: HashMap<&str, Vec<Fanout>> = HashMap::new();
     for c in &plan.components {
-        fanouts.insert(&c.name, outputs(&c.name));
+        let outs = c.kind.outputs(&c.name).iter().map(|o| outputs(o)).collect();
+        fanouts.insert(&c.name, outs);
     }
     for (name, (_, rx)) in inputs.drain() {
         receivers.insert(name, rx);
@@ -237,10 +240,10 @@ fn start(
                 let rx = receivers
                     .remove(c.name.as_str())
                     .expect("every transform has an input");
-                let out = fanouts.remove(c.name.as_str()).unwrap_or_default();
+                let outs = fanouts.remove(c.name.as_str()).unwrap_or_default();
                 running
                     .transforms
-                    .push(tokio::spawn(run_transform(config.build(), rx, out)));
+                    .push(tokio::spawn(run_transform(config.build(), rx, outs)));
             }
             Kind::Source(_) => {}
         }
@@ -252,7 +255,10 @@ fn start(
     };
     for c in &plan.components {
         if let Kind::Source(config) = &c.kind {
-            let out = fanouts.remove(c.name.as_str()).unwrap_or_default();
+            let out = fanouts
+                .remove(c.name.as_str())
+                .and_then(|outs| outs.into_iter().next())
+                .unwrap_or_default();
             let handle = crate::source::spawn(&c.name, config, &ctx, out).map_err(|source| {
                 PipelineError::Source {
                     name: c.name.clone(),
@@ -268,16 +274,17 @@ fn start(
 async fn run_transform(
     mut transform: Box<dyn Transform>,
     mut input: mpsc::Receiver<EventChunk>,
-    out: Fanout,
+    outs: Vec<Fanout>,
 ) {
-    while let Some(mut chunk) = input.recv().await {
-        transform.apply(&mut chunk);
-        if chunk.events.is_empty() {
-            chunk.settle_filtered();
-            continue;
-        }
-        if out.send(chunk).await.is_err() {
-            return;
+    while let Some(chunk) = input.recv().await {
+        for (chunk, out) in transform.split(chunk).into_iter().zip(&outs) {
+            if chunk.events.is_empty() {
+                chunk.settle_filtered();
+                continue;
+            }
+            if out.send(chunk).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -22,8 +22,12 @@ pub struct Node<'a> {
     pub name: &'a str,
     /// What it is.
     pub role: Role,
-    /// The names of its inputs.
+    /// The names of its inputs: other components' outputs.
     pub inputs: Vec<&'a str>,
+    /// The names of its outputs, which others may use as inputs: its own name, or named
+    /// outputs such as `split.failures` (route) and `limit.dropped` (throttle). None for a
+    /// sink.
+    pub outputs: Vec<String>,
 }
 
 /// A graph problem: the node it concerns, the input (by index) if any, and the message.
@@ -40,7 +44,16 @@ pub struct GraphError {
 /// Checks the graph; on success returns node indices in topological (data-path) order.
 pub fn check(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<GraphError>> {
     let mut errors = Vec::new();
-    let index = |name: &str| nodes.iter().position(|n| n.name == name);
+    let index = |name: &str| {
+        nodes
+            .iter()
+            .position(|n| n.outputs.iter().any(|o| o == name))
+            .or_else(|| {
+                nodes
+                    .iter()
+                    .position(|n| n.role == Role::Sink && n.name == name)
+            })
+    };
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
     for (i, node) in nodes.iter().enumerate() {
         if node.role != Role::Source && node.inputs.is_empty() {
@@ -72,6 +85,23 @@ pub fn check(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<GraphError>> {
                     message: "a component cannot be its own input".to_owned(),
                 }),
                 Some(j) => edges[j].push(i),
+            }
+        }
+    }
+    // A named output that nobody reads: its events would count as delivered unseen.
+    for (i, node) in nodes.iter().enumerate() {
+        if node.outputs.len() < 2 && node.outputs.iter().all(|o| o == node.name) {
+            continue;
+        }
+        for output in &node.outputs {
+            if !nodes.iter().any(|n| n.inputs.contains(&output.as_str())) {
+                errors.push(GraphError {
+                    node: i,
+                    input: None,
+                    message: format!(
+                        "output `{output}` is read by no component: its events would be acknowledged without being delivered"
+                    ),
+                });
             }
         }
     }
@@ -107,8 +137,7 @@ pub fn check(nodes: &[Node<'_>]) -> Result<Vec<usize>, Vec<GraphError>> {
 fn known(nodes: &[Node<'_>]) -> String {
     let names: Vec<&str> = nodes
         .iter()
-        .filter(|n| n.role != Role::Sink)
-        .map(|n| n.name)
+        .flat_map(|n| n.outputs.iter().map(String::as_str))
         .collect();
     if names.is_empty() {
         "none".to_owned()
@@ -184,7 +213,41 @@ mod tests {
             name,
             role,
             inputs: inputs.to_vec(),
+            outputs: if role == Role::Sink {
+                Vec::new()
+            } else {
+                vec![name.to_owned()]
+            },
         }
+    }
+
+    #[test]
+    fn named_outputs_are_inputs_and_each_must_be_read() {
+        let mut split = node("split", Role::Transform, &["src"]);
+        split.outputs = vec!["split.failures".into(), "split._unmatched".into()];
+        let nodes = [
+            node("src", Role::Source, &[]),
+            split,
+            node("out", Role::Sink, &["split.failures"]),
+        ];
+        let errors = check(&nodes).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]
+            .message
+            .contains("`split._unmatched` is read by no component"));
+        let mut split = node("split", Role::Transform, &["src"]);
+        split.outputs = vec!["split.failures".into(), "split._unmatched".into()];
+        let nodes = [
+            node("src", Role::Source, &[]),
+            split,
+            node("out", Role::Sink, &["split.failures", "split._unmatched"]),
+            node("bad", Role::Sink, &["split"]),
+        ];
+        let errors = check(&nodes).unwrap_err();
+        assert!(
+            errors[0].message.contains("input `split` does not exist"),
+            "{errors:?}"
+        );
     }
 
     #[test]

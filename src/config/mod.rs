@@ -149,6 +149,17 @@ impl Kind {
             Kind::Sink(_) => Role::Sink,
         }
     }
+
+    /// The names others may use as inputs: the component's name, or a transform's named
+    /// outputs; none for a sink.
+    #[must_use]
+    pub fn outputs(&self, name: &str) -> Vec<String> {
+        match self {
+            Kind::Source(_) => vec![name.to_owned()],
+            Kind::Transform(t) => t.outputs(name),
+            Kind::Sink(_) => Vec::new(),
+        }
+    }
 }
 
 /// A component read from a file, before the graph is checked.
@@ -502,6 +513,7 @@ fn check_graph(
             name: &p.name,
             role: p.kind.role(),
             inputs: p.inputs.iter().map(|(n, _)| n.as_str()).collect(),
+            outputs: p.kind.outputs(&p.name),
         })
         .collect();
     if !nodes.iter().any(|n| n.role == Role::Source) && failed.is_empty() && errors.is_empty() {

@@ -5,6 +5,8 @@ pub mod dedupe;
 pub mod enrich;
 pub mod filter;
 pub mod redact;
+pub mod route;
+pub mod throttle;
 
 use crate::chunk::EventChunk;
 use crate::config::document::{Document, Section};
@@ -13,12 +15,20 @@ use condition::Condition;
 pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
-pub const TYPES: &[&str] = &["filter", "redact", "enrich", "dedupe"];
+pub const TYPES: &[&str] = &["filter", "redact", "enrich", "dedupe", "route", "throttle"];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
 pub trait Transform: Send {
     /// Edits `chunk` in place.
     fn apply(&mut self, chunk: &mut EventChunk);
+
+    /// Splits `chunk` by output (indices into [`TransformConfig::outputs`]), for transforms
+    /// with several outputs; every output gets a chunk (maybe empty), each with its own
+    /// acknowledgement handles. By default: [`Transform::apply`], all to output 0.
+    fn split(&mut self, mut chunk: EventChunk) -> Vec<EventChunk> {
+        self.apply(&mut chunk);
+        vec![chunk]
+    }
 }
 
 /// A transform's checked settings.
@@ -32,6 +42,10 @@ pub enum TransformConfig {
     Enrich(Box<enrich::Enricher>),
     /// `dedupe`.
     Dedupe(Box<dedupe::Dedupe>),
+    /// `route`, with its compiled conditions.
+    Route(Box<route::Route>),
+    /// `throttle`.
+    Throttle(Box<throttle::Throttle>),
 }
 
 impl TransformConfig {
@@ -70,6 +84,27 @@ impl TransformConfig {
                     }
                 }
             }
+            "route" => {
+                let config: route::RouteConfig = doc.deserialize(section, errors)?;
+                match config.compile() {
+                    Ok(r) => Some(Self::Route(Box::new(r))),
+                    Err(problems) => {
+                        report(doc, section, problems, errors);
+                        None
+                    }
+                }
+            }
+            "throttle" => {
+                let config: throttle::ThrottleConfig = doc.deserialize(section, errors)?;
+                let name = section.name.rsplit('.').next().unwrap_or(&section.name);
+                match config.compile(name) {
+                    Ok(t) => Some(Self::Throttle(Box::new(t))),
+                    Err(problems) => {
+                        report(doc, section, problems, errors);
+                        None
+                    }
+                }
+            }
             "dedupe" => {
                 let config: dedupe::DedupeConfig = doc.deserialize(section, errors)?;
                 let name = section.name.rsplit('.').next().unwrap_or(&section.name);
@@ -95,6 +130,17 @@ impl TransformConfig {
         }
     }
 
+    /// The names of this transform's outputs (`name` for a single one), in the order of
+    /// [`Transform::split`]'s chunks.
+    #[must_use]
+    pub fn outputs(&self, name: &str) -> Vec<String> {
+        match self {
+            Self::Route(r) => r.outputs(name),
+            Self::Throttle(t) => t.outputs(name),
+            _ => vec![name.to_owned()],
+        }
+    }
+
     /// The running transform.
     #[must_use]
     pub fn build(&self) -> Box<dyn Transform> {
@@ -103,6 +149,8 @@ impl TransformConfig {
             Self::Redact(r) => Box::new((**r).clone()),
             Self::Enrich(e) => Box::new((**e).clone()),
             Self::Dedupe(d) => Box::new(d.fresh()),
+            Self::Route(r) => Box::new((**r).clone()),
+            Self::Throttle(t) => Box::new(t.fresh()),
         }
     }
 }

@@ -233,3 +233,143 @@ fn dedupe_drops_repeated_lines_counts_them_as_delivered_and_moves_the_checkpoint
     assert_eq!(lines.len(), 100, "each line once");
     assert!(err.contains("dropped=100"), "{err}");
 }
+
+/// A pipeline over one raw file `lines`, with the TOML of the transforms and sinks given.
+fn run_pipeline(lines: &[String], body: &str, outputs: &[&str], expect: usize) -> Vec<Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.json");
+    let mut text = String::new();
+    for l in lines {
+        let _ = writeln!(text, "{l}");
+    }
+    std::fs::write(&log, text).unwrap();
+    let mut body = body.to_owned();
+    for name in outputs {
+        body = body.replace(
+            &format!("OUT_{name}"),
+            &dir.path()
+                .join(format!("{name}.ndjson"))
+                .display()
+                .to_string(),
+        );
+    }
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = '{}'\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"json\"\n{body}",
+            dir.path().join("data").display(),
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["run", "--config", path.to_str().unwrap()]);
+    let count = || -> usize {
+        outputs
+            .iter()
+            .map(|n| support::lines(&dir.path().join(format!("{n}.ndjson"))).len())
+            .sum()
+    };
+    let done = support::eventually(Duration::from_secs(20), || {
+        (count() >= expect).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(30));
+    assert!(
+        done.is_some(),
+        "{} of {expect}\n{}",
+        count(),
+        support::stderr_text(&mut child)
+    );
+    outputs
+        .iter()
+        .map(|n| support::lines(&dir.path().join(format!("{n}.ndjson"))))
+        .collect()
+}
+
+#[test]
+fn route_sends_each_event_to_every_matching_route_and_the_rest_to_unmatched() {
+    let lines: Vec<String> = [
+        ("failure", "root"),
+        ("success", "root"),
+        ("failure", "bob"),
+        ("success", "bob"),
+    ]
+    .iter()
+    .map(|(o, u)| format!("{{\"event\":{{\"outcome\":\"{o}\"}},\"user\":{{\"name\":\"{u}\"}}}}"))
+    .collect();
+    let outs = run_pipeline(
+        &lines,
+        "[transforms.split]\ntype = \"route\"\ninputs = [\"in\"]\nroute.failures = '.event.outcome == \"failure\"'\nroute.admins = '.user.name == \"root\"'\n\
+         [sinks.failures]\ntype = \"file\"\ninputs = [\"split.failures\"]\npath = 'OUT_failures'\n\
+         [sinks.admins]\ntype = \"file\"\ninputs = [\"split.admins\"]\npath = 'OUT_admins'\n\
+         [sinks.rest]\ntype = \"file\"\ninputs = [\"split._unmatched\"]\npath = 'OUT_rest'\n",
+        &["failures", "admins", "rest"],
+        5,
+    );
+    let users = |i: usize| -> Vec<String> {
+        outs[i]
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                format!(
+                    "{}/{}",
+                    v["event"]["outcome"].as_str().unwrap(),
+                    v["user"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(users(0), ["failure/root", "failure/bob"]);
+    assert_eq!(users(1), ["failure/root", "success/root"]);
+    assert_eq!(users(2), ["success/bob"]);
+}
+
+#[test]
+fn throttle_sends_the_excess_per_key_to_its_dropped_output() {
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            format!(
+                "{{\"user\":{{\"name\":\"{}\"}},\"n\":{i}}}",
+                if i < 7 { "noisy" } else { "quiet" }
+            )
+        })
+        .collect();
+    let outs = run_pipeline(
+        &lines,
+        "[transforms.limit]\ntype = \"throttle\"\ninputs = [\"in\"]\nkey_field = \"user.name\"\nthreshold = 3\nwindow = \"1h\"\n\
+         [sinks.kept]\ntype = \"file\"\ninputs = [\"limit\"]\npath = 'OUT_kept'\n\
+         [sinks.excess]\ntype = \"file\"\ninputs = [\"limit.dropped\"]\npath = 'OUT_excess'\n",
+        &["kept", "excess"],
+        10,
+    );
+    assert_eq!(outs[0].len(), 6, "3 noisy + 3 quiet");
+    assert_eq!(outs[1].len(), 4, "the noisy user's excess");
+    assert!(outs[1].iter().all(|l| l.contains("noisy")));
+}
+
+#[test]
+fn an_output_nobody_reads_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n[transforms.split]\ntype = \"route\"\ninputs = [\"in\"]\nroute.failures = '.event.outcome == \"failure\"'\n[transforms.limit]\ntype = \"throttle\"\ninputs = [\"in\"]\nthreshold = 5\nwindow = \"1m\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"split.failures\", \"limit\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::binary())
+        .args(["validate", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("output `split._unmatched` is read by no component"),
+        "{err}"
+    );
+    assert!(
+        err.contains("output `limit.dropped` is read by no component"),
+        "{err}"
+    );
+}

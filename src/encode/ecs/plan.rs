@@ -134,7 +134,7 @@ fn resolve_parents(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
     for _ in 0..8 {
         let kept = last_of_equal_keys(&names);
         let sorted: Vec<&str> = kept.iter().map(|k| k.0).collect();
-        let parents: Vec<u32> = kept
+        let parents: Vec<String> = kept
             .iter()
             .filter(|(key, _)| {
                 // Keys under `key.` are contiguous in sorted order, right after `key.` itself.
@@ -142,14 +142,17 @@ fn resolve_parents(mut names: Vec<Cow<'_, str>>) -> Vec<Cow<'_, str>> {
                 let at = sorted.partition_point(|k| *k < child.as_str());
                 sorted.get(at).is_some_and(|k| k.starts_with(&child))
             })
-            .map(|k| k.1)
+            .map(|k| k.0.to_owned())
             .collect();
         if parents.is_empty() {
             break;
         }
-        for i in parents {
-            let moved = format!("{}.{PARENT_VALUE_KEY}", names[i as usize]);
-            names[i as usize] = Cow::Owned(moved);
+        // Every entry of a parent key moves (shadowed ones too, so that the last value still
+        // wins among them under the new key).
+        for name in &mut names {
+            if parents.iter().any(|p| p == name.as_ref()) {
+                *name = Cow::Owned(format!("{name}.{PARENT_VALUE_KEY}"));
+            }
         }
     }
     names
