@@ -5,13 +5,16 @@
 //! or      = and *( ("or" / "||") and )
 //! and     = unary *( ("and" / "&&") unary )
 //! unary   = ("not" / "!") unary / primary
-//! primary = "(" expr ")" / "exists(" path ")" / path op literal
-//! op      = "==" / "!=" / "contains" / "starts_with"
+//! primary = "(" expr ")" / "exists(" path ")" / path op literal / path "in" set
+//! op      = "==" / "!=" / "contains" / "starts_with" / "matches" / "<" / "<=" / ">" / ">="
 //! path    = "." segment *("." segment)       ; .event.outcome, .user.target.name, .@timestamp
 //! literal = '"' chars '"' / integer / "true" / "false"
+//! set     = "[" literal *("," literal) "]"
 //! ```
-//! On an array field (`.event.category`, `.tags`), `==` and `starts_with` hold when any element
-//! matches, `contains` tests membership, and `!=` holds when no element equals the literal.
+//! On an array field (`.event.category`, `.tags`), `==`, `starts_with`, `matches` and `in` hold
+//! when any element matches, `contains` tests membership, and `!=` holds when no element equals
+//! the literal. `<`, `<=`, `>`, `>=` compare numbers (a string field holding an integer
+//! counts as one) and times (`.@timestamp > "2025-01-01T00:00:00Z"`). `matches` takes a regex.
 //! A missing field makes every comparison false except `!=`.
 
 use crate::event::{Event, ValueRef};
@@ -42,6 +45,18 @@ pub enum Op {
     Contains,
     /// `starts_with`
     StartsWith,
+    /// `matches` (a regex)
+    Matches,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `in [..]`
+    In,
 }
 
 /// A literal on the right of a comparison.
@@ -53,6 +68,20 @@ pub enum Literal {
     Int(i64),
     /// A boolean.
     Bool(bool),
+    /// A compiled regex (`matches`).
+    Regex(Pattern),
+    /// A set of literals (`in`).
+    Set(Vec<Literal>),
+}
+
+/// A regex compared by its text (conditions are compared in tests).
+#[derive(Clone, Debug)]
+pub struct Pattern(pub regex::Regex);
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_str() == other.0.as_str()
+    }
 }
 
 /// A syntax error, with the 0-based character position where it was found.
@@ -97,16 +126,24 @@ fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
     let Some(value) = value else {
         return op == Op::Ne;
     };
+    match (op, lit) {
+        (Op::In, Literal::Set(items)) => {
+            return items.iter().any(|item| compare(Some(value), Op::Eq, item));
+        }
+        (Op::Matches, Literal::Regex(re)) => return value.strings().any(|s| re.0.is_match(s)),
+        (Op::Lt | Op::Le | Op::Gt | Op::Ge, _) => return order(value, op, lit),
+        _ => {}
+    }
     match (value, lit) {
         (ValueRef::Int(i), Literal::Int(l)) => match op {
             Op::Eq => i == *l,
             Op::Ne => i != *l,
-            Op::Contains | Op::StartsWith => false,
+            _ => false,
         },
         (ValueRef::Bool(b), Literal::Bool(l)) => match op {
             Op::Eq => b == *l,
             Op::Ne => b != *l,
-            Op::Contains | Op::StartsWith => false,
+            _ => false,
         },
         (ValueRef::List(..) | ValueRef::Names(_), Literal::Str(l)) => {
             let mut items = value.strings();
@@ -114,6 +151,7 @@ fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
                 Op::Eq | Op::Contains => items.any(|s| s == l),
                 Op::Ne => items.all(|s| s != l),
                 Op::StartsWith => items.any(|s| s.starts_with(l.as_str())),
+                _ => false,
             }
         }
         (ValueRef::Str(s) | ValueRef::Json(s), Literal::Str(l)) => match op {
@@ -121,6 +159,7 @@ fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
             Op::Ne => s != l,
             Op::Contains => s.contains(l.as_str()),
             Op::StartsWith => s.starts_with(l.as_str()),
+            _ => false,
         },
         (ValueRef::Time(ms), Literal::Str(l)) => {
             let s = crate::time::rfc3339(ms);
@@ -129,10 +168,32 @@ fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
                 Op::Ne => s != *l,
                 Op::Contains => s.contains(l.as_str()),
                 Op::StartsWith => s.starts_with(l.as_str()),
+                _ => false,
             }
         }
         // Different types never compare equal.
         _ => op == Op::Ne,
+    }
+}
+
+/// `<`, `<=`, `>`, `>=`: numbers (an integer field, or a string holding an integer) and
+/// times (against an RFC 3339 literal); anything else is false.
+fn order(value: ValueRef<'_>, op: Op, lit: &Literal) -> bool {
+    let pair = match (value, lit) {
+        (ValueRef::Int(i), Literal::Int(l)) => Some((i, *l)),
+        (ValueRef::Str(s), Literal::Int(l)) => s.trim().parse::<i64>().ok().map(|i| (i, *l)),
+        (ValueRef::Time(ms), Literal::Str(l)) => crate::time::parse_rfc3339(l).map(|l| (ms, l)),
+        _ => None,
+    };
+    let Some((a, b)) = pair else {
+        return false;
+    };
+    match op {
+        Op::Lt => a < b,
+        Op::Le => a <= b,
+        Op::Gt => a > b,
+        Op::Ge => a >= b,
+        _ => false,
     }
 }
 
@@ -145,6 +206,9 @@ enum Tok {
     Op(Op),
     LParen,
     RParen,
+    LBracket,
+    RBracket,
+    Comma,
     And,
     Or,
     Not,
@@ -161,8 +225,17 @@ impl Tok {
             Tok::Op(Op::Ne) => "!=".into(),
             Tok::Op(Op::Contains) => "contains".into(),
             Tok::Op(Op::StartsWith) => "starts_with".into(),
+            Tok::Op(Op::Matches) => "matches".into(),
+            Tok::Op(Op::Lt) => "<".into(),
+            Tok::Op(Op::Le) => "<=".into(),
+            Tok::Op(Op::Gt) => ">".into(),
+            Tok::Op(Op::Ge) => ">=".into(),
+            Tok::Op(Op::In) => "in".into(),
             Tok::LParen => "(".into(),
             Tok::RParen => ")".into(),
+            Tok::LBracket => "[".into(),
+            Tok::RBracket => "]".into(),
+            Tok::Comma => ",".into(),
             Tok::And => "and".into(),
             Tok::Or => "or".into(),
             Tok::Not => "not".into(),
@@ -200,6 +273,34 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ConditionError> {
             (_, "!=") => {
                 i += 2;
                 Tok::Op(Op::Ne)
+            }
+            (_, "<=") => {
+                i += 2;
+                Tok::Op(Op::Le)
+            }
+            (_, ">=") => {
+                i += 2;
+                Tok::Op(Op::Ge)
+            }
+            ('<', _) => {
+                i += 1;
+                Tok::Op(Op::Lt)
+            }
+            ('>', _) => {
+                i += 1;
+                Tok::Op(Op::Gt)
+            }
+            ('[', _) => {
+                i += 1;
+                Tok::LBracket
+            }
+            (']', _) => {
+                i += 1;
+                Tok::RBracket
+            }
+            (',', _) => {
+                i += 1;
+                Tok::Comma
             }
             (_, "&&") => {
                 i += 2;
@@ -283,6 +384,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ConditionError> {
                     "not" => Tok::Not,
                     "contains" => Tok::Op(Op::Contains),
                     "starts_with" => Tok::Op(Op::StartsWith),
+                    "matches" => Tok::Op(Op::Matches),
+                    "in" => Tok::Op(Op::In),
                     _ => Tok::Word(word),
                 }
             }
@@ -319,6 +422,36 @@ impl Parser {
             position: self.at(),
             message: format!("{message}, found {found}"),
         })
+    }
+
+    fn literal(&mut self) -> Result<Literal, ConditionError> {
+        let literal = match self.peek().cloned() {
+            Some(Tok::Str(s)) => Literal::Str(s),
+            Some(Tok::Int(i)) => Literal::Int(i),
+            Some(Tok::Word(w)) if w == "true" => Literal::Bool(true),
+            Some(Tok::Word(w)) if w == "false" => Literal::Bool(false),
+            _ => return self.fail("expected a \"string\", a number, true or false"),
+        };
+        self.pos += 1;
+        Ok(literal)
+    }
+
+    /// `[literal, ...]` (at least one).
+    fn set(&mut self) -> Result<Literal, ConditionError> {
+        if self.peek() != Some(&Tok::LBracket) {
+            return self.fail("expected `[` after in");
+        }
+        self.pos += 1;
+        let mut items = vec![self.literal()?];
+        while self.peek() == Some(&Tok::Comma) {
+            self.pos += 1;
+            items.push(self.literal()?);
+        }
+        if self.peek() != Some(&Tok::RBracket) {
+            return self.fail("expected `,` or `]`");
+        }
+        self.pos += 1;
+        Ok(Literal::Set(items))
     }
 
     fn or(&mut self) -> Result<Condition, ConditionError> {
@@ -379,17 +512,33 @@ impl Parser {
             Some(Tok::Path(path)) => {
                 self.pos += 1;
                 let Some(Tok::Op(op)) = self.peek().cloned() else {
-                    return self.fail("expected ==, !=, contains or starts_with");
+                    return self.fail(
+                        "expected ==, !=, contains, starts_with, matches, <, <=, >, >= or in",
+                    );
                 };
                 self.pos += 1;
-                let literal = match self.peek().cloned() {
-                    Some(Tok::Str(s)) => Literal::Str(s),
-                    Some(Tok::Int(i)) => Literal::Int(i),
-                    Some(Tok::Word(w)) if w == "true" => Literal::Bool(true),
-                    Some(Tok::Word(w)) if w == "false" => Literal::Bool(false),
-                    _ => return self.fail("expected a \"string\", a number, true or false"),
+                let literal = match op {
+                    Op::In => self.set()?,
+                    Op::Matches => {
+                        let at = self.at();
+                        let Some(Tok::Str(text)) = self.peek().cloned() else {
+                            return self.fail("expected a \"regex\" after matches");
+                        };
+                        self.pos += 1;
+                        let re = regex::Regex::new(&text).map_err(|e| ConditionError {
+                            position: at,
+                            message: format!(
+                                "invalid regex: {}",
+                                e.to_string()
+                                    .split_whitespace()
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            ),
+                        })?;
+                        Literal::Regex(Pattern(re))
+                    }
+                    _ => self.literal()?,
                 };
-                self.pos += 1;
                 Ok(Condition::Compare(path, op, literal))
             }
             _ => self.fail("expected a field path, exists(...), not or `(`"),
@@ -427,6 +576,32 @@ mod tests {
         assert!(holds(r#".event.category != "iam""#));
         assert!(holds(".source.port == 443"));
         assert!(!holds(r#".source.port == "443""#));
+    }
+
+    #[test]
+    fn numbers_times_regexes_and_sets() {
+        assert!(holds(".source.port > 400 and .source.port <= 443"));
+        assert!(!holds(".source.port < 443"));
+        assert!(holds(".source.port >= 443"));
+        assert!(!holds(".user.name > 3"), "not a number: false");
+        assert!(
+            holds(r#".@timestamp < "2030-01-01T00:00:00Z""#),
+            "time 0 is 1970"
+        );
+        assert!(holds(r#".event.action matches "^LOGIN_(ERROR|FAILURE)$""#));
+        assert!(!holds(r#".event.action matches "^login""#));
+        assert!(
+            holds(r#".event.category matches "auth""#),
+            "any element of an array"
+        );
+        assert!(holds(r#".user.name in ["root", "k.tanaka"]"#));
+        assert!(holds(".source.port in [80, 443]"));
+        assert!(!holds(r#".user.name in ["root"]"#));
+        assert!(holds(r#".event.category in ["iam", "authentication"]"#));
+        let e = Condition::parse(r#".a matches "([""#).unwrap_err();
+        assert!(e.message.starts_with("invalid regex"), "{e}");
+        let e = Condition::parse(r#".a in ["x" "y"]"#).unwrap_err();
+        assert!(e.message.contains("expected `,` or `]`"), "{e}");
     }
 
     #[test]

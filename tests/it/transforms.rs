@@ -373,3 +373,33 @@ fn an_output_nobody_reads_is_refused_before_anything_starts() {
         "{err}"
     );
 }
+
+#[test]
+fn conditions_compare_numbers_match_regexes_and_test_sets() {
+    let lines: Vec<String> = [
+        (22, "root"),
+        (443, "bob"),
+        (8443, "svc-backup"),
+        (80, "alice"),
+    ]
+    .iter()
+    .map(|(p, u)| format!("{{\"source\":{{\"port\":{p}}},\"user\":{{\"name\":\"{u}\"}}}}"))
+    .collect();
+    let outs = run_pipeline(
+        &lines,
+        "[transforms.pick]\ntype = \"filter\"\ninputs = [\"in\"]\ncondition = '(.source.port >= 443 and .user.name matches \"^svc-\") or .user.name in [\"root\", \"nobody\"]'\n\
+         [sinks.out]\ntype = \"file\"\ninputs = [\"pick\"]\npath = 'OUT_out'\n",
+        &["out"],
+        2,
+    );
+    let users: Vec<String> = outs[0]
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["user"]["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(users, ["root", "svc-backup"]);
+}
