@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `validate`, `parse`, `dead-letters`.
+//! Command-line interface: `run`, `validate`, `test`, `parse`, `dead-letters`.
 
 use std::path::PathBuf;
 
@@ -45,6 +45,14 @@ pub enum Command {
         timezone: Option<String>,
         /// Files to read; standard input when none.
         files: Vec<PathBuf>,
+    },
+    /// Run the `[[tests]]` of pipeline files: records in at sources, checks on what reaches
+    /// outputs; no file, checkpoint or network is touched. Exit 0 all pass, 1 a test failed,
+    /// 2 a bad file.
+    Test {
+        /// A pipeline file, or a directory of *.toml files; may be repeated.
+        #[arg(long, short = 'c', value_name = "PATH", required = true)]
+        config: Vec<PathBuf>,
     },
     /// What the dead-letter files hold (`list`), and sending it again (`replay`).
     DeadLetters {

@@ -85,6 +85,34 @@ pub fn parse_to_at(
     Ok(emitted)
 }
 
+/// Frames and parses `bytes` (read from `path`) into events, in file order, with held
+/// records (multi-record auditd events) released at the end.
+#[must_use]
+pub fn parse_events(bytes: &[u8], path: &str, parser: &dyn Parser, created: i64) -> Vec<Event> {
+    let source: Arc<str> = Arc::from("test");
+    let path: Arc<str> = Arc::from(path);
+    let mut sequencer = parser.sequencer();
+    let mut ready = Vec::new();
+    for record in records(bytes, parser, 1024 * 1024) {
+        let origin = Origin {
+            source: source.clone(),
+            path: Some(path.clone()),
+            file_id: 0,
+            offset: record.offset,
+            end: record.end,
+        };
+        let event = crate::source::parallel::parse_record(parser, record, origin, created);
+        match sequencer.as_mut() {
+            Some(s) => s.push(event, &mut ready),
+            None => ready.push(event),
+        }
+    }
+    if let Some(s) = sequencer.as_mut() {
+        s.flush(created, true, &mut ready);
+    }
+    ready
+}
+
 /// Writes (and drains) `events` as ECS JSON lines; returns how many.
 fn write_events(events: &mut Vec<Event>, buf: &mut Vec<u8>) -> usize {
     let n = events.len();

@@ -45,6 +45,7 @@ pub mod replay;
 pub mod checkpoint;
 
 pub mod pipeline;
+pub mod pipeline_tests;
 
 pub mod shutdown;
 

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use auditship::cli::{Cli, Command, DeadLetterAction};
-use auditship::{config, embedded, inspect, parse, pipeline, replay, shutdown, telemetry};
+use auditship::{
+    config, embedded, inspect, parse, pipeline, pipeline_tests, replay, shutdown, telemetry,
+};
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
             files,
         } => parse_files(format, timezone, &files),
         Command::DeadLetters { action } => dead_letters(action),
+        Command::Test { config } => test(&config),
     }
 }
 
@@ -180,9 +183,55 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+fn test(paths: &[PathBuf]) -> ExitCode {
+    let plan = match config::load(paths) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(USAGE);
+        }
+    };
+    let problems = pipeline_tests::check(&plan, &plan.tests);
+    if !problems.is_empty() {
+        for (t, message) in &problems {
+            eprintln!("error: test `{}`: {message}", plan.tests[*t].name);
+        }
+        return ExitCode::from(USAGE);
+    }
+    if plan.tests.is_empty() {
+        println!("no [[tests]] in the pipeline files");
+        return ExitCode::SUCCESS;
+    }
+    let outcomes = pipeline_tests::run(&plan, &plan.tests);
+    let failed = outcomes.iter().filter(|o| !o.failures.is_empty()).count();
+    for o in &outcomes {
+        if o.failures.is_empty() {
+            println!("test {} ... ok", o.name);
+        } else {
+            println!("test {} ... FAILED", o.name);
+            for f in &o.failures {
+                println!("    {f}");
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(RUNTIME_FAILURE)
+    }
+}
+
 fn validate(paths: &[PathBuf]) -> ExitCode {
     match config::load(paths) {
         Ok(plan) => {
+            let problems = pipeline_tests::check(&plan, &plan.tests);
+            if !problems.is_empty() {
+                for (t, message) in &problems {
+                    eprintln!("error: test `{}`: {message}", plan.tests[*t].name);
+                }
+                return ExitCode::from(USAGE);
+            }
             println!(
                 "ok: {} component{} ({})",
                 plan.components.len(),

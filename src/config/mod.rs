@@ -117,6 +117,8 @@ pub struct Plan {
     pub dead_letter_max_files: u32,
     /// Components in data-path order (every component after all of its inputs).
     pub components: Vec<Component>,
+    /// The `[[tests]]` of the pipeline files (`auditship test`).
+    pub tests: Vec<crate::pipeline_tests::TestConfig>,
 }
 
 /// One named component of the plan.
@@ -237,6 +239,7 @@ fn build(
     mut errors: Vec<ConfigError>,
 ) -> Result<Plan, ConfigErrors> {
     let mut settings: Option<(usize, AgentConfig)> = None;
+    let mut tests = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
     for (d, root) in roots.into_iter().enumerate() {
@@ -248,6 +251,7 @@ fn build(
             docs[d].interpolate(&mut value, &k, &mut errors);
             match k.as_str() {
                 "sources" | "transforms" | "sinks" => components.push((key, value)),
+                "tests" => tests.extend(deserialize_tests(&docs[d], key, value, &mut errors)),
                 _ => {
                     rest.insert(key, value);
                 }
@@ -331,7 +335,40 @@ fn build(
             .and_then(|d| d.max_files)
             .unwrap_or(crate::dead_letter::DEFAULT_MAX_FILES),
         components,
+        tests,
     })
+}
+
+/// `tests = [...]` of one file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestsSection {
+    tests: Vec<crate::pipeline_tests::TestConfig>,
+}
+
+/// Reads the `[[tests]]` of one file (every problem recorded, as for components).
+fn deserialize_tests(
+    doc: &Document,
+    key: Spanned<std::borrow::Cow<'static, str>>,
+    value: Spanned<DeValue<'static>>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<crate::pipeline_tests::TestConfig> {
+    let span = value.span();
+    let mut table = DeTable::new();
+    table.insert(key, value);
+    let section = Section {
+        name: String::new(),
+        name_span: span.clone(),
+        table: Spanned::new(span, table),
+    };
+    let before = errors.len();
+    let tests: Option<TestsSection> = doc.deserialize(&section, errors);
+    for e in &mut errors[before..] {
+        if let Some(k) = e.key.strip_prefix('.') {
+            e.key = k.to_owned();
+        }
+    }
+    tests.map(|t| t.tests).unwrap_or_default()
 }
 
 fn deserialize_top(

@@ -403,3 +403,89 @@ fn conditions_compare_numbers_match_regexes_and_test_sets() {
         .collect();
     assert_eq!(users, ["root", "svc-backup"]);
 }
+
+#[test]
+fn every_example_pipeline_carries_tests_and_they_pass() {
+    let mut files: Vec<_> = std::fs::read_dir("pipelines")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains("[[tests]]"),
+            "{} has no [[tests]]",
+            file.display()
+        );
+        let out = std::process::Command::new(support::binary())
+            .args(["test", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {stdout}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(" 0 failed"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_failing_pipeline_test_names_the_condition_and_the_event_and_bad_references_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    let pipeline = "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\nformat = \"json\"\n[transforms.split]\ntype = \"route\"\ninputs = [\"in\"]\nroute.admins = '.user.name == \"root\"'\n[sinks.a]\ntype = \"console\"\ninputs = [\"split.admins\", \"split._unmatched\"]\n";
+    std::fs::write(
+        &path,
+        format!("{pipeline}[[tests]]\nname = \"bob is an admin\"\n[[tests.inputs]]\ninsert_at = \"in\"\nvalue = '{{\"user\":{{\"name\":\"bob\"}}}}'\n[[tests.outputs]]\nextract_from = \"split._unmatched\"\nconditions = ['.user.name == \"root\"']\n"),
+    )
+    .unwrap();
+    let run = |path: &std::path::Path| {
+        let out = std::process::Command::new(support::binary())
+            .args(["test", "--config", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, text) = run(&path);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("test bob is an admin ... FAILED"), "{text}");
+    assert!(
+        text.contains("condition `.user.name == \"root\"` does not hold for {"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"name\":\"bob\""),
+        "the event is shown: {text}"
+    );
+    std::fs::write(
+        &path,
+        format!("{pipeline}[[tests]]\nname = \"t\"\n[[tests.inputs]]\ninsert_at = \"nowhere\"\nvalue = '{{}}'\n[[tests.outputs]]\nextract_from = \"split.nothing\"\ncount = 0\n"),
+    )
+    .unwrap();
+    let (code, text) = run(&path);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("insert_at `nowhere` is not a source"),
+        "{text}"
+    );
+    assert!(
+        text.contains("extract_from `split.nothing` is not an output"),
+        "{text}"
+    );
+}
