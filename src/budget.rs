@@ -71,6 +71,25 @@ impl Budget {
         }
     }
 
+    /// Reserves up to `bytes` without waiting: what is free now, at most `bytes` (`None` when
+    /// nothing is). For stages downstream of the readers (transforms that add bytes): waiting
+    /// there could wait on chunks that wait on them, so they take what is free and never
+    /// block; the readers, which do wait, then find less.
+    #[must_use]
+    pub fn reserve_now(&self, bytes: usize) -> Option<Reservation> {
+        let bytes = bytes.min(self.semaphore.available_permits());
+        let permits = u32::try_from(bytes).ok().filter(|&p| p > 0)?;
+        let permit = self
+            .semaphore
+            .clone()
+            .try_acquire_many_owned(permits)
+            .ok()?;
+        Some(Reservation {
+            _permit: permit,
+            bytes,
+        })
+    }
+
     /// Bytes currently free.
     #[must_use]
     pub fn available(&self) -> usize {
@@ -101,6 +120,18 @@ mod tests {
             .expect("freed budget is reusable");
         assert_eq!(second.bytes(), 40_000);
         assert_eq!(budget.available(), 60_000);
+    }
+
+    #[test]
+    fn reserving_now_takes_what_is_free_and_never_waits() {
+        let budget = Budget::new(100_000);
+        let held = budget.reserve_now(70_000).unwrap();
+        assert_eq!(held.bytes(), 70_000);
+        let rest = budget.reserve_now(50_000).unwrap();
+        assert_eq!(rest.bytes(), 30_000, "only what is free");
+        assert!(budget.reserve_now(1).is_none());
+        drop((held, rest));
+        assert_eq!(budget.available(), 100_000);
     }
 
     #[tokio::test]

@@ -214,6 +214,7 @@ fn start(
     for (name, (_, rx)) in inputs.drain() {
         receivers.insert(name, rx);
     }
+    let chains = chains(plan);
     // Sinks and transforms first, so that sources never send into nothing.
     for c in plan.components.iter().rev() {
         match &c.kind {
@@ -236,14 +237,19 @@ fn start(
                     })?;
                 running.sinks.push((c.name.clone(), handle));
             }
-            Kind::Transform(config) => {
+            Kind::Transform(_) => {
+                // A transform fused into the task of the one before it has no task of its own.
+                let Some(chain) = chains.get(c.name.as_str()) else {
+                    continue;
+                };
                 let rx = receivers
                     .remove(c.name.as_str())
                     .expect("every transform has an input");
-                let outs = fanouts.remove(c.name.as_str()).unwrap_or_default();
+                let tail = chain.last().map_or(c.name.as_str(), |t| t.name.as_str());
+                let outs = fanouts.remove(tail).unwrap_or_default();
                 running
                     .transforms
-                    .push(tokio::spawn(run_transform(config.build(), rx, outs)));
+                    .push(spawn_chain(chain, rx, outs, budget.clone()));
             }
             Kind::Source(_) => {}
         }
@@ -271,13 +277,95 @@ fn start(
     Ok(running)
 }
 
+/// Chains of transforms run in one task, keyed by their first: a transform whose only input
+/// is a transform with a single output that nothing else reads joins that transform's chain
+/// (no channel hop per transform). Every transform is in exactly one chain.
+fn chains(plan: &Plan) -> HashMap<&str, Vec<&crate::config::Component>> {
+    let transforms: Vec<&crate::config::Component> = plan
+        .components
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Transform(_)))
+        .collect();
+    let readers = |output: &str| {
+        plan.components
+            .iter()
+            .filter(|c| c.inputs.iter().any(|i| i == output))
+            .count()
+    };
+    let mut head_of: HashMap<&str, &str> = HashMap::new();
+    let mut chains: HashMap<&str, Vec<&crate::config::Component>> = HashMap::new();
+    // Data-path order: a transform's input comes before it.
+    for t in transforms {
+        let joins = match t.inputs.as_slice() {
+            [only] => plan.components.iter().find(|p| {
+                p.name == *only
+                    && matches!(p.kind, Kind::Transform(_))
+                    && p.kind.outputs(&p.name) == [p.name.clone()]
+                    && readers(&p.name) == 1
+            }),
+            _ => None,
+        };
+        let head = joins
+            .and_then(|p| head_of.get(p.name.as_str()).copied())
+            .unwrap_or(t.name.as_str());
+        head_of.insert(&t.name, head);
+        chains.entry(head).or_default().push(t);
+    }
+    chains
+}
+
+/// Starts the task of one chain of transforms.
+fn spawn_chain(
+    chain: &[&crate::config::Component],
+    rx: mpsc::Receiver<EventChunk>,
+    outs: Vec<Fanout>,
+    budget: Budget,
+) -> JoinHandle<()> {
+    let steps: Vec<Box<dyn Transform>> = chain
+        .iter()
+        .filter_map(|t| match &t.kind {
+            Kind::Transform(config) => Some(config.build()),
+            _ => None,
+        })
+        .collect();
+    tokio::spawn(run_transform(
+        Box::new(crate::transform::Chain::new(steps)),
+        rx,
+        outs,
+        budget,
+    ))
+}
+
+/// Runs a chain of transforms on its input; charges the memory budget for the bytes the
+/// transforms add (enrichment, copies for several routes), released with the chunk, as far
+/// as the budget has them free.
 async fn run_transform(
     mut transform: Box<dyn Transform>,
     mut input: mpsc::Receiver<EventChunk>,
     outs: Vec<Fanout>,
+    budget: Budget,
 ) {
     while let Some(chunk) = input.recv().await {
-        for (chunk, out) in transform.split(chunk).into_iter().zip(&outs) {
+        let before = chunk.approx_bytes();
+        let mut chunks = transform.split(chunk);
+        let after: usize = chunks.iter().map(EventChunk::approx_bytes).sum();
+        // Never waits (a transform waiting on budget held by chunks queued before it would
+        // wait for ever): it takes what is free, and the readers then find less.
+        if let Some(reservation) = (after > before)
+            .then(|| budget.reserve_now(after - before))
+            .flatten()
+        {
+            if let Some(first) = chunks.iter_mut().find(|c| !c.events.is_empty()) {
+                first
+                    .acks
+                    .absorb(crate::ack::Acks::one(crate::ack::ChunkAck::new(
+                        0,
+                        None,
+                        Some(reservation),
+                    )));
+            }
+        }
+        for (chunk, out) in chunks.into_iter().zip(&outs) {
             if chunk.events.is_empty() {
                 chunk.settle_filtered();
                 continue;
@@ -334,4 +422,56 @@ pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, PipelineErr
         source,
     })?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_output_transforms_read_by_one_transform_share_its_task() {
+        let plan = crate::config::load_str(
+            std::path::Path::new("t.toml"),
+            r#"
+[sources.in]
+type = "file"
+include = ["/tmp/none"]
+[transforms.a]
+type = "filter"
+inputs = ["in"]
+condition = "exists(.x)"
+[transforms.b]
+type = "dedupe"
+inputs = ["a"]
+[transforms.c]
+type = "route"
+inputs = ["b"]
+route.x = "exists(.x)"
+[transforms.d]
+type = "filter"
+inputs = ["c.x"]
+condition = "exists(.y)"
+[transforms.e]
+type = "filter"
+inputs = ["in"]
+condition = "exists(.z)"
+[transforms.f]
+type = "filter"
+inputs = ["e"]
+condition = "exists(.z)"
+[sinks.one]
+type = "console"
+inputs = ["d", "c._unmatched", "f", "e"]
+"#,
+        )
+        .unwrap();
+        let chains = chains(&plan);
+        let names =
+            |head: &str| -> Vec<&str> { chains[head].iter().map(|c| c.name.as_str()).collect() };
+        assert_eq!(names("a"), ["a", "b", "c"], "the route ends the chain");
+        assert_eq!(names("d"), ["d"], "after a named output: a task of its own");
+        assert_eq!(names("e"), ["e"], "e is read by a sink too");
+        assert_eq!(names("f"), ["f"]);
+        assert_eq!(chains.len(), 4);
+    }
 }

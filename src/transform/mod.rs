@@ -31,6 +31,42 @@ pub trait Transform: Send {
     }
 }
 
+/// Transforms run one after the other in one task; only the last may have several outputs.
+pub struct Chain {
+    steps: Vec<Box<dyn Transform>>,
+}
+
+impl Chain {
+    /// A chain of `steps` (at least one).
+    #[must_use]
+    pub fn new(steps: Vec<Box<dyn Transform>>) -> Self {
+        Self { steps }
+    }
+}
+
+impl Transform for Chain {
+    fn apply(&mut self, chunk: &mut EventChunk) {
+        for step in &mut self.steps {
+            step.apply(chunk);
+        }
+    }
+
+    fn split(&mut self, chunk: EventChunk) -> Vec<EventChunk> {
+        let Some((last, first)) = self.steps.split_last_mut() else {
+            return vec![chunk];
+        };
+        let mut chunk = chunk;
+        for step in first {
+            // Single-output steps: their one chunk goes on.
+            chunk = match step.split(chunk).into_iter().next() {
+                Some(c) => c,
+                None => return Vec::new(),
+            };
+        }
+        last.split(chunk)
+    }
+}
+
 /// A transform's checked settings.
 #[derive(Debug)]
 pub enum TransformConfig {
