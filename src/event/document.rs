@@ -23,6 +23,8 @@ pub enum Owned {
     Time(i64),
     /// An array of strings.
     List(Vec<String>),
+    /// A JSON fragment written as it is (a float, an array of objects).
+    Json(String),
 }
 
 /// Why a document operation was refused.
@@ -210,6 +212,7 @@ impl Event {
             Owned::Bool(b) => Value::Bool(b),
             Owned::Time(t) => Value::Time(t),
             Owned::List(items) => Value::List(items.iter().map(|s| self.own(s)).collect()),
+            Owned::Json(text) => Value::Json(self.own(&text)),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod dedupe;
 pub mod enrich;
 pub mod filter;
 pub mod redact;
+pub mod remap;
 pub mod route;
 pub mod throttle;
 
@@ -15,7 +16,9 @@ use condition::Condition;
 pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
-pub const TYPES: &[&str] = &["filter", "redact", "enrich", "dedupe", "route", "throttle"];
+pub const TYPES: &[&str] = &[
+    "filter", "remap", "redact", "enrich", "dedupe", "route", "throttle",
+];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
 pub trait Transform: Send {
@@ -78,6 +81,8 @@ pub enum TransformConfig {
     Enrich(Box<enrich::Enricher>),
     /// `dedupe`.
     Dedupe(Box<dedupe::Dedupe>),
+    /// `remap`, with its compiled VRL program.
+    Remap(Box<remap::Remap>),
     /// `route`, with its compiled conditions.
     Route(Box<route::Route>),
     /// `throttle`.
@@ -116,6 +121,16 @@ impl TransformConfig {
                     Ok(r) => Some(Self::Redact(Box::new(r))),
                     Err(problems) => {
                         report(doc, section, problems, errors);
+                        None
+                    }
+                }
+            }
+            "remap" => {
+                let config: remap::RemapConfig = doc.deserialize(section, errors)?;
+                match config.compile() {
+                    Ok(r) => Some(Self::Remap(Box::new(r))),
+                    Err(problem) => {
+                        report(doc, section, vec![problem], errors);
                         None
                     }
                 }
@@ -186,6 +201,7 @@ impl TransformConfig {
             Self::Enrich(e) => Box::new((**e).clone()),
             Self::Dedupe(d) => Box::new(d.fresh()),
             Self::Route(r) => Box::new((**r).clone()),
+            Self::Remap(r) => Box::new((**r).clone()),
             Self::Throttle(t) => Box::new(t.fresh()),
         }
     }

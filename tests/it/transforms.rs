@@ -489,3 +489,59 @@ fn a_failing_pipeline_test_names_the_condition_and_the_event_and_bad_references_
         "{text}"
     );
 }
+
+#[test]
+fn remap_runs_a_vector_program_and_a_failing_one_tags_instead_of_dropping() {
+    let lines: Vec<String> = vec![
+        r#"{"user":{"name":"Alice"},"n":"7"}"#.into(),
+        r#"{"user":{"name":"Bob"},"n":"not a number"}"#.into(),
+    ];
+    let outs = run_pipeline(
+        &lines,
+        "[transforms.fix]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '''\n.user.name = downcase(string!(.user.name))\n.labels.n = to_int!(.n)\ndel(.n)\n'''\n\
+         [sinks.out]\ntype = \"file\"\ninputs = [\"fix\"]\npath = 'OUT_out'\n",
+        &["out"],
+        2,
+    );
+    let events: Vec<serde_json::Value> = outs[0]
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["user"]["name"], "alice");
+    assert_eq!(events[0]["labels"]["n"], 7);
+    assert!(events[0]["n"].is_null());
+    assert_eq!(
+        events[1]["user"]["name"], "Bob",
+        "a failed program leaves the event as it was"
+    );
+    assert!(events[1]["tags"].to_string().contains("remap_error"));
+    assert!(events[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not a number"));
+}
+
+#[test]
+fn a_vrl_program_that_does_not_compile_is_refused_with_vrls_diagnostic_and_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n\n[transforms.fix]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '.a = downcase(.b'\n[sinks.out]\ntype = \"console\"\ninputs = [\"fix\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(support::binary())
+        .args(["validate", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("p.toml:8:") && err.contains("transforms.fix.source"),
+        "{err}"
+    );
+    assert!(
+        err.contains("does not compile") && err.contains("error["),
+        "{err}"
+    );
+}
