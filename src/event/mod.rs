@@ -17,15 +17,46 @@ mod document;
 pub use crate::encode::escape::write_json_str;
 pub use document::{DocumentError, Owned, OWN_PATHS};
 
+/// A byte range of one of an event's buffers. Made only inside the crate (a handle cannot be
+/// forged from outside) and read only through [`Event::text`], which checks it: a range that
+/// does not fit its buffer reads as the empty string, never as other bytes or a panic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slice {
+    start: u32,
+    end: u32,
+}
+
+impl Slice {
+    /// Bytes `start..end`.
+    #[must_use]
+    pub(crate) const fn new(start: u32, end: u32) -> Self {
+        Self { start, end }
+    }
+
+    /// The first byte.
+    #[must_use]
+    pub(crate) const fn start(self) -> u32 {
+        self.start
+    }
+
+    /// Just past the last byte.
+    #[must_use]
+    pub(crate) const fn end(self) -> u32 {
+        self.end
+    }
+}
+
 /// A string value of an event: a static name, or a range of the event's own buffers.
+///
+/// Handles are checked: one that does not fit its buffer reads as the empty string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Text {
     /// A constant, such as an ECS category name.
     Static(&'static str),
-    /// Bytes `start..end` of the event's original text.
-    Original(u32, u32),
-    /// Bytes `start..end` of the event's scratch buffer.
-    Scratch(u32, u32),
+    /// A range of the event's original text.
+    Original(Slice),
+    /// A range of the event's scratch buffer.
+    Scratch(Slice),
 }
 
 impl Text {
@@ -38,7 +69,7 @@ impl Text {
         let at = sub.as_ptr() as usize;
         if at >= base && at + sub.len() <= base + line.len() {
             let start = (at - base) as u32;
-            Some(Text::Original(start, start + sub.len() as u32))
+            Some(Text::Original(Slice::new(start, start + sub.len() as u32)))
         } else {
             None
         }
@@ -227,7 +258,7 @@ impl Event {
     pub fn own(&mut self, s: &str) -> Text {
         let start = self.scratch.len() as u32;
         self.scratch.push_str(s);
-        Text::Scratch(start, self.scratch.len() as u32)
+        Text::Scratch(Slice::new(start, self.scratch.len() as u32))
     }
 
     /// Sets `key` to `value`, replacing an earlier value of the same key.
@@ -241,7 +272,7 @@ impl Event {
         self.scratch.push_str(prefix);
         self.scratch.push('.');
         self.scratch.push_str(name);
-        let key = Text::Scratch(start, self.scratch.len() as u32);
+        let key = Text::Scratch(Slice::new(start, self.scratch.len() as u32));
         self.set_keyed(key, value);
     }
 
@@ -398,8 +429,8 @@ impl Event {
 pub(crate) fn resolve<'a>(original: &'a str, scratch: &'a str, text: Text) -> &'a str {
     match text {
         Text::Static(s) => s,
-        Text::Original(a, b) => original.get(a as usize..b as usize).unwrap_or(""),
-        Text::Scratch(a, b) => scratch.get(a as usize..b as usize).unwrap_or(""),
+        Text::Original(r) => original.get(r.start as usize..r.end as usize).unwrap_or(""),
+        Text::Scratch(r) => scratch.get(r.start as usize..r.end as usize).unwrap_or(""),
     }
 }
 
@@ -494,7 +525,7 @@ mod tests {
     fn slices_of_the_parsed_line_become_ranges_of_the_original() {
         let line = "type=LOGIN realm=corp";
         let text = Text::within(line, &line[5..10]).unwrap();
-        assert_eq!(text, Text::Original(5, 10));
+        assert_eq!(text, Text::Original(Slice::new(5, 10)));
         let e = Event::new(line.to_owned(), Origin::default(), 0);
         assert_eq!(e.text(text), "LOGIN");
         let elsewhere = String::from("LOGIN");
@@ -520,7 +551,7 @@ mod tests {
         let mut e = event("user=alice pin=1234");
         e.fields.push(Field {
             key: Text::Static("user.name"),
-            value: Value::Str(Text::Original(5, 10)),
+            value: Value::Str(Text::Original(Slice::new(5, 10))),
         });
         e.set_original("user=alice pin=****".to_owned());
         assert!(matches!(e.get("user.name"), Some(ValueRef::Str("alice"))));
@@ -546,7 +577,7 @@ mod tests {
             let mut e = event(name);
             e.set(
                 "user.name",
-                Value::Str(Text::Original(0, name.len() as u32)),
+                Value::Str(Text::Original(Slice::new(0, name.len() as u32))),
             );
             e.set("event.outcome", Value::Str(Text::Static("failure")));
             e.set_dynamic("dogtag", vendor_key, Value::Str(Text::Static("v")));
@@ -699,5 +730,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_handle_that_does_not_fit_its_buffer_reads_as_empty() {
+        let mut e = event("short");
+        let t = e.own("x");
+        assert_eq!(e.text(t), "x");
+        assert_eq!(e.text(Text::Original(Slice::new(2, 500))), "");
+        assert_eq!(e.text(Text::Scratch(Slice::new(9, 3))), "");
+        assert_eq!(e.text(Text::Original(Slice::new(0, 5))), "short");
     }
 }

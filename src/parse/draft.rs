@@ -32,7 +32,7 @@ impl Draft {
         self.reserve(value.len());
         let start = self.scratch.len() as u32;
         self.scratch.push_str(value);
-        Text::Scratch(start, self.scratch.len() as u32)
+        Text::Scratch(crate::event::Slice::new(start, self.scratch.len() as u32))
     }
 
     /// Room for `more` bytes of scratch: a first use takes a block most events never outgrow,
@@ -88,7 +88,7 @@ impl Draft {
         self.scratch.push_str(prefix);
         self.scratch.push('.');
         self.scratch.push_str(name);
-        let key = Text::Scratch(start, self.scratch.len() as u32);
+        let key = Text::Scratch(crate::event::Slice::new(start, self.scratch.len() as u32));
         let v = self.text(line, value);
         self.set(key, Value::Str(v));
     }

@@ -9,7 +9,7 @@ pub struct RawParser;
 
 impl Parser for RawParser {
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
-        let all = Text::Original(0, record.len() as u32);
+        let all = Text::Original(crate::event::Slice::new(0, record.len() as u32));
         let mut event = Event::new(record, origin, created);
         event.set("event.kind", Value::Str(Text::Static("event")));
         event.set("message", Value::Str(all));

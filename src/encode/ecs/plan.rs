@@ -398,13 +398,13 @@ impl Clean<'_> {
     fn write_body(&self, event: &Event, text: Text, out: &mut Vec<u8>) {
         // Ranges are cut at character boundaries when made: read as bytes, not checked again.
         let (plain, buffer, start, end) = match text {
-            Text::Original(start, end) => (
-                self.map.is_clean(start as usize, end as usize),
+            Text::Original(r) => (
+                self.map.is_clean(r.start() as usize, r.end() as usize),
                 event.original.as_bytes(),
-                start,
-                end,
+                r.start(),
+                r.end(),
             ),
-            Text::Scratch(start, end) => (self.scratch, event.scratch.as_bytes(), start, end),
+            Text::Scratch(r) => (self.scratch, event.scratch.as_bytes(), r.start(), r.end()),
             Text::Static(s) => return write_json_body(s.as_bytes(), out),
         };
         let bytes = buffer.get(start as usize..end as usize).unwrap_or_default();
