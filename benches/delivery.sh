@@ -6,6 +6,7 @@
 #   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
 #   BUDGET=64MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default: the agent's, 8MiB)
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
+#   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
@@ -35,7 +36,7 @@ PY
 BYTES=$(stat -c %s "$WORK/tps_audit")
 echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
 
-write_config() { # format sink-toml: one file source over the input, one sink "out"
+write_config() { # format sink-toml [transforms-toml sink-inputs]: one file source, one sink "out"
   cat > "$WORK/p.toml" <<TOML
 data_dir = '$WORK/data'
 $BUFFER_LINE
@@ -43,20 +44,21 @@ $BUFFER_LINE
 type = "file"
 include = ['$WORK/tps_audit']
 format = "$1"
+${3:-}
 [sinks.out]
-inputs = ["in"]
+inputs = [${4:-"in"}]
 $2
 TOML
 }
 
-run() { # name format sink-toml
-  local name=$1 format=$2 sink=$3 port
+run() { # name format sink-toml [transforms-toml sink-inputs]
+  local name=$1 format=$2 sink=$3 transforms=${4:-} inputs=${5:-} port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   rm -rf "$WORK/data" "$WORK/count"
   "$RECEIVER" "$port" "$WORK/count" &
   local rpid=$!
   sleep 0.3
-  write_config "$format" "${sink//PORT/$port}"
+  write_config "$format" "${sink//PORT/$port}" "$transforms" "$inputs"
   local start end
   start=$(date +%s.%N)
   /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
@@ -87,6 +89,48 @@ PY
 }
 
 echo "scenario                           end to end         steady state   CPU         per CPU-s            memory"
+# Transforms (#12): filter alone against redact + enrich + route, and a five-statement remap,
+# in the same run.
+if [ -n "${TRANSFORMS:-}" ]; then
+  printf 'username,department\n' > "$WORK/users.csv"
+  for i in $(seq 0 249); do printf 'user%s,dept%s\n' "$i" $((i % 5)) >> "$WORK/users.csv"; done
+  HTTP_SINK='type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+  run "dogtag → filter → http" dogtag "$HTTP_SINK" '[transforms.f]
+type = "filter"
+inputs = ["in"]
+condition = "exists(.event.action)"' '"f"'
+  run "dogtag → redact+enrich+route → http" dogtag "$HTTP_SINK" "[transforms.r]
+type = \"redact\"
+inputs = [\"in\"]
+fields = [\"user.name\"]
+mode = \"hmac\"
+key = \"k\"
+[transforms.e]
+type = \"enrich\"
+inputs = [\"r\"]
+set = { \"labels.site\" = \"fra1\" }
+[[transforms.e.lookup]]
+file = '$WORK/users.csv'
+match = { username = \"user.name\" }
+add = { department = \"labels.department\" }
+[transforms.s]
+type = \"route\"
+inputs = [\"e\"]
+route.failures = '.event.outcome == \"failure\"'" '"s.failures", "s._unmatched"'
+  run "dogtag → remap (5 statements) → http" dogtag "$HTTP_SINK" "[transforms.m]
+type = \"remap\"
+inputs = [\"in\"]
+source = '''
+.user.name = downcase(string!(.user.name))
+.labels.site = \"fra1\"
+del(.dogtag.params_raw)
+if .event.outcome == \"failure\" { .labels.alert = true }
+.labels.token = upcase(string(.dogtag.token.type) ?? \"none\")
+'''" '"m"'
+  [ -n "${TRANSFORMS_ONLY:-}" ] && exit 0
+fi
+
 run "baseline: raw → http ndjson"      raw    'type = "http"
 uri = "http://127.0.0.1:PORT/ingest"'
 run "dogtag → http ndjson"             dogtag 'type = "http"

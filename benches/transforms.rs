@@ -60,7 +60,7 @@ fn bench(c: &mut Criterion) {
         (
             "remap_5_statements",
             "\"last\"",
-            "[transforms.last]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '''\n.user.name = downcase(string!(.user.name))\n.labels.site = \"fra1\"\ndel(.dogtag.params_raw)\nif .event.outcome == \"failure\" { .labels.alert = true }\n.labels.token = upcase(string!(.dogtag.token.type))\n'''\n",
+            "[transforms.last]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '''\n.user.name = downcase(string!(.user.name))\n.labels.site = \"fra1\"\ndel(.dogtag.params_raw)\nif .event.outcome == \"failure\" { .labels.alert = true }\n.labels.token = upcase(string(.dogtag.token.type) ?? \"none\")\n'''\n",
         ),
     ];
     let options = ParseOptions::default();
