@@ -127,7 +127,12 @@ fn rebuild(event: &mut Event, map: &serde_json::Map<String, Json>) {
         if path == "event.original" {
             continue;
         }
-        let _ = fresh.insert(&path, value);
+        // A JSON object's paths are distinct: only the event's own fields need `insert`.
+        if crate::event::OWN_PATHS.contains(&path.as_str()) {
+            let _ = fresh.insert(&path, value);
+        } else {
+            fresh.push_owned(&path, value);
+        }
     }
     if !map.contains_key("log") {
         fresh.origin.path = None;
