@@ -50,36 +50,16 @@ pub fn parse_to_at(
     out: &mut impl Write,
     created: i64,
 ) -> std::io::Result<usize> {
-    let source: Arc<str> = Arc::from("parse");
-    let path: Arc<str> = Arc::from(path);
     let mut buf = Vec::with_capacity(64 * 1024);
-    let records = records(bytes, parser, 1024 * 1024);
-    let mut sequencer = parser.sequencer();
-    let mut ready = Vec::new();
     let mut emitted = 0;
-    for record in records {
-        let origin = Origin {
-            source: source.clone(),
-            path: Some(path.clone()),
-            file_id: 0,
-            offset: record.offset,
-            end: record.end,
-        };
-        let event = crate::source::parallel::parse_record(parser, record, origin, created);
-        match sequencer.as_mut() {
-            Some(s) => s.push(event, &mut ready),
-            None => ready.push(event),
-        }
-        emitted += write_events(&mut ready, &mut buf);
+    each_event(bytes, "parse", path, parser, created, |ready| {
+        emitted += write_events(ready, &mut buf);
         if buf.len() > 60 * 1024 {
             out.write_all(&buf)?;
             buf.clear();
         }
-    }
-    if let Some(s) = sequencer.as_mut() {
-        s.flush(created, true, &mut ready);
-    }
-    emitted += write_events(&mut ready, &mut buf);
+        Ok(())
+    })?;
     out.write_all(&buf)?;
     out.flush()?;
     Ok(emitted)
@@ -89,7 +69,25 @@ pub fn parse_to_at(
 /// records (multi-record auditd events) released at the end.
 #[must_use]
 pub fn parse_events(bytes: &[u8], path: &str, parser: &dyn Parser, created: i64) -> Vec<Event> {
-    let source: Arc<str> = Arc::from("test");
+    let mut all = Vec::new();
+    let _ = each_event(bytes, "test", path, parser, created, |ready| {
+        all.append(ready);
+        Ok(())
+    });
+    all
+}
+
+/// Frames and parses `bytes`, handing the events that are complete to `take` as they come
+/// (it drains them), and at the end those held for grouping.
+fn each_event(
+    bytes: &[u8],
+    source: &str,
+    path: &str,
+    parser: &dyn Parser,
+    created: i64,
+    mut take: impl FnMut(&mut Vec<Event>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let source: Arc<str> = Arc::from(source);
     let path: Arc<str> = Arc::from(path);
     let mut sequencer = parser.sequencer();
     let mut ready = Vec::new();
@@ -106,11 +104,12 @@ pub fn parse_events(bytes: &[u8], path: &str, parser: &dyn Parser, created: i64)
             Some(s) => s.push(event, &mut ready),
             None => ready.push(event),
         }
+        take(&mut ready)?;
     }
     if let Some(s) = sequencer.as_mut() {
         s.flush(created, true, &mut ready);
     }
-    ready
+    take(&mut ready)
 }
 
 /// Writes (and drains) `events` as ECS JSON lines; returns how many.

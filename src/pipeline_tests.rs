@@ -22,7 +22,7 @@ use serde::Deserialize;
 use crate::chunk::EventChunk;
 use crate::config::{Kind, Plan};
 use crate::event::Event;
-use crate::parse::{self, ParseOptions};
+use crate::parse;
 use crate::source::SourceConfig;
 use crate::transform::condition::Condition;
 
@@ -144,15 +144,7 @@ fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
         else {
             continue;
         };
-        let options = ParseOptions {
-            timezone: config.timezone.clone(),
-            zones: config
-                .zones
-                .iter()
-                .filter_map(|(k, v)| parse::parse_offset(v).map(|o| (k.clone(), o)))
-                .collect(),
-        };
-        let parser = parse::for_format(config.format, &options);
+        let parser = parse::for_format(config.format, &config.parse_options());
         let mut value = input.value.clone();
         if !value.ends_with('\n') {
             value.push('\n');

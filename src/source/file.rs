@@ -73,6 +73,21 @@ pub struct FileSourceConfig {
     pub max_open_files: Option<usize>,
 }
 
+impl FileSourceConfig {
+    /// How this source's records are read (zone settings).
+    #[must_use]
+    pub fn parse_options(&self) -> crate::parse::ParseOptions {
+        crate::parse::ParseOptions {
+            timezone: self.timezone.clone(),
+            zones: self
+                .zones
+                .iter()
+                .filter_map(|(k, v)| crate::parse::parse_offset(v).map(|o| (k.clone(), o)))
+                .collect(),
+        }
+    }
+}
+
 /// Where to start reading a file that has no checkpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -19,7 +19,7 @@ use crate::checkpoint::CheckpointBook;
 use crate::config::document::{Document, Section};
 use crate::config::ConfigError;
 use crate::fanout::Fanout;
-use crate::parse::{self, ParseOptions};
+use crate::parse;
 pub use file::{FileLag, FileSourceConfig, ReadStats};
 use lines::Record;
 
@@ -144,15 +144,7 @@ pub fn spawn(
 ) -> std::io::Result<SourceHandle> {
     let SourceConfig::File(config) = config;
     let name: Arc<str> = Arc::from(name);
-    let options = ParseOptions {
-        timezone: config.timezone.clone(),
-        zones: config
-            .zones
-            .iter()
-            .filter_map(|(k, v)| parse::parse_offset(v).map(|o| (k.clone(), o)))
-            .collect(),
-    };
-    let parser = parse::for_format(config.format, &options);
+    let parser = parse::for_format(config.format, &config.parse_options());
     let book = file::open_book(&ctx.data_dir, &name);
     let (tx, rx) = mpsc::channel(crate::fanout::CHANNEL_CHUNKS);
     let stats = Arc::new(ReadStats::default());
