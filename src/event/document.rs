@@ -55,15 +55,22 @@ pub const OWN_PATHS: [&str; 5] = [
     "log.offset",
 ];
 
+/// Whether `path` is a field path: non-empty, no empty segment (`a..b`, `.a`, `a.`).
+#[must_use]
+pub fn is_path(path: &str) -> bool {
+    !path.is_empty() && !path.split('.').any(str::is_empty)
+}
+
 fn check(path: &str) -> Result<(), DocumentError> {
-    if path.is_empty() || path.split('.').any(str::is_empty) {
+    if !is_path(path) {
         return Err(DocumentError::BadPath(path.to_owned()));
     }
     Ok(())
 }
 
 /// Whether `key` is `path` or lies under it.
-fn within(key: &str, path: &str) -> bool {
+#[must_use]
+pub fn within(key: &str, path: &str) -> bool {
     key.strip_prefix(path)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
@@ -242,7 +249,7 @@ impl Event {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::sync::Arc;
 
@@ -262,7 +269,8 @@ mod tests {
         Event::new("user=alice".to_owned(), origin, 1_750_000_000_000)
     }
 
-    fn text(e: &Event, path: &str) -> Option<String> {
+    /// A field's value as text (strings as they are, integers in decimal), for assertions.
+    pub(crate) fn text(e: &Event, path: &str) -> Option<String> {
         e.get(path).map(|v| match v {
             ValueRef::Str(s) => s.to_owned(),
             ValueRef::Int(i) => i.to_string(),

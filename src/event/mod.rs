@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 
-mod document;
+pub(crate) mod document;
 
 pub use crate::encode::escape::write_json_str;
-pub use document::{DocumentError, Owned, OWN_PATHS};
+pub use document::{is_path, within, DocumentError, Owned, OWN_PATHS};
 
 /// A byte range of one of an event's buffers. Made only inside the crate (a handle cannot be
 /// forged from outside) and read only through [`Event::text`], which checks it: a range that

@@ -53,7 +53,7 @@ impl DedupeConfig {
             problems.push(("fields".to_owned(), "name at least one field".to_owned()));
         }
         for (i, f) in fields.iter().enumerate() {
-            if f.is_empty() || f.split('.').any(str::is_empty) {
+            if !crate::event::is_path(f) {
                 problems.push((format!("fields[{i}]"), format!("`{f}` is not a field path")));
             }
         }

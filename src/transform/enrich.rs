@@ -173,7 +173,7 @@ impl EnrichConfig {
                     continue;
                 }
             };
-            if path.is_empty() || path.split('.').any(str::is_empty) {
+            if !crate::event::is_path(path) {
                 problems.push((
                     format!("set.{path}"),
                     format!("`{path}` is not a field path"),

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::Transform;
 use crate::chunk::EventChunk;
-use crate::event::{Event, Owned, ValueRef};
+use crate::event::{within, Event, Owned, ValueRef};
 
 /// `[transforms.<name>] type = "redact"`.
 #[derive(Debug, Deserialize)]
@@ -203,7 +203,7 @@ impl RedactConfig {
             }
         }
         for (i, f) in self.fields.iter().enumerate() {
-            if f.is_empty() || f.split('.').any(str::is_empty) {
+            if !crate::event::is_path(f) {
                 problems.push((format!("fields[{i}]"), format!("`{f}` is not a field path")));
             }
             if f == "event.original" {
@@ -263,12 +263,6 @@ impl std::fmt::Debug for Redactor {
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether `key` is `path` or lies under it.
-fn within(key: &str, path: &str) -> bool {
-    key.strip_prefix(path)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 impl Redactor {

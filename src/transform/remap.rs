@@ -194,7 +194,8 @@ impl Transform for Remap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Origin, ValueRef};
+    use crate::event::document::tests::text;
+    use crate::event::Origin;
 
     fn remap(source: &str) -> Remap {
         RemapConfig {
@@ -219,14 +220,6 @@ mod tests {
             .unwrap();
         e.insert("source.port", Owned::Int(443)).unwrap();
         e
-    }
-
-    fn text(e: &Event, path: &str) -> Option<String> {
-        e.get(path).map(|v| match v {
-            ValueRef::Str(s) => s.to_owned(),
-            ValueRef::Int(i) => i.to_string(),
-            other => format!("{other:?}"),
-        })
     }
 
     #[test]

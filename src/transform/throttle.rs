@@ -43,7 +43,7 @@ impl ThrottleConfig {
             problems.push(("window".to_owned(), "must be longer than 0".to_owned()));
         }
         if let Some(f) = &self.key_field {
-            if f.is_empty() || f.split('.').any(str::is_empty) {
+            if !crate::event::is_path(f) {
                 problems.push(("key_field".to_owned(), format!("`{f}` is not a field path")));
             }
         }
