@@ -111,10 +111,24 @@ impl Event {
                 });
             }
             (_, value) => {
-                self.drop_keys(|key| key == path);
                 let value = self.own_value(value);
-                let key = self.own(path);
-                self.fields.push(Field { key, value });
+                // The key's last entry takes the value in place (it keeps its position);
+                // earlier entries of the key, if any, go.
+                if let Some(last) = self.fields.iter().rposition(|f| self.text(f.key) == path) {
+                    self.fields[last].value = value;
+                    if self.fields[..last].iter().any(|f| self.text(f.key) == path) {
+                        let mut fields = std::mem::take(&mut self.fields);
+                        let mut i = 0;
+                        fields.retain(|f| {
+                            i += 1;
+                            i - 1 == last || self.text(f.key) != path
+                        });
+                        self.fields = fields;
+                    }
+                } else {
+                    let key = self.own(path);
+                    self.fields.push(Field { key, value });
+                }
             }
         }
         Ok(())
@@ -210,6 +224,85 @@ impl Event {
         stored.chain(own)
     }
 
+    /// The fields whose key satisfies `wanted`, each key once (its last value), then the
+    /// fields the event writes itself that it wants: [`Event::fields`] filtered, without
+    /// the cost of finding every key's last entry.
+    pub fn fields_where<'a>(
+        &'a self,
+        wanted: impl Fn(&str) -> bool + Clone + 'a,
+    ) -> impl Iterator<Item = (&'a str, ValueRef<'a>)> {
+        let w = wanted.clone();
+        let stored = (0..self.fields.len()).filter_map(move |i| {
+            let key = self.text(self.fields[i].key);
+            let last = || !self.fields[i + 1..].iter().any(|f| self.text(f.key) == key);
+            (w(key) && last()).then(|| (key, self.view(&self.fields[i].value)))
+        });
+        let own = OWN_PATHS
+            .iter()
+            .filter(move |p| wanted(p))
+            .filter_map(move |p| self.get(p).map(|v| (*p, v)));
+        stored.chain(own)
+    }
+
+    /// Rewrites every string the event holds where `rewrite` returns a new text: field
+    /// values (shadowed entries too), list items, `log.file.path` and `event.original`.
+    /// Returns whether anything changed. For redaction: one pass, no key lookups.
+    pub fn rewrite_strings(&mut self, mut rewrite: impl FnMut(&str) -> Option<String>) -> bool {
+        let mut changed = false;
+        for i in 0..self.fields.len() {
+            let new = match &mut self.fields[i].value {
+                Value::Str(t) => {
+                    let t = *t;
+                    rewrite(self.text(t)).map(|new| Value::Str(self.own(&new)))
+                }
+                Value::Json(t) => {
+                    let t = *t;
+                    rewrite(self.text(t)).map(|new| Value::Json(self.own(&new)))
+                }
+                Value::List(items) => {
+                    // Taken out while its texts are read and new ones stored; put back below.
+                    let mut items = std::mem::take(items);
+                    let mut any = false;
+                    for t in &mut items {
+                        if let Some(new) = rewrite(self.text(*t)) {
+                            *t = self.own(&new);
+                            any = true;
+                        }
+                    }
+                    changed |= any;
+                    Some(Value::List(items))
+                }
+                Value::Names(names) => {
+                    let names: &'static [&'static str] = names;
+                    let new: Vec<Option<String>> = names.iter().map(|s| rewrite(s)).collect();
+                    new.iter().any(Option::is_some).then(|| {
+                        changed = true;
+                        let list = names
+                            .iter()
+                            .zip(new)
+                            .map(|(s, n)| n.map_or(super::Text::Static(s), |n| self.own(&n)))
+                            .collect();
+                        Value::List(list)
+                    })
+                }
+                Value::Int(_) | Value::Bool(_) | Value::Time(_) => None,
+            };
+            if let Some(value) = new {
+                changed |= !matches!(value, Value::List(_));
+                self.fields[i].value = value;
+            }
+        }
+        if let Some(path) = self.origin.path.as_deref().and_then(&mut rewrite) {
+            self.origin.path = Some(path.into());
+            changed = true;
+        }
+        if let Some(original) = rewrite(&self.original) {
+            self.set_original(original);
+            changed = true;
+        }
+        changed
+    }
+
     /// Appends `path` = `value` without looking for an earlier value of that key: for
     /// building an event from a document whose paths are known to be distinct.
     pub(crate) fn push_owned(&mut self, path: &str, value: Owned) {
@@ -220,20 +313,21 @@ impl Event {
 
     /// Drops every stored field whose key satisfies `gone`; returns how many keys went.
     fn drop_keys(&mut self, gone: impl Fn(&str) -> bool) -> usize {
-        let before: std::collections::HashSet<String> = self
-            .fields
-            .iter()
-            .map(|f| self.text(f.key))
-            .filter(|k| gone(k))
-            .map(str::to_owned)
-            .collect();
-        if before.is_empty() {
+        let fields = &self.fields;
+        // A key counts once: at its last entry.
+        let keys = (0..fields.len())
+            .filter(|&i| {
+                let key = self.text(fields[i].key);
+                gone(key) && !fields[i + 1..].iter().any(|f| self.text(f.key) == key)
+            })
+            .count();
+        if keys == 0 {
             return 0;
         }
         let mut kept = std::mem::take(&mut self.fields);
         kept.retain(|f| !gone(self.text(f.key)));
         self.fields = kept;
-        before.len()
+        keys
     }
 
     fn own_value(&mut self, value: Owned) -> Value {
@@ -256,7 +350,7 @@ pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::event::Origin;
+    use crate::event::{Origin, Text};
 
     fn event() -> Event {
         let origin = Origin {
@@ -378,6 +472,60 @@ pub(crate) mod tests {
 
     fn model_within(key: &str, path: &str) -> bool {
         within(key, path)
+    }
+
+    #[test]
+    fn fields_where_is_fields_filtered() {
+        let mut e = event();
+        e.set_str("user.name", "alice");
+        e.set_str("user.name", "bob"); // a shadowing entry, as parsers write
+        e.insert("user.id", Owned::Int(7)).unwrap();
+        e.insert("host.name", Owned::Str("h".into())).unwrap();
+        let wanted = |k: &str| within(k, "user") || k == "event.original";
+        let all: Vec<String> = e
+            .fields()
+            .filter(|(k, _)| wanted(k))
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        let some: Vec<String> = e
+            .fields_where(wanted)
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        assert_eq!(some, all);
+        assert_eq!(some.len(), 3, "{some:?}");
+    }
+
+    #[test]
+    fn rewrite_strings_reaches_every_string_and_keeps_what_it_does_not_change() {
+        let mut e = event();
+        let alice = Text::within(e.original(), &e.original()[5..]).unwrap();
+        e.set("user.name", Value::Str(alice));
+        e.set("event.category", Value::Names(&["alice", "iam"]));
+        e.insert(
+            "related.user",
+            Owned::List(vec!["alice".into(), "carol".into()]),
+        )
+        .unwrap();
+        e.insert("labels.n", Owned::Int(1)).unwrap();
+        e.insert("labels.keep", Owned::Str("x".into())).unwrap();
+        let changed = e.rewrite_strings(|s| s.contains("alice").then(|| s.replace("alice", "A")));
+        assert!(changed);
+        assert_eq!(e.original(), "user=A");
+        let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert_eq!(json["user"]["name"], "A");
+        assert_eq!(json["event"]["category"], serde_json::json!(["A", "iam"]));
+        assert_eq!(json["related"]["user"], serde_json::json!(["A", "carol"]));
+        assert_eq!(json["labels"]["keep"], "x");
+        assert_eq!(json["labels"]["n"], 1);
+        assert!(!e.rewrite_strings(|_| None), "nothing to change");
+        // A field still pointing into the old original keeps its value when only the
+        // original changes.
+        let mut e = event();
+        let alice = Text::within(e.original(), &e.original()[5..]).unwrap();
+        e.set("user.name", Value::Str(alice));
+        e.rewrite_strings(|s| (s == "user=alice").then(|| "user=*****".to_owned()));
+        assert_eq!(text(&e, "user.name").as_deref(), Some("alice"));
+        assert_eq!(e.original(), "user=*****");
     }
 
     proptest::proptest! {

@@ -218,33 +218,36 @@ impl Event {
         &self.original
     }
 
-    /// Replaces the original text (for redaction). Fields that pointed into the old text are
-    /// first copied to scratch, so they keep their values.
+    /// Replaces the original text (for redaction). Fields that pointed into the old text
+    /// keep their values: the old text moves to the end of scratch once, and their handles
+    /// move with it.
     pub fn set_original(&mut self, original: String) {
-        let mut fields = std::mem::take(&mut self.fields);
-        for field in &mut fields {
-            field.key = self.detach(field.key);
-            match &mut field.value {
-                Value::Str(t) | Value::Json(t) => *t = self.detach(*t),
-                Value::List(items) => {
-                    for t in items.iter_mut() {
-                        *t = self.detach(*t);
-                    }
+        let old = std::mem::replace(&mut self.original, original);
+        let referenced = self.fields.iter().any(|f| {
+            matches!(f.key, Text::Original(_))
+                || match &f.value {
+                    Value::Str(t) | Value::Json(t) => matches!(t, Text::Original(_)),
+                    Value::List(items) => items.iter().any(|t| matches!(t, Text::Original(_))),
+                    Value::Int(_) | Value::Bool(_) | Value::Time(_) | Value::Names(_) => false,
                 }
+        });
+        if !referenced {
+            return;
+        }
+        let base = self.scratch.len() as u32;
+        self.scratch.push_str(&old);
+        let moved = |t: &mut Text| {
+            if let Text::Original(s) = *t {
+                *t = Text::Scratch(Slice::new(base + s.start(), base + s.end()));
+            }
+        };
+        for field in &mut self.fields {
+            moved(&mut field.key);
+            match &mut field.value {
+                Value::Str(t) | Value::Json(t) => moved(t),
+                Value::List(items) => items.iter_mut().for_each(moved),
                 Value::Int(_) | Value::Bool(_) | Value::Time(_) | Value::Names(_) => {}
             }
-        }
-        self.fields = fields;
-        self.original = original;
-    }
-
-    fn detach(&mut self, text: Text) -> Text {
-        match text {
-            Text::Original(..) => {
-                let s = self.text(text).to_owned();
-                self.own(&s)
-            }
-            other => other,
         }
     }
 

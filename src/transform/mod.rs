@@ -2,6 +2,7 @@
 
 pub mod condition;
 pub mod dedupe;
+mod email;
 pub mod enrich;
 pub mod filter;
 pub mod redact;

@@ -8,9 +8,9 @@
 //! the lowercase hex HMAC-SHA256 of the value under `key`, so equal values stay correlatable
 //! without being readable (GDPR pseudonymisation).
 
-use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use memchr::memmem::Finder;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -61,8 +61,31 @@ pub const MASK: &str = "********";
 /// A pattern with the check its matches must pass (a checksum, an address parser).
 #[derive(Clone, Debug)]
 struct Pattern {
-    regex: Regex,
+    matcher: Matcher,
     check: fn(&str) -> bool,
+    /// A cheap test a text must pass to hold a match at all (a byte every match contains),
+    /// so that most fields are not searched.
+    may_hold: fn(&str) -> bool,
+}
+
+/// How a pattern finds its matches.
+#[derive(Clone, Debug)]
+enum Matcher {
+    /// A regex; `group`: it has a group named `secret` (only that group is replaced).
+    Regex { regex: Regex, group: bool },
+    /// The `email` scanner (equal to its regex, [`super::email::REGEX`]).
+    Email,
+}
+
+impl Matcher {
+    fn regex(regex: Regex) -> Self {
+        let group = regex.capture_names().any(|n| n == Some("secret"));
+        Self::Regex { regex, group }
+    }
+}
+
+fn anything(_: &str) -> bool {
+    true
 }
 
 fn always(_: &str) -> bool {
@@ -124,39 +147,56 @@ fn iban(s: &str) -> bool {
     rem == 1
 }
 
-/// A named pattern: its name, its regex, and the check its matches must pass.
-type Named = (&'static str, &'static str, fn(&str) -> bool);
+/// A named pattern: its name, its regex, the check its matches must pass, and the cheap
+/// test a text must pass to hold a match.
+type Named = (
+    &'static str,
+    &'static str,
+    fn(&str) -> bool,
+    fn(&str) -> bool,
+);
 
 /// The named patterns.
 const NAMED: [Named; 7] = [
+    ("email", super::email::REGEX, always, |s| s.contains('@')),
     (
-        "email",
-        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-        always,
+        "ipv4",
+        r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b",
+        is_ipv4,
+        |s| s.contains('.'),
     ),
-    ("ipv4", r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", is_ipv4),
     (
         "ipv6",
         r"(?i)\b(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|(?:\d{1,3}\.){3}\d{1,3})?\b|::",
         is_ipv6,
+        |s| s.contains(':'),
     ),
     (
         "jwt",
         r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*",
         always,
+        |s| s.contains("eyJ"),
     ),
     (
         "bearer_token",
         r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9._~+/-]+=*)",
         always,
+        anything,
     ),
-    ("credit_card", r"\b\d(?:[ -]?\d){12,18}\b", luhn),
+    ("credit_card", r"\b\d(?:[ -]?\d){12,18}\b", luhn, |s| {
+        s.bytes().filter(u8::is_ascii_digit).nth(12).is_some()
+    }),
     (
         "iban",
         r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
         iban,
+        |s| s.bytes().filter(u8::is_ascii_digit).nth(1).is_some(),
     ),
 ];
+
+/// Replacements remembered by a redactor (HMAC is the costly one; audit logs repeat the
+/// same users and addresses). Cleared when full.
+const CACHE_ENTRIES: usize = 16_384;
 
 impl RedactConfig {
     /// Compiles the settings; every problem as `(key, message)`.
@@ -167,10 +207,16 @@ impl RedactConfig {
         let mut problems = Vec::new();
         let mut patterns = Vec::new();
         for (i, p) in self.patterns.iter().enumerate() {
-            if let Some((_, re, check)) = NAMED.iter().find(|(name, _, _)| name == p) {
+            if let Some((name, re, check, may_hold)) = NAMED.iter().find(|n| n.0 == p) {
+                let matcher = if *name == "email" {
+                    Matcher::Email
+                } else {
+                    Matcher::regex(Regex::new(re).expect("the named patterns compile"))
+                };
                 patterns.push(Pattern {
-                    regex: Regex::new(re).expect("the named patterns compile"),
+                    matcher,
                     check: *check,
+                    may_hold: *may_hold,
                 });
                 continue;
             }
@@ -187,8 +233,9 @@ impl RedactConfig {
             }
             match Regex::new(p) {
                 Ok(regex) => patterns.push(Pattern {
-                    regex,
+                    matcher: Matcher::regex(regex),
                     check: always,
+                    may_hold: anything,
                 }),
                 Err(e) => problems.push((
                     format!("patterns[{i}]"),
@@ -238,9 +285,12 @@ impl RedactConfig {
         Ok(Redactor {
             fields: self.fields.clone(),
             patterns,
-            mode: self.mode,
-            keep: self.keep.unwrap_or(4),
-            key,
+            replacer: Replacer {
+                mode: self.mode,
+                keep: self.keep.unwrap_or(4),
+                key,
+                cache: std::collections::HashMap::default(),
+            },
         })
     }
 }
@@ -250,9 +300,16 @@ impl RedactConfig {
 pub struct Redactor {
     fields: Vec<String>,
     patterns: Vec<Pattern>,
+    replacer: Replacer,
+}
+
+/// What replaces a value, remembered for the values seen last.
+#[derive(Clone)]
+struct Replacer {
     mode: Mode,
     keep: usize,
     key: Option<ring::hmac::Key>,
+    cache: std::collections::HashMap<Box<str>, Box<str>, foldhash::fast::RandomState>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -260,14 +317,42 @@ impl std::fmt::Debug for Redactor {
         f.debug_struct("Redactor")
             .field("fields", &self.fields)
             .field("patterns", &self.patterns.len())
-            .field("mode", &self.mode)
+            .field("mode", &self.replacer.mode)
             .finish_non_exhaustive()
     }
 }
 
-impl Redactor {
+/// Lowercase hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+impl Replacer {
     /// What replaces `value`.
-    fn replacement(&self, value: &str) -> String {
+    fn get(&mut self, value: &str) -> &str {
+        match self.mode {
+            Mode::Mask => MASK,
+            Mode::Drop => "",
+            Mode::KeepPrefix | Mode::Hmac => {
+                if !self.cache.contains_key(value) {
+                    if self.cache.len() >= CACHE_ENTRIES {
+                        self.cache.clear();
+                    }
+                    let new = self.compute(value);
+                    self.cache.insert(value.into(), new.into_boxed_str());
+                }
+                self.cache.get(value).map_or("", |s| s)
+            }
+        }
+    }
+
+    fn compute(&self, value: &str) -> String {
         match self.mode {
             Mode::Mask => MASK.to_owned(),
             Mode::Drop => String::new(),
@@ -275,49 +360,84 @@ impl Redactor {
                 let prefix: String = value.chars().take(self.keep).collect();
                 format!("{prefix}{MASK}")
             }
-            Mode::Hmac => {
-                let tag = self.key.as_ref().map_or_else(Vec::new, |k| {
-                    ring::hmac::sign(k, value.as_bytes()).as_ref().to_vec()
-                });
-                let mut hex = String::with_capacity(tag.len() * 2);
-                for b in &tag {
-                    let _ = write!(hex, "{b:02x}");
-                }
-                hex
-            }
+            Mode::Hmac => self.key.as_ref().map_or_else(String::new, |k| {
+                hex(ring::hmac::sign(k, value.as_bytes()).as_ref())
+            }),
         }
+    }
+}
+
+impl Redactor {
+    /// What replaces `value`.
+    #[cfg(test)]
+    fn replacement(&mut self, value: &str) -> String {
+        self.replacer.get(value).to_owned()
     }
 
     /// `text` with every secret replaced: the values taken from redacted fields (longest
     /// first, so that one value inside another is not half-replaced) and pattern matches.
-    fn scrub(&self, text: &str, secrets: &[String]) -> Option<String> {
+    fn scrub(&mut self, text: &str, secrets: &[Finder<'_>]) -> Option<String> {
         let mut out: Option<String> = None;
         for secret in secrets {
             let current = out.as_deref().unwrap_or(text);
-            if current.contains(secret.as_str()) {
-                out = Some(current.replace(secret.as_str(), &self.replacement(secret)));
+            let mut at = secret.find_iter(current.as_bytes()).peekable();
+            if at.peek().is_none() {
+                continue;
             }
+            let needle = std::str::from_utf8(secret.needle()).unwrap_or_default();
+            let with = self.replacer.get(needle);
+            let mut result = String::with_capacity(current.len() + with.len());
+            let mut last = 0;
+            for start in at {
+                result.push_str(&current[last..start]);
+                result.push_str(with);
+                last = start + needle.len();
+            }
+            result.push_str(&current[last..]);
+            out = Some(result);
         }
         for p in &self.patterns {
             let current = out.as_deref().unwrap_or(text);
-            let mut result = String::with_capacity(current.len());
-            let mut last = 0;
-            let mut changed = false;
-            for caps in p.regex.captures_iter(current) {
-                let whole = caps.get(0).expect("group 0 always matches");
-                let target = caps.name("secret").unwrap_or(whole);
-                if !(p.check)(whole.as_str()) || target.as_str().is_empty() {
-                    continue;
-                }
-                if target.as_str() == MASK {
-                    continue;
-                }
-                result.push_str(&current[last..target.start()]);
-                result.push_str(&self.replacement(target.as_str()));
-                last = target.end();
-                changed = true;
+            if !(p.may_hold)(current) {
+                continue;
             }
-            if changed {
+            let mut result: Option<String> = None;
+            let mut last = 0;
+            // Each match as (whole, replaced part), byte ranges of `current`.
+            let mut each = |whole: (usize, usize), target: (usize, usize)| {
+                let (whole, target_text) =
+                    (&current[whole.0..whole.1], &current[target.0..target.1]);
+                if !(p.check)(whole) || target_text.is_empty() || target_text == MASK {
+                    return;
+                }
+                let r = result.get_or_insert_with(|| String::with_capacity(current.len() + 64));
+                r.push_str(&current[last..target.0]);
+                r.push_str(self.replacer.get(target_text));
+                last = target.1;
+            };
+            match &p.matcher {
+                Matcher::Regex { regex, group: true } => {
+                    for caps in regex.captures_iter(current) {
+                        let whole = caps.get(0).expect("group 0 always matches");
+                        let target = caps.name("secret").unwrap_or(whole);
+                        each((whole.start(), whole.end()), (target.start(), target.end()));
+                    }
+                }
+                Matcher::Regex {
+                    regex,
+                    group: false,
+                } => {
+                    for m in regex.find_iter(current) {
+                        each((m.start(), m.end()), (m.start(), m.end()));
+                    }
+                }
+                Matcher::Email => {
+                    for range in super::email::find_iter(current) {
+                        each(range, range);
+                    }
+                }
+            }
+            if let Some(mut result) = result {
                 result.push_str(&current[last..]);
                 out = Some(result);
             }
@@ -326,60 +446,38 @@ impl Redactor {
     }
 
     /// Redacts one event; returns whether anything changed.
-    pub fn redact(&self, event: &mut Event) -> bool {
+    pub fn redact(&mut self, event: &mut Event) -> bool {
         // The values of the named fields, to be replaced everywhere they appear.
         let mut secrets: Vec<String> = Vec::new();
         let mut dropped: Vec<String> = Vec::new();
-        for (key, value) in event.fields() {
-            if !self.fields.iter().any(|f| within(key, f)) {
-                continue;
-            }
-            secrets.extend(value.strings().filter(|s| !s.is_empty()).map(str::to_owned));
-            if let ValueRef::Int(i) = value {
-                secrets.push(i.to_string());
-            }
-            if self.mode == Mode::Drop {
-                dropped.push(key.to_owned());
+        let mut numbers: Vec<(String, i64)> = Vec::new();
+        if !self.fields.is_empty() {
+            let fields = &self.fields;
+            for (key, value) in event.fields_where(|k| fields.iter().any(|f| within(k, f))) {
+                secrets.extend(value.strings().filter(|s| !s.is_empty()).map(str::to_owned));
+                if let ValueRef::Int(i) = value {
+                    secrets.push(i.to_string());
+                    numbers.push((key.to_owned(), i));
+                }
+                if self.replacer.mode == Mode::Drop {
+                    dropped.push(key.to_owned());
+                }
             }
         }
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_unstable_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         let mut changed = false;
         for key in &dropped {
             changed |= event.remove_path(key).unwrap_or(0) > 0;
         }
         // Every string field (and list item), and the original text.
-        let mut updates: Vec<(String, Owned)> = Vec::new();
-        for (key, value) in event.fields() {
-            match value {
-                ValueRef::Str(s) | ValueRef::Json(s) => {
-                    if let Some(new) = self.scrub(s, &secrets) {
-                        updates.push((key.to_owned(), Owned::Str(new)));
-                    }
-                }
-                ValueRef::List(..) | ValueRef::Names(_) => {
-                    let items: Vec<&str> = value.strings().collect();
-                    let new: Vec<Option<String>> =
-                        items.iter().map(|s| self.scrub(s, &secrets)).collect();
-                    if new.iter().any(Option::is_some) {
-                        let list = items
-                            .iter()
-                            .zip(new)
-                            .map(|(old, new)| new.unwrap_or_else(|| (*old).to_owned()))
-                            .collect();
-                        updates.push((key.to_owned(), Owned::List(list)));
-                    }
-                }
-                ValueRef::Int(i) if self.fields.iter().any(|f| within(key, f)) => {
-                    let new = self.replacement(&i.to_string());
-                    updates.push((key.to_owned(), Owned::Str(new)));
-                }
-                _ => {}
-            }
-        }
-        for (key, value) in updates {
-            if event.insert(&key, value).is_ok() {
-                changed = true;
+        let finders: Vec<Finder<'_>> = secrets.iter().map(Finder::new).collect();
+        changed |= event.rewrite_strings(|s| self.scrub(s, &finders));
+        // A number in a redacted field becomes the replacement of its digits.
+        if self.replacer.mode != Mode::Drop {
+            for (key, i) in numbers {
+                let new = self.replacer.get(&i.to_string()).to_owned();
+                changed |= event.insert(&key, Owned::Str(new)).is_ok();
             }
         }
         if changed {
@@ -424,7 +522,7 @@ mod tests {
 
     #[test]
     fn a_redacted_field_value_is_replaced_everywhere_it_appears() {
-        let r = redactor(&["user"], &[], Mode::Mask);
+        let mut r = redactor(&["user"], &[], Mode::Mask);
         let mut e = event(
             "login by alice from 10.1.2.3",
             &[
@@ -447,7 +545,7 @@ mod tests {
 
     #[test]
     fn hmac_is_deterministic_lowercase_hex_and_keyed() {
-        let r = redactor(&["user.name"], &[], Mode::Hmac);
+        let mut r = redactor(&["user.name"], &[], Mode::Hmac);
         let mut a = event("x", &[("user.name", "alice")]);
         let mut b = event("y", &[("user.name", "alice")]);
         r.redact(&mut a);
@@ -468,7 +566,7 @@ mod tests {
             b.get("user.name").unwrap().strings().next()
         );
         // The published HMAC-SHA256 example (key "key"): the hex the mode writes.
-        let r = RedactConfig {
+        let mut r = RedactConfig {
             fields: vec!["message".into()],
             patterns: Vec::new(),
             mode: Mode::Hmac,
@@ -485,7 +583,7 @@ mod tests {
 
     #[test]
     fn named_patterns_find_only_what_passes_their_check() {
-        let r = redactor(
+        let mut r = redactor(
             &[],
             &[
                 "email",
@@ -520,7 +618,7 @@ mod tests {
 
     #[test]
     fn drop_and_keep_prefix_modes() {
-        let r = redactor(&["user.email"], &[], Mode::Drop);
+        let mut r = redactor(&["user.email"], &[], Mode::Drop);
         let mut e = event(
             "mail alice@example.org",
             &[("user.email", "alice@example.org")],
@@ -528,7 +626,7 @@ mod tests {
         r.redact(&mut e);
         assert!(e.get("user.email").is_none());
         assert_eq!(e.original(), "mail ");
-        let r = redactor(&[], &["email"], Mode::KeepPrefix);
+        let mut r = redactor(&[], &["email"], Mode::KeepPrefix);
         let mut e = event("mail alice@example.org", &[]);
         r.redact(&mut e);
         assert_eq!(e.original(), "mail alice********");
