@@ -104,6 +104,7 @@ condition = "exists(.event.action)"' '"f"'
 type = \"redact\"
 inputs = [\"in\"]
 fields = [\"user.name\"]
+patterns = [\"email\"]
 mode = \"hmac\"
 key = \"k\"
 [transforms.e]

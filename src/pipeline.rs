@@ -336,45 +336,113 @@ fn spawn_chain(
     ))
 }
 
-/// Runs a chain of transforms on its input; charges the memory budget for the bytes the
-/// transforms add (enrichment, copies for several routes), released with the chunk, as far
-/// as the budget has them free.
+/// How many chunks a chain whose transforms can fork works on at once: the cores, at most 4.
+fn chain_width() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Runs a chain of transforms on its input. A chain whose every transform can fork
+/// ([`Transform::fork`]) works on up to [`chain_width`] chunks at once on the runtime's
+/// threads, and sends the results strictly in arrival order (a FIFO of tasks, as the
+/// parsers do); one with `dedupe` or `throttle` works on one chunk at a time.
 async fn run_transform(
     mut transform: Box<dyn Transform>,
     mut input: mpsc::Receiver<EventChunk>,
     outs: Vec<Fanout>,
     budget: Budget,
 ) {
-    while let Some(chunk) = input.recv().await {
-        let before = chunk.approx_bytes();
-        let mut chunks = transform.split(chunk);
-        let after: usize = chunks.iter().map(EventChunk::approx_bytes).sum();
-        // Never waits (a transform waiting on budget held by chunks queued before it would
-        // wait for ever): it takes what is free, and the readers then find less.
-        if let Some(reservation) = (after > before)
-            .then(|| budget.reserve_now(after - before))
-            .flatten()
-        {
-            if let Some(first) = chunks.iter_mut().find(|c| !c.events.is_empty()) {
-                first
-                    .acks
-                    .absorb(crate::ack::Acks::one(crate::ack::ChunkAck::new(
-                        0,
-                        None,
-                        Some(reservation),
-                    )));
-            }
-        }
-        for (chunk, out) in chunks.into_iter().zip(&outs) {
-            if chunk.events.is_empty() {
-                chunk.settle_filtered();
-                continue;
-            }
-            if out.send(chunk).await.is_err() {
+    type Done = (Box<dyn Transform>, Vec<EventChunk>, usize);
+    let width = chain_width();
+    let mut idle: Vec<Box<dyn Transform>> = if width > 1 {
+        (0..width).map_while(|_| transform.fork()).collect()
+    } else {
+        Vec::new()
+    };
+    if idle.len() < 2 {
+        while let Some(chunk) = input.recv().await {
+            let before = chunk.approx_bytes();
+            let chunks = transform.split(chunk);
+            if !emit(chunks, before, &outs, &budget).await {
                 return;
             }
         }
+        return;
     }
+    let mut running: std::collections::VecDeque<JoinHandle<Done>> =
+        std::collections::VecDeque::new();
+    let mut open = true;
+    loop {
+        tokio::select! {
+            biased;
+            done = async { running.front_mut().expect("guarded by !is_empty").await }, if !running.is_empty() => {
+                running.pop_front();
+                match done {
+                    Ok((fork, chunks, before)) => {
+                        idle.push(fork);
+                        if !emit(chunks, before, &outs, &budget).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // The chunk's acknowledgements went with the task: its lines stay
+                        // unacknowledged (re-read after a restart). A fresh fork replaces it.
+                        tracing::error!(error = %e, "a transform task failed; its events stay unacknowledged");
+                        idle.extend(transform.fork());
+                    }
+                }
+            }
+            next = input.recv(), if open && !idle.is_empty() => match next {
+                Some(chunk) => {
+                    let mut fork = idle.pop().expect("guarded by !is_empty");
+                    running.push_back(tokio::spawn(async move {
+                        let before = chunk.approx_bytes();
+                        let chunks = fork.split(chunk);
+                        (fork, chunks, before)
+                    }));
+                }
+                None => open = false,
+            },
+            else => break,
+        }
+    }
+}
+
+/// Sends a transformed chunk's outputs on; charges the memory budget for the bytes the
+/// transforms added (enrichment, copies for several routes), released with the chunk, as far
+/// as the budget has them free. Returns false when downstream has stopped.
+async fn emit(
+    mut chunks: Vec<EventChunk>,
+    before: usize,
+    outs: &[Fanout],
+    budget: &Budget,
+) -> bool {
+    let after: usize = chunks.iter().map(EventChunk::approx_bytes).sum();
+    // Never waits (a transform waiting on budget held by chunks queued before it would
+    // wait for ever): it takes what is free, and the readers then find less.
+    if let Some(reservation) = (after > before)
+        .then(|| budget.reserve_now(after - before))
+        .flatten()
+    {
+        if let Some(first) = chunks.iter_mut().find(|c| !c.events.is_empty()) {
+            first
+                .acks
+                .absorb(crate::ack::Acks::one(crate::ack::ChunkAck::new(
+                    0,
+                    None,
+                    Some(reservation),
+                )));
+        }
+    }
+    for (chunk, out) in chunks.into_iter().zip(outs) {
+        if chunk.events.is_empty() {
+            chunk.settle_filtered();
+            continue;
+        }
+        if out.send(chunk).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Takes an exclusive lock on `data_dir/lock` for the life of the returned file, after checking

@@ -8,7 +8,7 @@
 //! (a key that is both a value and an object is resolved by the writer's one rule: the value
 //! moves inside the object as `_value`).
 
-use super::{Event, Field, Value, ValueRef};
+use super::{Event, Field, Text, Value, ValueRef};
 
 /// A value a transform sets: owned, with no handles into the event's buffers.
 #[derive(Clone, Debug, PartialEq)]
@@ -247,24 +247,35 @@ impl Event {
     /// Rewrites every string the event holds where `rewrite` returns a new text: field
     /// values (shadowed entries too), list items, `log.file.path` and `event.original`.
     /// Returns whether anything changed. For redaction: one pass, no key lookups.
-    pub fn rewrite_strings(&mut self, mut rewrite: impl FnMut(&str) -> Option<String>) -> bool {
+    ///
+    /// `rewrite` is also told where a text lies in `event.original` when it is a slice of it
+    /// (the original itself is `0..len`), so that what was searched for in the original once
+    /// need not be searched for again in each of its slices.
+    pub fn rewrite_strings(
+        &mut self,
+        mut rewrite: impl FnMut(&str, Option<std::ops::Range<usize>>) -> Option<String>,
+    ) -> bool {
+        let place = |t: Text| match t {
+            Text::Original(s) => Some(s.start() as usize..s.end() as usize),
+            Text::Static(_) | Text::Scratch(_) => None,
+        };
         let mut changed = false;
         for i in 0..self.fields.len() {
             let new = match &mut self.fields[i].value {
                 Value::Str(t) => {
                     let t = *t;
-                    rewrite(self.text(t)).map(|new| Value::Str(self.own(&new)))
+                    rewrite(self.text(t), place(t)).map(|new| Value::Str(self.own(&new)))
                 }
                 Value::Json(t) => {
                     let t = *t;
-                    rewrite(self.text(t)).map(|new| Value::Json(self.own(&new)))
+                    rewrite(self.text(t), place(t)).map(|new| Value::Json(self.own(&new)))
                 }
                 Value::List(items) => {
                     // Taken out while its texts are read and new ones stored; put back below.
                     let mut items = std::mem::take(items);
                     let mut any = false;
                     for t in &mut items {
-                        if let Some(new) = rewrite(self.text(*t)) {
+                        if let Some(new) = rewrite(self.text(*t), place(*t)) {
                             *t = self.own(&new);
                             any = true;
                         }
@@ -274,7 +285,7 @@ impl Event {
                 }
                 Value::Names(names) => {
                     let names: &'static [&'static str] = names;
-                    let new: Vec<Option<String>> = names.iter().map(|s| rewrite(s)).collect();
+                    let new: Vec<Option<String>> = names.iter().map(|s| rewrite(s, None)).collect();
                     new.iter().any(Option::is_some).then(|| {
                         changed = true;
                         let list = names
@@ -292,11 +303,11 @@ impl Event {
                 self.fields[i].value = value;
             }
         }
-        if let Some(path) = self.origin.path.as_deref().and_then(&mut rewrite) {
+        if let Some(path) = self.origin.path.as_deref().and_then(|p| rewrite(p, None)) {
             self.origin.path = Some(path.into());
             changed = true;
         }
-        if let Some(original) = rewrite(&self.original) {
+        if let Some(original) = rewrite(&self.original, Some(0..self.original.len())) {
             self.set_original(original);
             changed = true;
         }
@@ -508,7 +519,8 @@ pub(crate) mod tests {
         .unwrap();
         e.insert("labels.n", Owned::Int(1)).unwrap();
         e.insert("labels.keep", Owned::Str("x".into())).unwrap();
-        let changed = e.rewrite_strings(|s| s.contains("alice").then(|| s.replace("alice", "A")));
+        let changed =
+            e.rewrite_strings(|s, _| s.contains("alice").then(|| s.replace("alice", "A")));
         assert!(changed);
         assert_eq!(e.original(), "user=A");
         let json: serde_json::Value = serde_json::from_str(&e.to_json()).unwrap();
@@ -517,13 +529,13 @@ pub(crate) mod tests {
         assert_eq!(json["related"]["user"], serde_json::json!(["A", "carol"]));
         assert_eq!(json["labels"]["keep"], "x");
         assert_eq!(json["labels"]["n"], 1);
-        assert!(!e.rewrite_strings(|_| None), "nothing to change");
+        assert!(!e.rewrite_strings(|_, _| None), "nothing to change");
         // A field still pointing into the old original keeps its value when only the
         // original changes.
         let mut e = event();
         let alice = Text::within(e.original(), &e.original()[5..]).unwrap();
         e.set("user.name", Value::Str(alice));
-        e.rewrite_strings(|s| (s == "user=alice").then(|| "user=*****".to_owned()));
+        e.rewrite_strings(|s, _| (s == "user=alice").then(|| "user=*****".to_owned()));
         assert_eq!(text(&e, "user.name").as_deref(), Some("alice"));
         assert_eq!(e.original(), "user=*****");
     }

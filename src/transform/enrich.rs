@@ -230,6 +230,10 @@ pub struct Enricher {
 }
 
 impl Transform for Enricher {
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn apply(&mut self, chunk: &mut EventChunk) {
         for l in &mut self.lookups {
             l.refresh();

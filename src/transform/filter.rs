@@ -15,7 +15,7 @@ pub struct FilterConfig {
 }
 
 /// The running filter.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Filter {
     condition: Condition,
 }
@@ -29,6 +29,10 @@ impl Filter {
 }
 
 impl Transform for Filter {
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn apply(&mut self, chunk: &mut EventChunk) {
         chunk.events.retain(|e| self.condition.matches(e));
     }

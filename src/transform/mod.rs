@@ -33,6 +33,13 @@ pub trait Transform: Send {
         self.apply(&mut chunk);
         vec![chunk]
     }
+
+    /// A copy that may run on other chunks at the same time, for transforms whose result for
+    /// a chunk does not depend on the chunks before it; `None` (the default) for those whose
+    /// does (`dedupe`, `throttle`), which run one chunk at a time.
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        None
+    }
 }
 
 /// Transforms run one after the other in one task; only the last may have several outputs.
@@ -68,6 +75,15 @@ impl Transform for Chain {
             };
         }
         last.split(chunk)
+    }
+
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        let steps = self
+            .steps
+            .iter()
+            .map(|s| s.fork())
+            .collect::<Option<Vec<_>>>()?;
+        Some(Box::new(Chain { steps }))
     }
 }
 

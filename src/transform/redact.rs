@@ -470,9 +470,24 @@ impl Redactor {
         for key in &dropped {
             changed |= event.remove_path(key).unwrap_or(0) > 0;
         }
-        // Every string field (and list item), and the original text.
+        // Every string field (and list item), and the original text. Where the secrets occur
+        // in the original is found once (overlapping occurrences too): a slice of the
+        // original holds a secret only if one of these lies inside it.
         let finders: Vec<Finder<'_>> = secrets.iter().map(Finder::new).collect();
-        changed |= event.rewrite_strings(|s| self.scrub(s, &finders));
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        let original = event.original().as_bytes();
+        for f in &finders {
+            let mut at = 0;
+            while let Some(i) = f.find(&original[at..]) {
+                hits.push((at + i, at + i + f.needle().len()));
+                at += i + 1;
+            }
+        }
+        changed |= event.rewrite_strings(|s, place| {
+            let inside =
+                place.is_none_or(|r| hits.iter().any(|&(a, b)| a >= r.start && b <= r.end));
+            self.scrub(s, if inside { &finders } else { &[] })
+        });
         // A number in a redacted field becomes the replacement of its digits.
         if self.replacer.mode != Mode::Drop {
             for (key, i) in numbers {
@@ -488,6 +503,10 @@ impl Redactor {
 }
 
 impl Transform for Redactor {
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn apply(&mut self, chunk: &mut EventChunk) {
         for event in &mut chunk.events {
             self.redact(event);

@@ -184,6 +184,10 @@ fn flatten(
 }
 
 impl Transform for Remap {
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn apply(&mut self, chunk: &mut EventChunk) {
         for event in &mut chunk.events {
             self.remap(event);

@@ -78,6 +78,10 @@ impl Route {
 }
 
 impl Transform for Route {
+    fn fork(&self) -> Option<Box<dyn Transform>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn apply(&mut self, _chunk: &mut EventChunk) {}
 
     fn split(&mut self, chunk: EventChunk) -> Vec<EventChunk> {

@@ -327,6 +327,42 @@ fn route_sends_each_event_to_every_matching_route_and_the_rest_to_unmatched() {
 }
 
 #[test]
+fn a_chain_that_runs_on_several_cores_keeps_file_order_on_every_output() {
+    // Enough lines for many chunks, so that chunks are transformed at the same time.
+    let n = 40_000;
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let outcome = if i % 3 == 0 { "failure" } else { "success" };
+            format!("{{\"seq\":{i},\"event\":{{\"outcome\":\"{outcome}\"}},\"user\":{{\"name\":\"user{}\"}},\"note\":\"{}\"}}", i % 50, "x".repeat(i % 700))
+        })
+        .collect();
+    let outs = run_pipeline(
+        &lines,
+        "[transforms.r]\ntype = \"redact\"\ninputs = [\"in\"]\nfields = [\"user.name\"]\nmode = \"hmac\"\nkey = \"k\"\n\
+         [transforms.e]\ntype = \"enrich\"\ninputs = [\"r\"]\nset = { \"labels.site\" = \"fra1\" }\n\
+         [transforms.split]\ntype = \"route\"\ninputs = [\"e\"]\nroute.failures = '.event.outcome == \"failure\"'\n\
+         [sinks.failures]\ntype = \"file\"\ninputs = [\"split.failures\"]\npath = 'OUT_failures'\n\
+         [sinks.rest]\ntype = \"file\"\ninputs = [\"split._unmatched\"]\npath = 'OUT_rest'\n",
+        &["failures", "rest"],
+        n,
+    );
+    let seqs = |i: usize| -> Vec<u64> {
+        outs[i]
+            .iter()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                assert_eq!(v["labels"]["site"], "fra1", "{l}");
+                v["seq"].as_u64().unwrap()
+            })
+            .collect()
+    };
+    let failures: Vec<u64> = (0..n as u64).filter(|i| i % 3 == 0).collect();
+    let rest: Vec<u64> = (0..n as u64).filter(|i| i % 3 != 0).collect();
+    assert!(seqs(0) == failures, "failures out of order or incomplete");
+    assert!(seqs(1) == rest, "the rest out of order or incomplete");
+}
+
+#[test]
 fn throttle_sends_the_excess_per_key_to_its_dropped_output() {
     let lines: Vec<String> = (0..10)
         .map(|i| {
