@@ -91,7 +91,21 @@ fn each_event(
     let path: Arc<str> = Arc::from(path);
     let mut sequencer = parser.sequencer();
     let mut ready = Vec::new();
+    // Events come out in file order: one that completes before an earlier-starting one still
+    // held (an auditd event waiting for its last record) waits for it.
+    let mut waiting: Vec<Event> = Vec::new();
+    let mut release = |ready: &mut Vec<Event>, held: Option<u64>| {
+        waiting.append(ready);
+        waiting.sort_by_key(|e| e.origin.offset);
+        let n = held.map_or(waiting.len(), |h| {
+            waiting.partition_point(|e| e.origin.offset < h)
+        });
+        ready.extend(waiting.drain(..n));
+    };
     for record in records(bytes, parser, 1024 * 1024) {
+        if crate::source::parallel::is_blank(&record.text) {
+            continue;
+        }
         let origin = Origin {
             source: source.clone(),
             path: Some(path.clone()),
@@ -101,13 +115,17 @@ fn each_event(
         };
         let event = crate::source::parallel::parse_record(parser, record, origin, created);
         match sequencer.as_mut() {
-            Some(s) => s.push(event, &mut ready),
+            Some(s) => {
+                s.push(event, &mut ready);
+                release(&mut ready, s.oldest_held());
+            }
             None => ready.push(event),
         }
         take(&mut ready)?;
     }
     if let Some(s) = sequencer.as_mut() {
         s.flush(created, true, &mut ready);
+        release(&mut ready, None);
     }
     take(&mut ready)
 }

@@ -4,8 +4,13 @@
 //! The parallel parse only reads each record's header (its group key and type). The per-file
 //! [`AuditdSequencer`] then gathers the records of one event, however they interleave, and
 //! builds the event when it is complete: on `EOE`, when a record of a much newer event of the
-//! same node arrives, after [`FLUSH_AFTER_MS`] without records, or at shutdown. User-space
-//! records (PAM, sshd, sudo, useradd) are single-record events and are built at once.
+//! same node arrives, after [`FLUSH_AFTER_MS`] without records, or at shutdown. An event that
+//! opens with a record of its own kind (a user-space record such as `USER_AUTH`, or `LOGIN`,
+//! `ANOM_PROMISCUOUS`, `SERVICE_START`) may be followed by its kernel `SYSCALL`: it completes
+//! when the node's next record belongs to another event, unless a kernel record joined it.
+//! A serial far below the node's newest (a reboot, or two hosts' logs one after the other)
+//! starts a new sequence: the node's open events are built, and grouping goes on. An `EOE`
+//! whose event was already built carries nothing and is not shipped.
 
 use std::collections::HashMap;
 
@@ -112,6 +117,8 @@ struct Group {
     id: String,
     node: String,
     serial: u64,
+    /// Opened by a record of its own kind, and no kernel record has joined it yet.
+    single: bool,
     parts: Vec<Part>,
     origin: Origin,
     created: i64,
@@ -145,13 +152,24 @@ impl Sequencer for AuditdSequencer {
             offset: event.origin.offset,
             end: event.origin.end,
         };
+        let compound = table::is_compound(&kind);
+        let newest = self.newest.entry(node.clone()).or_insert(serial);
+        if serial + SERIAL_WINDOW < *newest {
+            // The serials start again (a reboot, another host's log): what is open belongs to
+            // the old sequence.
+            *newest = serial;
+            self.build_where(out, |g| g.node == node);
+        }
+        // An event opened by a record of its own kind is complete once its node moves on to
+        // another event.
+        self.build_where(out, |g| g.single && g.node == node && g.id != id);
         let existing = self
             .groups
             .iter()
             .position(|g| g.id == id && g.node == node);
-        if existing.is_none() && !table::is_compound(&kind) {
-            // A user-space record is an event of its own.
-            out.push(build(&[part], event.origin.clone(), event.created));
+        if existing.is_none() && kind == "EOE" {
+            // Its event was built already (by the serial window or the timer): the
+            // end-of-event marker carries nothing.
             return;
         }
         let index = existing.unwrap_or_else(|| {
@@ -159,6 +177,7 @@ impl Sequencer for AuditdSequencer {
                 id: id.clone(),
                 node: node.clone(),
                 serial,
+                single: !compound,
                 parts: Vec::new(),
                 origin: event.origin.clone(),
                 created: event.created,
@@ -168,6 +187,7 @@ impl Sequencer for AuditdSequencer {
         });
         let group = &mut self.groups[index];
         group.parts.push(part);
+        group.single &= !compound;
         group.last_ms = crate::time::monotonic_ms();
         if kind == "EOE" {
             let g = self.groups.remove(index);
@@ -176,27 +196,13 @@ impl Sequencer for AuditdSequencer {
         let newest = self.newest.entry(node.clone()).or_insert(serial);
         *newest = (*newest).max(serial);
         let newest = *newest;
-        let mut i = 0;
-        while i < self.groups.len() {
-            if self.groups[i].node == node && newest >= self.groups[i].serial + SERIAL_WINDOW {
-                let g = self.groups.remove(i);
-                out.push(build_group(g));
-            } else {
-                i += 1;
-            }
-        }
+        self.build_where(out, |g| {
+            g.node == node && newest >= g.serial + SERIAL_WINDOW
+        });
     }
 
     fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
-        let mut i = 0;
-        while i < self.groups.len() {
-            if force || now_ms - self.groups[i].last_ms >= FLUSH_AFTER_MS {
-                let g = self.groups.remove(i);
-                out.push(build_group(g));
-            } else {
-                i += 1;
-            }
-        }
+        self.build_where(out, |g| force || now_ms - g.last_ms >= FLUSH_AFTER_MS);
     }
 
     fn oldest_held(&self) -> Option<u64> {
@@ -204,6 +210,21 @@ impl Sequencer for AuditdSequencer {
             .iter()
             .filter_map(|g| g.parts.iter().map(|p| p.offset).min())
             .min()
+    }
+}
+
+impl AuditdSequencer {
+    /// Builds (in the order they were opened) the open events that `done` selects.
+    fn build_where(&mut self, out: &mut Vec<Event>, done: impl Fn(&Group) -> bool) {
+        let mut i = 0;
+        while i < self.groups.len() {
+            if done(&self.groups[i]) {
+                let g = self.groups.remove(i);
+                out.push(build_group(g));
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 
@@ -648,9 +669,7 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
     if !args.is_empty() {
         let joined: Vec<&str> = args.iter().map(|(_, a)| a.as_str()).collect();
         d.owned("process.command_line", joined.join(" "));
-        for a in &joined {
-            d.push("process.args", line, a);
-        }
+        d.list("process.args", line, &joined);
         d.int("process.args_count", args.len() as i64);
     }
     if let Some(path) = c

@@ -93,6 +93,12 @@ impl Draft {
         self.set(key, Value::Str(v));
     }
 
+    /// Sets `key` to the list `items`, in order and with repeats (arguments, not a set).
+    pub fn list(&mut self, key: &'static str, line: &str, items: &[&str]) {
+        let items = items.iter().map(|i| self.text(line, i)).collect();
+        self.set(Text::Static(key), Value::List(items));
+    }
+
     /// Appends to the list `key`; an item already in the list is not added again.
     pub fn push(&mut self, key: &'static str, line: &str, value: &str) {
         let item = self.text(line, value);

@@ -207,6 +207,10 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
     let end = chunk.records.last().map_or(0, |r| r.end);
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
     for record in chunk.records {
+        if is_blank(&record.text) {
+            // A blank line is not a record (its bytes are still acknowledged with the chunk).
+            continue;
+        }
         let origin = Origin {
             source: source.clone(),
             path: Some(chunk.path.clone()),
@@ -228,6 +232,12 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
         start,
         end,
     }
+}
+
+/// Whether a record is a blank line (only whitespace): skipped, not a parse failure.
+#[must_use]
+pub fn is_blank(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_whitespace())
 }
 
 /// Parses one framed record and tags what the framing found (cut, invalid UTF-8, no LF).
