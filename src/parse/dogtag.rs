@@ -359,6 +359,8 @@ fn fields<'a>(
             }
             "SubjectID" => subject = Some(value),
             "AttemptedCred" => attempted = Some(value),
+            // Dogtag writes `--`, `<null>` or nothing for a value it does not have: absent.
+            _ if matches!(value, "" | "--" | "<null>") => {}
             "ClientIP" | "IP" => {
                 normalize::ip_or_address(d, line, value, "source.ip", "source.address");
             }
@@ -375,7 +377,6 @@ fn fields<'a>(
                 d.str("tls.client.x509.issuer.distinguished_name", line, value);
             }
             "ParamNameValPairs" => params(d, line, value),
-            _ if value == "<null>" => {}
             _ => match attribute_field(key) {
                 Some(field) => d.str(field, line, value),
                 None => d.dynamic("dogtag", line, key, value),

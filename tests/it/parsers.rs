@@ -451,3 +451,27 @@ fn auditd_execve_arguments_keep_their_repeats_and_order() {
     );
     assert_eq!(v["process"]["args_count"], 7);
 }
+
+#[test]
+fn dogtag_placeholders_are_absent_values_not_addresses() {
+    let out = std::process::Command::new(crate::support::binary())
+        .args([
+            "parse",
+            "--format",
+            "dogtag",
+            "tests/fixtures/dogtag/placeholders.log",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for gone in ["source", "destination"] {
+            assert!(v[gone].is_null(), "{gone} in {line}");
+        }
+        assert!(v["event"]["reason"].is_null(), "{line}");
+        assert!(v["dogtag"]["token"]["msn"].is_null(), "{line}");
+        assert_eq!(v["user"]["name"], "jdoe");
+    }
+}
