@@ -614,6 +614,21 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
     }
 }
 
+/// The architecture an auditd `arch` value (the `AUDIT_ARCH_*` constant in hex) names.
+fn architecture(arch: &str) -> Option<&'static str> {
+    Some(match arch.to_ascii_lowercase().as_str() {
+        "c000003e" => "x86_64",
+        "40000003" => "i386",
+        "c00000b7" => "aarch64",
+        "40000028" => "arm",
+        "c0000015" => "ppc64le",
+        "80000015" => "ppc64",
+        "80000016" => "s390x",
+        "c00000f3" => "riscv64",
+        _ => return None,
+    })
+}
+
 /// Process, files, arguments, keys and the remaining fields.
 fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
     let mut used = vec![
@@ -656,6 +671,19 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
             "cwd" => d.str("process.working_directory", line, &v),
             "cmd" => d.str("process.command_line", line, &v),
             "proctitle" => d.owned("process.title", v.replace('\0', " ")),
+            // IPsec and netfilter records name the addresses of the policy they change.
+            "src" => normalize::ip_or_address(d, line, &v, "source.ip", "source.address"),
+            "dst" => normalize::ip_or_address(d, line, &v, "destination.ip", "destination.address"),
+            "exit" => {
+                if let Ok(code) = v.parse::<i64>() {
+                    d.int("process.exit_code", code);
+                }
+            }
+            "arch" => {
+                if let Some(name) = architecture(&v) {
+                    d.constant("host.architecture", name);
+                }
+            }
             "key" => {
                 for k in v.split('\u{1}').filter(|k| !k.is_empty()) {
                     d.push("auditd.key", line, k);

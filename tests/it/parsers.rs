@@ -475,3 +475,26 @@ fn dogtag_placeholders_are_absent_values_not_addresses() {
         assert_eq!(v["user"]["name"], "jdoe");
     }
 }
+
+#[test]
+fn auditd_ipsec_policy_addresses_architecture_and_exit_code_are_ecs_fields() {
+    let out = std::process::Command::new(crate::support::binary())
+        .args([
+            "parse",
+            "--format",
+            "auditd",
+            "tests/fixtures/auditd/grouping.log",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ipsec: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["log"]["offset"] == 1071)
+        .expect("the MAC_IPSEC_EVENT event");
+    assert_eq!(ipsec["source"]["ip"], "192.0.2.0");
+    assert_eq!(ipsec["destination"]["ip"], "198.51.100.0");
+    assert_eq!(ipsec["host"]["architecture"], "x86_64");
+    assert_eq!(ipsec["process"]["exit_code"], 184);
+}
