@@ -261,6 +261,7 @@ impl Event {
         };
         let mut changed = false;
         for i in 0..self.fields.len() {
+            // The new value, when a text changed.
             let new = match &mut self.fields[i].value {
                 Value::Str(t) => {
                     let t = *t;
@@ -271,7 +272,7 @@ impl Event {
                     rewrite(self.text(t), place(t)).map(|new| Value::Json(self.own(&new)))
                 }
                 Value::List(items) => {
-                    // Taken out while its texts are read and new ones stored; put back below.
+                    // Taken out while its texts are read and new ones stored, and put back.
                     let mut items = std::mem::take(items);
                     let mut any = false;
                     for t in &mut items {
@@ -280,18 +281,18 @@ impl Event {
                             any = true;
                         }
                     }
+                    self.fields[i].value = Value::List(items);
                     changed |= any;
-                    Some(Value::List(items))
+                    None
                 }
                 Value::Names(names) => {
                     let names: &'static [&'static str] = names;
                     let new: Vec<Option<String>> = names.iter().map(|s| rewrite(s, None)).collect();
                     new.iter().any(Option::is_some).then(|| {
-                        changed = true;
                         let list = names
                             .iter()
                             .zip(new)
-                            .map(|(s, n)| n.map_or(super::Text::Static(s), |n| self.own(&n)))
+                            .map(|(s, n)| n.map_or(Text::Static(s), |n| self.own(&n)))
                             .collect();
                         Value::List(list)
                     })
@@ -299,8 +300,8 @@ impl Event {
                 Value::Int(_) | Value::Bool(_) | Value::Time(_) => None,
             };
             if let Some(value) = new {
-                changed |= !matches!(value, Value::List(_));
                 self.fields[i].value = value;
+                changed = true;
             }
         }
         if let Some(path) = self.origin.path.as_deref().and_then(|p| rewrite(p, None)) {

@@ -147,17 +147,14 @@ impl Sequencer for AuditdSequencer {
             .next()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let part = Part {
-            text: event.original().to_owned(),
-            offset: event.origin.offset,
-            end: event.origin.end,
-        };
         let compound = table::is_compound(&kind);
         let newest = self.newest.entry(node.clone()).or_insert(serial);
-        if serial + SERIAL_WINDOW < *newest {
-            // The serials start again (a reboot, another host's log): what is open belongs to
-            // the old sequence.
-            *newest = serial;
+        // The serials start again (a reboot, another host's log): what is open belongs to the
+        // old sequence.
+        let reset = serial + SERIAL_WINDOW < *newest;
+        *newest = if reset { serial } else { (*newest).max(serial) };
+        let newest = *newest;
+        if reset {
             self.build_where(out, |g| g.node == node);
         }
         // An event opened by a record of its own kind is complete once its node moves on to
@@ -186,16 +183,17 @@ impl Sequencer for AuditdSequencer {
             self.groups.len() - 1
         });
         let group = &mut self.groups[index];
-        group.parts.push(part);
+        group.parts.push(Part {
+            text: event.original().to_owned(),
+            offset: event.origin.offset,
+            end: event.origin.end,
+        });
         group.single &= !compound;
         group.last_ms = crate::time::monotonic_ms();
         if kind == "EOE" {
             let g = self.groups.remove(index);
             out.push(build_group(g));
         }
-        let newest = self.newest.entry(node.clone()).or_insert(serial);
-        *newest = (*newest).max(serial);
-        let newest = *newest;
         self.build_where(out, |g| {
             g.node == node && newest >= g.serial + SERIAL_WINDOW
         });

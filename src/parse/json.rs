@@ -41,55 +41,53 @@ impl Parser for JsonParser {
                 break;
             }
         }
-        let mut prefix = String::new();
-        flatten(&object, &mut prefix, &mut event);
+        flatten_into(&object, &mut event);
         event
     }
 }
 
 /// Sets every leaf of `object` on `event` under its dotted path.
 pub(crate) fn flatten_into(object: &Map<String, Json>, event: &mut Event) {
-    flatten(object, &mut String::new(), event);
-}
-
-fn flatten(object: &Map<String, Json>, prefix: &mut String, event: &mut Event) {
-    for (key, value) in object {
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push('.');
-        }
-        prefix.push_str(key);
-        match value {
-            Json::Null => {}
-            Json::Object(inner) => flatten(inner, prefix, event),
-            Json::Bool(b) => set(event, prefix, Value::Bool(*b)),
-            Json::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    set(event, prefix, Value::Int(i));
-                } else {
-                    let t = event.own(&n.to_string());
-                    set(event, prefix, Value::Json(t));
-                }
-            }
-            Json::String(s) => {
-                let t = event.own(s);
-                set(event, prefix, Value::Str(t));
-            }
-            Json::Array(items) if items.iter().all(Json::is_string) => {
-                let list = items
+    each_leaf(object, &mut |path, value| {
+        let value = match value {
+            Json::Bool(b) => Value::Bool(*b),
+            Json::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Json(event.own(&n.to_string())),
+            },
+            Json::String(s) => Value::Str(event.own(s)),
+            Json::Array(items) if items.iter().all(Json::is_string) => Value::List(
+                items
                     .iter()
                     .filter_map(Json::as_str)
                     .map(|s| event.own(s))
-                    .collect();
-                set(event, prefix, Value::List(list));
+                    .collect(),
+            ),
+            other => Value::Json(event.own(&other.to_string())),
+        };
+        set(event, path, value);
+    });
+}
+
+/// Calls `leaf` with the dotted path and the value of every leaf of `object`: objects are
+/// walked into, nulls skipped, arrays and scalars are leaves.
+pub(crate) fn each_leaf(object: &Map<String, Json>, leaf: &mut impl FnMut(&str, &Json)) {
+    fn walk(object: &Map<String, Json>, prefix: &mut String, leaf: &mut impl FnMut(&str, &Json)) {
+        for (key, value) in object {
+            let len = prefix.len();
+            if !prefix.is_empty() {
+                prefix.push('.');
             }
-            Json::Array(_) => {
-                let t = event.own(&value.to_string());
-                set(event, prefix, Value::Json(t));
+            prefix.push_str(key);
+            match value {
+                Json::Null => {}
+                Json::Object(inner) => walk(inner, prefix, leaf),
+                other => leaf(prefix, other),
             }
+            prefix.truncate(len);
         }
-        prefix.truncate(len);
     }
+    walk(object, &mut String::new(), leaf);
 }
 
 fn set(event: &mut Event, key: &str, value: Value) {

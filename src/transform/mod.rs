@@ -132,68 +132,28 @@ impl TransformConfig {
                     }
                 }
             }
-            "redact" => {
-                let config: redact::RedactConfig = doc.deserialize(section, errors)?;
-                match config.compile() {
-                    Ok(r) => Some(Self::Redact(Box::new(r))),
-                    Err(problems) => {
-                        report(doc, section, problems, errors);
-                        None
-                    }
-                }
-            }
-            "remap" => {
-                let config: remap::RemapConfig = doc.deserialize(section, errors)?;
-                match config.compile() {
-                    Ok(r) => Some(Self::Remap(Box::new(r))),
-                    Err(problem) => {
-                        report(doc, section, vec![problem], errors);
-                        None
-                    }
-                }
-            }
-            "route" => {
-                let config: route::RouteConfig = doc.deserialize(section, errors)?;
-                match config.compile() {
-                    Ok(r) => Some(Self::Route(Box::new(r))),
-                    Err(problems) => {
-                        report(doc, section, problems, errors);
-                        None
-                    }
-                }
-            }
-            "throttle" => {
-                let config: throttle::ThrottleConfig = doc.deserialize(section, errors)?;
-                let name = section.name.rsplit('.').next().unwrap_or(&section.name);
-                match config.compile(name) {
-                    Ok(t) => Some(Self::Throttle(Box::new(t))),
-                    Err(problems) => {
-                        report(doc, section, problems, errors);
-                        None
-                    }
-                }
-            }
-            "dedupe" => {
-                let config: dedupe::DedupeConfig = doc.deserialize(section, errors)?;
-                let name = section.name.rsplit('.').next().unwrap_or(&section.name);
-                match config.compile(name) {
-                    Ok(d) => Some(Self::Dedupe(Box::new(d))),
-                    Err(problems) => {
-                        report(doc, section, problems, errors);
-                        None
-                    }
-                }
-            }
-            "enrich" => {
-                let config: enrich::EnrichConfig = doc.deserialize(section, errors)?;
-                match config.compile() {
-                    Ok(e) => Some(Self::Enrich(Box::new(e))),
-                    Err(problems) => {
-                        report(doc, section, problems, errors);
-                        None
-                    }
-                }
-            }
+            "redact" => compiled(doc, section, errors, |c: &redact::RedactConfig| {
+                c.compile().map(|r| Self::Redact(Box::new(r)))
+            }),
+            "remap" => compiled(doc, section, errors, |c: &remap::RemapConfig| {
+                c.compile()
+                    .map(|r| Self::Remap(Box::new(r)))
+                    .map_err(|problem| vec![problem])
+            }),
+            "route" => compiled(doc, section, errors, |c: &route::RouteConfig| {
+                c.compile().map(|r| Self::Route(Box::new(r)))
+            }),
+            "throttle" => compiled(doc, section, errors, |c: &throttle::ThrottleConfig| {
+                c.compile(short_name(section))
+                    .map(|t| Self::Throttle(Box::new(t)))
+            }),
+            "dedupe" => compiled(doc, section, errors, |c: &dedupe::DedupeConfig| {
+                c.compile(short_name(section))
+                    .map(|d| Self::Dedupe(Box::new(d)))
+            }),
+            "enrich" => compiled(doc, section, errors, |c: &enrich::EnrichConfig| {
+                c.compile().map(|e| Self::Enrich(Box::new(e)))
+            }),
             _ => None,
         }
     }
@@ -222,6 +182,25 @@ impl TransformConfig {
             Self::Throttle(t) => Box::new(t.fresh()),
         }
     }
+}
+
+/// The transform's name without its `transforms.` prefix.
+fn short_name(section: &Section) -> &str {
+    section.name.rsplit('.').next().unwrap_or(&section.name)
+}
+
+/// Reads a transform's settings and compiles them; the problems `compile` finds are recorded
+/// as configuration errors (see [`report`]).
+fn compiled<C: serde::de::DeserializeOwned, T>(
+    doc: &Document,
+    section: &Section,
+    errors: &mut Vec<ConfigError>,
+    compile: impl FnOnce(&C) -> Result<T, Vec<(String, String)>>,
+) -> Option<T> {
+    let config: C = doc.deserialize(section, errors)?;
+    compile(&config)
+        .map_err(|problems| report(doc, section, problems, errors))
+        .ok()
 }
 
 /// Records a transform's problems (`(key, message)`, keys relative to the section) as

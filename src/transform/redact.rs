@@ -352,18 +352,15 @@ impl Replacer {
         }
     }
 
+    /// The replacement the modes that depend on the value (`keep_prefix`, `hmac`) give.
     fn compute(&self, value: &str) -> String {
-        match self.mode {
-            Mode::Mask => MASK.to_owned(),
-            Mode::Drop => String::new(),
-            Mode::KeepPrefix => {
-                let prefix: String = value.chars().take(self.keep).collect();
-                format!("{prefix}{MASK}")
-            }
-            Mode::Hmac => self.key.as_ref().map_or_else(String::new, |k| {
-                hex(ring::hmac::sign(k, value.as_bytes()).as_ref())
-            }),
+        if self.mode == Mode::KeepPrefix {
+            let prefix: String = value.chars().take(self.keep).collect();
+            return format!("{prefix}{MASK}");
         }
+        self.key.as_ref().map_or_else(String::new, |k| {
+            hex(ring::hmac::sign(k, value.as_bytes()).as_ref())
+        })
     }
 }
 

@@ -121,66 +121,41 @@ fn rebuild(event: &mut Event, map: &serde_json::Map<String, Json>) {
         .map_or_else(|| event.original().to_owned(), str::to_owned);
     let mut fresh = Event::new(original, event.origin.clone(), event.created);
     fresh.timestamp = None;
-    let mut leaves = Vec::new();
-    flatten(map, &mut String::new(), &mut leaves);
-    for (path, value) in leaves {
+    crate::parse::json::each_leaf(map, &mut |path, value| {
         if path == "event.original" {
-            continue;
+            return;
         }
+        let value = match value {
+            Json::Bool(b) => Owned::Bool(*b),
+            Json::Number(n) => n
+                .as_i64()
+                .map_or_else(|| Owned::Json(n.to_string()), Owned::Int),
+            Json::String(s) => match path {
+                "@timestamp" | "event.created" => {
+                    crate::time::parse_rfc3339(s).map_or_else(|| Owned::Str(s.clone()), Owned::Time)
+                }
+                _ => Owned::Str(s.clone()),
+            },
+            Json::Array(items) if items.iter().all(Json::is_string) => Owned::List(
+                items
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            other => Owned::Json(other.to_string()),
+        };
         // A JSON object's paths are distinct: only the event's own fields need `insert`.
-        if crate::event::OWN_PATHS.contains(&path.as_str()) {
-            let _ = fresh.insert(&path, value);
+        if crate::event::OWN_PATHS.contains(&path) {
+            let _ = fresh.insert(path, value);
         } else {
-            fresh.push_owned(&path, value);
+            fresh.push_owned(path, value);
         }
-    }
+    });
     if !map.contains_key("log") {
         fresh.origin.path = None;
     }
     *event = fresh;
-}
-
-fn flatten(
-    map: &serde_json::Map<String, Json>,
-    prefix: &mut String,
-    out: &mut Vec<(String, Owned)>,
-) {
-    for (key, value) in map {
-        let len = prefix.len();
-        if !prefix.is_empty() {
-            prefix.push('.');
-        }
-        prefix.push_str(key);
-        match value {
-            Json::Null => {}
-            Json::Object(inner) => flatten(inner, prefix, out),
-            Json::Bool(b) => out.push((prefix.clone(), Owned::Bool(*b))),
-            Json::Number(n) => match n.as_i64() {
-                Some(i) => out.push((prefix.clone(), Owned::Int(i))),
-                None => out.push((prefix.clone(), Owned::Json(n.to_string()))),
-            },
-            Json::String(s) => {
-                let owned = match prefix.as_str() {
-                    "@timestamp" | "event.created" => crate::time::parse_rfc3339(s)
-                        .map_or_else(|| Owned::Str(s.clone()), Owned::Time),
-                    _ => Owned::Str(s.clone()),
-                };
-                out.push((prefix.clone(), owned));
-            }
-            Json::Array(items) if items.iter().all(Json::is_string) => out.push((
-                prefix.clone(),
-                Owned::List(
-                    items
-                        .iter()
-                        .filter_map(Json::as_str)
-                        .map(str::to_owned)
-                        .collect(),
-                ),
-            )),
-            Json::Array(_) => out.push((prefix.clone(), Owned::Json(value.to_string()))),
-        }
-        prefix.truncate(len);
-    }
 }
 
 impl Transform for Remap {

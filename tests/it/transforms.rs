@@ -34,6 +34,20 @@ const PLANTED: [(&str, &str); 6] = [
     ),
 ];
 
+/// What `auditship validate` says of the pipeline `text` (written as `p.toml`), which it must
+/// refuse (exit 2).
+fn refused(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(support::binary())
+        .args(["validate", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn redacted_values_survive_nowhere_in_any_format() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,19 +111,7 @@ fn redacted_values_survive_nowhere_in_any_format() {
 
 #[test]
 fn a_redact_transform_with_bad_settings_is_refused_with_every_problem() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n[transforms.r]\ntype = \"redact\"\ninputs = [\"in\"]\npatterns = [\"emial\", \"([x\"]\nmode = \"hmac\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"r\"]\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(support::binary())
-        .args(["validate", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n[transforms.r]\ntype = \"redact\"\ninputs = [\"in\"]\npatterns = [\"emial\", \"([x\"]\nmode = \"hmac\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"r\"]\n");
     assert!(
         err.contains("p.toml:7:") && err.contains("transforms.r.patterns[0]"),
         "{err}"
@@ -387,19 +389,7 @@ fn throttle_sends_the_excess_per_key_to_its_dropped_output() {
 
 #[test]
 fn an_output_nobody_reads_is_refused_before_anything_starts() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n[transforms.split]\ntype = \"route\"\ninputs = [\"in\"]\nroute.failures = '.event.outcome == \"failure\"'\n[transforms.limit]\ntype = \"throttle\"\ninputs = [\"in\"]\nthreshold = 5\nwindow = \"1m\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"split.failures\", \"limit\"]\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(support::binary())
-        .args(["validate", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n[transforms.split]\ntype = \"route\"\ninputs = [\"in\"]\nroute.failures = '.event.outcome == \"failure\"'\n[transforms.limit]\ntype = \"throttle\"\ninputs = [\"in\"]\nthreshold = 5\nwindow = \"1m\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"split.failures\", \"limit\"]\n");
     assert!(
         err.contains("output `split._unmatched` is read by no component"),
         "{err}"
@@ -559,19 +549,7 @@ fn remap_runs_a_vector_program_and_a_failing_one_tags_instead_of_dropping() {
 
 #[test]
 fn a_vrl_program_that_does_not_compile_is_refused_with_vrls_diagnostic_and_the_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(
-        &path,
-        "[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n\n[transforms.fix]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '.a = downcase(.b'\n[sinks.out]\ntype = \"console\"\ninputs = [\"fix\"]\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(support::binary())
-        .args(["validate", "--config", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused("[sources.in]\ntype = \"file\"\ninclude = ['/tmp/none']\n\n[transforms.fix]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '.a = downcase(.b'\n[sinks.out]\ntype = \"console\"\ninputs = [\"fix\"]\n");
     assert!(
         err.contains("p.toml:8:") && err.contains("transforms.fix.source"),
         "{err}"
