@@ -12,8 +12,6 @@
 //! starts a new sequence: the node's open events are built, and grouping goes on. An `EOE`
 //! whose event was already built carries nothing and is not shipped.
 
-use std::collections::HashMap;
-
 use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
 
@@ -129,26 +127,36 @@ struct Group {
 #[derive(Debug, Default)]
 pub struct AuditdSequencer {
     groups: Vec<Group>,
-    newest: HashMap<String, u64>,
+    /// The newest serial seen per node.
+    newest: Vec<(String, u64)>,
 }
 
 impl Sequencer for AuditdSequencer {
-    fn push(&mut self, event: Event, out: &mut Vec<Event>) {
-        let Some(key) = event.group_key.clone() else {
+    fn push(&mut self, mut event: Event, out: &mut Vec<Event>) {
+        let Some(key) = event.group_key.take() else {
             out.push(event);
             return;
         };
         let mut fields = key.splitn(3, '|');
-        let node = fields.next().unwrap_or("").to_owned();
-        let id = fields.next().unwrap_or("").to_owned();
-        let kind = fields.next().unwrap_or("").to_owned();
+        let node = fields.next().unwrap_or("");
+        let id = fields.next().unwrap_or("");
+        let kind = fields.next().unwrap_or("");
         let serial: u64 = id
             .rsplit(':')
             .next()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let compound = table::is_compound(&kind);
-        let newest = self.newest.entry(node.clone()).or_insert(serial);
+        let compound = table::is_compound(kind);
+        // Nodes are few (mostly one): a list is cheaper than hashing the name per record.
+        let i = self
+            .newest
+            .iter()
+            .position(|(n, _)| n == node)
+            .unwrap_or_else(|| {
+                self.newest.push((node.to_owned(), serial));
+                self.newest.len() - 1
+            });
+        let newest = &mut self.newest[i].1;
         // The serials start again (a reboot, another host's log): what is open belongs to the
         // old sequence.
         let reset = serial + SERIAL_WINDOW < *newest;
@@ -159,26 +167,29 @@ impl Sequencer for AuditdSequencer {
         }
         // An event opened by a record of its own kind is complete once its node moves on to
         // another event.
-        self.build_where(out, |g| g.single && g.node == node && g.id != id);
+        self.build_where(out, |g| {
+            g.single && (g.serial != serial || g.id != id) && g.node == node
+        });
         let existing = self
             .groups
             .iter()
-            .position(|g| g.id == id && g.node == node);
+            .position(|g| g.serial == serial && g.id == id && g.node == node);
         if existing.is_none() && kind == "EOE" {
             // Its event was built already (by the serial window or the timer): the
             // end-of-event marker carries nothing.
             return;
         }
+        let now = crate::time::monotonic_ms();
         let index = existing.unwrap_or_else(|| {
             self.groups.push(Group {
-                id: id.clone(),
-                node: node.clone(),
+                id: id.to_owned(),
+                node: node.to_owned(),
                 serial,
                 single: !compound,
                 parts: Vec::new(),
                 origin: event.origin.clone(),
                 created: event.created,
-                last_ms: crate::time::monotonic_ms(),
+                last_ms: now,
             });
             self.groups.len() - 1
         });
@@ -189,13 +200,13 @@ impl Sequencer for AuditdSequencer {
             end: event.origin.end,
         });
         group.single &= !compound;
-        group.last_ms = crate::time::monotonic_ms();
+        group.last_ms = now;
         if kind == "EOE" {
             let g = self.groups.remove(index);
             out.push(build_group(g));
         }
         self.build_where(out, |g| {
-            g.node == node && newest >= g.serial + SERIAL_WINDOW
+            newest >= g.serial + SERIAL_WINDOW && g.node == node
         });
     }
 
