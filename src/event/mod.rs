@@ -165,6 +165,9 @@ pub struct Event {
     /// A second reading of an ambiguous local time (the repeated hour when summer time ends),
     /// for the per-file sequencer to choose from line order; never written out.
     pub alt_timestamp: Option<i64>,
+    /// The record gave a time of day but no date (tagged `audit_date_assumed`): the per-file
+    /// sequencer dates it from the line before; never written.
+    pub date_assumed: bool,
     /// The key under which a sequencer merges records of one event (auditd); never written.
     pub group_key: Option<Box<str>>,
     /// Where it was read from.
@@ -184,6 +187,7 @@ impl Event {
             timestamp: None,
             created,
             alt_timestamp: None,
+            date_assumed: false,
             group_key: None,
             origin,
             rendered: None,
@@ -206,6 +210,7 @@ impl Event {
             timestamp,
             created,
             alt_timestamp: None,
+            date_assumed: false,
             group_key: None,
             origin,
             rendered: None,

@@ -17,7 +17,7 @@ use smallvec::SmallVec;
 
 use super::draft::Draft;
 use super::until;
-use super::zone::{to_utc, Reading};
+use super::zone::{to_local, to_utc, Reading};
 use super::{failure, Parser, Sequencer};
 use crate::event::{Event, Origin};
 use crate::normalize::keycloak::{
@@ -68,7 +68,7 @@ impl Parser for KeycloakParser {
     }
 
     fn starts_record(&self, line: &str) -> bool {
-        line.starts_with('{') || stamp(line).is_some()
+        line.starts_with('{') || starts_dated(line) || locate(line).is_some()
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -96,27 +96,41 @@ impl KeycloakParser {
         let result = if body.starts_with('{') {
             json_record(body)
         } else {
-            self.text_record(body)
+            self.text_record(body, created)
         };
         match result {
-            Ok((d, alt)) => {
+            Ok((d, Times { alt, dateless })) => {
                 let mut event = d.finish(record, origin, created);
                 event.alt_timestamp = alt;
+                event.date_assumed = dateless;
                 event
             }
             Err(reason) => failure(record, origin, created, &reason),
         }
     }
 
-    /// A jboss-logging pattern line: `stamp LEVEL [category] (thread) message`.
-    fn text_record(&self, line: &str) -> Result<(Draft, Option<i64>), String> {
-        let (rest, local) = stamp(line).ok_or_else(|| {
-            "not a Keycloak log line (expected `yyyy-MM-dd HH:mm:ss,SSS LEVEL [category] (thread) ...`)"
-                .to_owned()
+    /// A jboss-logging pattern line: `stamp LEVEL [category] (thread) message`, possibly after
+    /// a syslog or docker-compose prefix, and possibly with a time but no date (the `WildFly` console).
+    fn text_record(&self, line: &str, created: i64) -> Result<(Draft, Times), String> {
+        let start = locate(line).ok_or_else(|| {
+            if starts_dated(line) {
+                "a line that starts with a time but is no Keycloak record (no calendar date, no \
+                 milliseconds, or no `LEVEL [category] (thread)` after the time)"
+                    .to_owned()
+            } else {
+                "not a Keycloak log line (expected `yyyy-MM-dd HH:mm:ss,SSS LEVEL [category] (thread) ...`)"
+                    .to_owned()
+            }
         })?;
-        let (message, (level, category, thread)) =
-            header(rest).map_err(|_| "no `LEVEL [category] (thread)` after the time".to_owned())?;
         let mut d = Draft::new();
+        let mut local = start.local;
+        if !start.dated {
+            // Only a time of day: the date of the read time here; the file's sequencer moves
+            // it to the date of the line before, when there is one.
+            let now = self.zone.map_or(created, |z| to_local(z, created));
+            local += now.div_euclid(DAY_MS) * DAY_MS;
+            d.tag("audit_date_assumed");
+        }
         let mut alt = None;
         if let Some(zone) = self.zone {
             match to_utc(zone, local) {
@@ -134,6 +148,8 @@ impl KeycloakParser {
             d.timestamp = Some(local);
             d.tag("audit_timezone_assumed");
         }
+        let (level, category, thread) = start.header;
+        let message = start.message;
         d.str("log.level", line, level);
         d.str("log.logger", line, category);
         d.str("process.thread.name", line, thread);
@@ -145,27 +161,141 @@ impl KeycloakParser {
         if let Some(trace) = trace {
             d.str("error.stack_trace", line, trace);
         }
-        let events_category = category.ends_with("events");
-        if events_category && (first.starts_with("type=") || first.starts_with("operationType=")) {
-            let record = kv_record(first)?;
-            emit(&mut d, line, &record);
-        } else {
-            // Another Keycloak logger: shipped as a log record, not as an audit event.
-            d.constant("event.kind", "event");
-            d.constant("event.module", "keycloak");
-            d.constant("event.dataset", "keycloak.log");
-            d.str("message", line, first);
-        }
-        Ok((d, alt))
+        body(&mut d, line, category, first)?;
+        let dateless = !start.dated;
+        Ok((d, Times { alt, dateless }))
     }
 }
 
-/// `yyyy-MM-dd HH:mm:ss,SSS` (or `.SSS`) at the start of a line, read at fixed positions: the
+const DAY_MS: i64 = 86_400_000;
+
+/// What the per-file sequencer settles about a record's time.
+#[derive(Default)]
+struct Times {
+    /// The second reading of a time in the repeated hour.
+    alt: Option<i64>,
+    /// Only a time of day was given.
+    dateless: bool,
+}
+
+/// Where the jboss-logging record of a line starts.
+struct Start<'a> {
+    /// The wall-clock time (of the date, or of the day's start when `dated` is false).
+    local: i64,
+    dated: bool,
+    /// Level, category and thread.
+    header: (&'a str, &'a str, &'a str),
+    message: &'a str,
+}
+
+/// How far into a line a prefix (syslog header, docker-compose service name) may reach.
+const PREFIX_MAX: usize = 256;
+
+/// Finds the record in `line`: at its start, or after a prefix that ends in a space
+/// (`2025-12-09T08:49:18+00:00 host service[kc] 2025-12-09 09:49:17,971 INFO [...]`,
+/// `keycloak  | 08:12:20,561 WARN [...]`). A time is taken only where a `LEVEL [category]
+/// (thread)` header follows it.
+fn locate(line: &str) -> Option<Start<'_>> {
+    let b = line.as_bytes();
+    let limit = b.len().min(PREFIX_MAX);
+    (0..limit)
+        .filter(|&i| b[i].is_ascii_digit() && (i == 0 || b[i - 1] == b' '))
+        .find_map(|i| at(&line[i..], i == 0 || line[..i].ends_with("| ")))
+}
+
+/// A record starting exactly at `s`: a dated stamp, or (where `undated` may start a record:
+/// at the line's start or after a docker-compose `service | `) a time of day; then the header.
+/// A time inside a line is otherwise no record start: `2025-13-45 09:00:00,000` is a bad date,
+/// not a time of day.
+fn at(s: &str, undated: bool) -> Option<Start<'_>> {
+    let (rest, local, dated) = match stamp(s) {
+        Some((rest, local)) => (rest, local, true),
+        None if undated => {
+            let (rest, local) = clock(s)?;
+            (rest, local, false)
+        }
+        None => return None,
+    };
+    let (message, header) = header(rest).ok()?;
+    Some(Start {
+        local,
+        dated,
+        header,
+        message,
+    })
+}
+
+/// Whether a line starts like a log record of any layout (a date or a time of day): such a
+/// line is never glued to the record before it as a stack trace, even when it cannot be read.
+fn starts_dated(line: &str) -> bool {
+    let b = line.as_bytes();
+    let d = |i: usize| b.get(i).is_some_and(u8::is_ascii_digit);
+    let date = b.len() >= 10 && crate::time::marks(b, [(4, b'-'), (7, b'-')]);
+    let time = b.len() >= 8 && crate::time::marks(b, [(2, b':'), (5, b':')]);
+    (date && [0, 1, 2, 3, 5, 6, 8, 9].into_iter().all(d))
+        || (time && [0, 1, 3, 4, 6, 7].into_iter().all(d))
+}
+
+/// `HH:mm:ss,SSS` at the start of `s`: the rest and the time of day in milliseconds.
+fn clock(s: &str) -> Option<(&str, i64)> {
+    let b = s.as_bytes();
+    if b.len() < 12
+        || !crate::time::marks(b, [(2, b':'), (5, b':')])
+        || !matches!(b[8], b',' | b'.')
+    {
+        return None;
+    }
+    let num = |r| crate::time::digits(b, r).map(i64::from);
+    let (hour, minute, second) = (num(0..2)?, num(3..5)?, num(6..8)?);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let ms = num(9..12)?;
+    Some((&s[12..], ((hour * 60 + minute) * 60 + second) * 1000 + ms))
+}
+
+/// The message of a log record: an event from the events logger, or a record of another
+/// logger, shipped as a log record tagged `audit_non_audit` (never as if it were an audit event).
+/// An events-logger message that names no event type is a parse failure.
+fn body(d: &mut Draft, line: &str, logger: &str, message: &str) -> Result<(), String> {
+    let typed = message.starts_with("type=") || message.starts_with("operationType=");
+    if logger.ends_with(".events") {
+        if !typed {
+            return Err(format!(
+                "`{logger}` record without `type=` or `operationType=`: no event to read"
+            ));
+        }
+        // The text layout embedded in a JSON string and copied out verbatim: `type=\"LOGIN\"`.
+        if message.starts_with("type=\\\"") || message.starts_with("operationType=\\\"") {
+            let unescaped = message.replace("\\\"", "\"");
+            let record = kv_record(&unescaped)?;
+            emit(d, line, &record);
+        } else {
+            let record = kv_record(message)?;
+            emit(d, line, &record);
+        }
+        return Ok(());
+    }
+    d.constant("event.kind", "event");
+    d.constant("event.module", "keycloak");
+    d.constant("event.dataset", "keycloak.log");
+    d.tag("audit_non_audit");
+    if !message.is_empty() {
+        d.str("message", line, message);
+    }
+    Ok(())
+}
+
+/// `yyyy-MM-dd HH:mm:ss,SSS` (or `.SSS`, or a `T` between date and time) at the start of a line, read at fixed positions: the
 /// rest of the line and the wall-clock time counted like epoch milliseconds.
 fn stamp(line: &str) -> Option<(&str, i64)> {
     let b = line.as_bytes();
-    let punctuation = [(4, b'-'), (7, b'-'), (10, b' '), (13, b':'), (16, b':')];
-    if b.len() < 23 || !crate::time::marks(b, punctuation) || !matches!(b[19], b',' | b'.') {
+    let punctuation = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if b.len() < 23
+        || !crate::time::marks(b, punctuation)
+        || !matches!(b[10], b' ' | b'T')
+        || !matches!(b[19], b',' | b'.')
+    {
         return None;
     }
     let num = |r| crate::time::digits(b, r);
@@ -446,6 +576,16 @@ struct Json<'a> {
     host_hostname: Option<Cow<'a, str>>,
     #[serde(borrow)]
     stack_trace: Option<Cow<'a, str>>,
+    sequence: Option<i64>,
+    #[serde(rename = "event.sequence")]
+    event_sequence: Option<i64>,
+    process_id: Option<i64>,
+    #[serde(rename = "process.pid")]
+    process_pid: Option<i64>,
+    #[serde(borrow)]
+    process_name: Option<Cow<'a, str>>,
+    #[serde(rename = "process.name", borrow)]
+    process_name_ecs: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -463,17 +603,19 @@ struct AuthDetails<'a> {
     ip_address: Option<Cow<'a, str>>,
 }
 
-fn json_record(line: &str) -> Result<(Draft, Option<i64>), String> {
+fn json_record(line: &str) -> Result<(Draft, Times), String> {
     let j: Json<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
     let mut d = Draft::new();
-    // A JSON log record: the message is the text of a pattern line.
-    if let Some(message) = &j.message {
-        let stamp = j.timestamp.as_deref().or(j.at_timestamp.as_deref());
+    // A JSON log record: the message is the text of a pattern line. A record without a
+    // message (an exception logged with no text) is still a log record, not a REST event.
+    let stamp = j.timestamp.as_deref().or(j.at_timestamp.as_deref());
+    let logger = j.logger_name.as_deref().or(j.log_logger.as_deref());
+    if j.message.is_some() || (j.time.is_none() && (stamp.is_some() || logger.is_some())) {
+        let message = j.message.as_deref().unwrap_or("");
         d.timestamp = stamp.and_then(crate::time::parse_rfc3339);
         if d.timestamp.is_none() {
             d.tag("audit_timestamp_unparsed");
         }
-        let logger = j.logger_name.as_deref().or(j.log_logger.as_deref());
         if let Some(l) = logger {
             d.str("log.logger", line, l);
         }
@@ -493,18 +635,21 @@ fn json_record(line: &str) -> Result<(Draft, Option<i64>), String> {
         if let Some(s) = &j.stack_trace {
             d.str("error.stack_trace", line, s);
         }
-        let is_event = logger.is_some_and(|l| l.ends_with("events"))
-            && (message.starts_with("type=") || message.starts_with("operationType="));
-        if is_event {
-            let record = kv_record(message)?;
-            emit(&mut d, line, &record);
-        } else {
-            d.constant("event.kind", "event");
-            d.constant("event.module", "keycloak");
-            d.constant("event.dataset", "keycloak.log");
-            d.str("message", line, message);
+        if let Some(n) = j.sequence.or(j.event_sequence) {
+            d.int("event.sequence", n);
         }
-        return Ok((d, None));
+        if let Some(n) = j.process_id.or(j.process_pid) {
+            d.int("process.pid", n);
+        }
+        if let Some(n) = j.process_name.as_deref().or(j.process_name_ecs.as_deref()) {
+            // The layouts write the executable's path under the name field.
+            d.str("process.name", line, n);
+            if n.starts_with('/') {
+                d.str("process.executable", line, n);
+            }
+        }
+        body(&mut d, line, logger.unwrap_or(""), message)?;
+        return Ok((d, Times::default()));
     }
     // A REST representation.
     let Some(time) = j.time else {
@@ -551,7 +696,7 @@ fn json_record(line: &str) -> Result<(Draft, Option<i64>), String> {
         }
     }
     emit(&mut d, line, &r);
-    Ok((d, None))
+    Ok((d, Times::default()))
 }
 
 /// Maps a record to ECS (§2.6, §2.7).
@@ -900,11 +1045,21 @@ impl Sequencer for KeycloakSequencer {
 }
 
 impl KeycloakSequencer {
-    /// Chooses the reading of an ambiguous local time.
+    /// Chooses the reading of an ambiguous local time, and gives a line with a time but no
+    /// date the date of the line before it (the next day when the clock passed midnight).
     pub fn resolve(&mut self, event: &mut Event) {
-        let Some(first) = event.timestamp else {
+        let Some(mut first) = event.timestamp else {
             return;
         };
+        if let (Some(last), true) = (self.last, event.date_assumed) {
+            let behind = last - DISORDER_MS - first;
+            let days = behind.div_euclid(DAY_MS) + i64::from(behind.rem_euclid(DAY_MS) != 0);
+            first += days * DAY_MS;
+            event.timestamp = Some(first);
+            if let Some(second) = &mut event.alt_timestamp {
+                *second += days * DAY_MS;
+            }
+        }
         match event.alt_timestamp.take() {
             Some(second) => {
                 let backwards = self.last.is_some_and(|l| first + DISORDER_MS < l);

@@ -65,6 +65,19 @@ pub fn to_utc(zone: Tz, local_ms: i64) -> Reading {
     offsets.apply(local_ms)
 }
 
+/// The wall-clock time of `zone` at the instant `utc_ms`, counted like epoch milliseconds.
+#[must_use]
+pub fn to_local(zone: Tz, utc_ms: i64) -> i64 {
+    let Some(naive) = DateTime::from_timestamp_millis(utc_ms).map(|t| t.naive_utc()) else {
+        return utc_ms;
+    };
+    let offset = zone
+        .offset_from_utc_datetime(&naive)
+        .fix()
+        .local_minus_utc();
+    utc_ms + i64::from(offset) * 1000
+}
+
 /// The zone's rules for one local time.
 fn lookup(zone: Tz, local_ms: i64) -> Offsets {
     let Some(naive) = DateTime::from_timestamp_millis(local_ms).map(|t| t.naive_utc()) else {

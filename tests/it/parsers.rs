@@ -365,10 +365,11 @@ mod categories {
     }
 }
 
-/// Record types of each event `auditship parse` prints for an auditd file, with its offset.
-fn auditd_groups(path: &str) -> Vec<(u64, Vec<String>)> {
+/// The events `auditship parse <args>` prints, in order.
+fn run_parse(args: &[&str]) -> Vec<serde_json::Value> {
     let out = std::process::Command::new(crate::support::binary())
-        .args(["parse", "--format", "auditd", path])
+        .arg("parse")
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -379,9 +380,16 @@ fn auditd_groups(path: &str) -> Vec<(u64, Vec<String>)> {
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            assert!(!l.contains("audit_parse_failure"), "a parse failure: {l}");
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Record types of each event `auditship parse` prints for an auditd file, with its offset.
+fn auditd_groups(path: &str) -> Vec<(u64, Vec<String>)> {
+    run_parse(&["--format", "auditd", path])
+        .into_iter()
+        .map(|v| {
+            assert!(v["tags"].is_null(), "a parse failure: {v}");
             let types = v["event"]["original"]
                 .as_str()
                 .unwrap()
@@ -497,4 +505,55 @@ fn auditd_ipsec_policy_addresses_architecture_and_exit_code_are_ecs_fields() {
     assert_eq!(ipsec["destination"]["ip"], "198.51.100.0");
     assert_eq!(ipsec["host"]["architecture"], "x86_64");
     assert_eq!(ipsec["process"]["exit_code"], 184);
+}
+
+/// Each event `auditship parse` prints for a file: offset, action (or the failure), timestamp.
+fn parsed(format: &str, path: &str) -> Vec<(u64, String, String)> {
+    run_parse(&["--format", format, "--timezone", "Europe/Berlin", path])
+        .into_iter()
+        .map(|v| {
+            let what = v["event"]["action"]
+                .as_str()
+                .or_else(|| v["tags"][0].as_str())
+                .unwrap_or("-")
+                .to_owned();
+            (
+                v["log"]["offset"].as_u64().unwrap(),
+                what,
+                v["@timestamp"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn keycloak_lines_behind_a_prefix_or_without_a_date_are_events_and_never_glued_as_a_trace() {
+    let events = parsed("keycloak", "tests/fixtures/keycloak/text_prefixes.log");
+    let what: Vec<(u64, &str)> = events.iter().map(|(o, a, _)| (*o, a.as_str())).collect();
+    assert_eq!(
+        what,
+        [
+            (0, "LOGIN"),
+            (209, "IMPERSONATE"),
+            (559, "LOGIN_ERROR"),
+            (791, "LOGOUT"),
+            (1105, "audit_non_audit"),
+            (1381, "audit_parse_failure"),
+            (1512, "audit_parse_failure"),
+        ]
+    );
+    // The syslog header's own time is not the event's: the Keycloak stamp is.
+    assert_eq!(events[1].2, "2026-03-14T08:30:02.117Z");
+
+    let console = parsed("keycloak", "tests/fixtures/keycloak/console_time_only.log");
+    let what: Vec<&str> = console.iter().map(|(_, a, _)| a.as_str()).collect();
+    assert_eq!(what, ["LOGIN_ERROR", "LOGIN", "audit_date_assumed"]);
+    // The line after midnight is dated the day after the line before it: 3.8 s later.
+    let (first, second) = (&console[0].2, &console[1].2);
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_millis()
+    };
+    assert_eq!(t(second) - t(first), 3_800, "{first} then {second}");
 }
