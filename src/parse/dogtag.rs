@@ -386,15 +386,16 @@ fn fields<'a>(
     (outcome, subject, attempted)
 }
 
-/// The actor: `SubjectID` unless it is a placeholder, else the attempted credential.
+/// The actor: `SubjectID` unless it is a placeholder, else the attempted credential. The
+/// server's own subject (`$System$`, `SYSTEM`) is the actor the record names: it stays in
+/// `user.name`, marked with the role `system` so a query can tell it from a person.
 fn actor(d: &mut Draft, line: &str, subject: Option<&str>, attempted: Option<&str>, session: bool) {
-    let placeholder = |s: &str| {
-        matches!(
-            s,
-            "$Unidentified$" | "$NonRoleUser$" | "<null>" | "" | "$System$" | "SYSTEM"
-        )
-    };
+    let placeholder = |s: &str| matches!(s, "$Unidentified$" | "$NonRoleUser$" | "<null>" | "");
     match (subject, attempted) {
+        (Some(s @ ("$System$" | "SYSTEM")), _) => {
+            d.str("user.name", line, s);
+            d.push_constant("user.roles", "system");
+        }
         (Some(s), _) if !placeholder(s) => {
             normalize::user(d, "user.name", line, s);
             if session && s.contains('=') {
