@@ -9,6 +9,7 @@ pub mod auditd;
 pub mod dogtag;
 pub mod keycloak;
 pub mod sap;
+pub mod syscalls;
 pub mod totp;
 
 use std::collections::HashMap;

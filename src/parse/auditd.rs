@@ -468,7 +468,10 @@ fn collect(text: &str) -> Result<Collected<'_>, String> {
             }
             "PATH" => {
                 let get = |key: &str| pairs.iter().find(|(k, _, _)| *k == key);
-                let nametype = get("nametype").map_or("", |(_, v, _)| *v);
+                // `nametype` since Linux 4.x; `objtype` in older kernels' records.
+                let nametype = get("nametype")
+                    .or_else(|| get("objtype"))
+                    .map_or("", |(_, v, _)| *v);
                 let name = get("name")
                     .and_then(|(k, v, q)| value(k, v, *q))
                     .map(std::borrow::Cow::into_owned);
@@ -512,27 +515,10 @@ fn draft(text: &str) -> Result<Draft, String> {
         d.push("related.hosts", text, h.node);
     }
     // Action and category.
-    let syscall_name = c.enriched("SYSCALL").map(str::to_owned).or_else(|| {
-        let number: u32 = c.raw("syscall")?.parse().ok()?;
-        table::X86_64
-            .iter()
-            .find(|(n, _)| *n == number)
-            .map(|(_, s)| (*s).to_owned())
-    });
     let mut kind_of_event = "event";
+    let mut call = None;
     if h.kind == "SYSCALL" {
-        if let Some(name) = &syscall_name {
-            d.owned("auditd.data.syscall", name.clone());
-            match table::syscall(name) {
-                Some((action, mapping)) => {
-                    d.constant("event.action", action);
-                    normalize::categorise(&mut d, mapping);
-                }
-                None => d.owned("event.action", name.clone()),
-            }
-        } else {
-            d.constant("event.action", "syscall");
-        }
+        call = syscall_action(&mut d, &c);
     } else if let Some((action, mapping)) = table::record(h.kind) {
         d.constant("event.action", action);
         normalize::categorise(&mut d, mapping);
@@ -566,8 +552,53 @@ fn draft(text: &str) -> Result<Draft, String> {
     };
     normalize::outcome(&mut d, outcome);
     users(&mut d, text, &c, h.kind);
-    process(&mut d, text, &c);
+    let direction = call.as_ref().and_then(|k| k.direction).or_else(|| {
+        // Sessions, logins and key exchanges from a remote address come in.
+        let remote = c
+            .text("addr")
+            .is_some_and(|a| normalize::clean_ip(&a).is_some());
+        (remote && table::is_remote_session(h.kind)).then_some("ingress")
+    });
+    if let Some(direction) = direction {
+        d.constant("network.direction", direction);
+    }
+    if let Some(saddr) = c.raw("saddr") {
+        socket_address(&mut d, saddr, direction);
+    }
+    process(&mut d, text, &c, call.as_ref().and_then(|k| k.path_index));
     Ok(d)
+}
+
+/// The action and categories of a syscall event; what the table knows of the syscall.
+fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
+    let name = c.enriched("SYSCALL").map(str::to_owned).or_else(|| {
+        let number: u32 = c.raw("syscall")?.parse().ok()?;
+        table::syscall_name(c.raw("arch"), number).map(str::to_owned)
+    });
+    let Some(name) = name else {
+        d.constant("event.action", "syscall");
+        return None;
+    };
+    let call = table::syscall(&name);
+    let mapping = call.as_ref().map_or(table::OTHER_SYSCALL, |k| k.mapping);
+    // A policy decision names what happened; the syscall says to what.
+    if c.kinds.contains(&"AVC") {
+        d.constant(
+            "event.action",
+            if c.raw("apparmor").is_some() {
+                "violated-apparmor-policy"
+            } else {
+                "violated-selinux-policy"
+            },
+        );
+    } else if let Some(known) = &call {
+        d.constant("event.action", known.action);
+    } else {
+        d.owned("event.action", name.clone());
+    }
+    normalize::categorise(d, mapping);
+    d.owned("auditd.data.syscall", name);
+    call
 }
 
 /// Actor, target, effective user, addresses.
@@ -598,6 +629,14 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
             d.str("group.name", line, &grp);
         }
     }
+    // Account management names the account's number in `id`.
+    if let Some(id) = c.text("id").filter(|i| !unset_id(i)) {
+        if table::acct_is_target(kind) {
+            d.str("user.target.id", line, &id);
+        } else if table::is_group_record(kind) {
+            d.str("group.id", line, &id);
+        }
+    }
     if let Some(uid) = c.text("uid").filter(|u| !unset_id(u)) {
         d.str("process.user.id", line, &uid);
         if let Some(name) = c.enriched("UID") {
@@ -623,6 +662,94 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
     }
 }
 
+/// The object of a syscall: the PATH record the syscall names (the new name of a rename),
+/// else the first one naming a file (not its directory), else the first with a name.
+fn object_path<'c>(c: &'c Collected<'_>, path_index: Option<usize>) -> Option<&'c str> {
+    let named = |(_, n): &&(&str, Option<String>)| n.is_some();
+    path_index
+        .and_then(|i| c.paths.get(i).filter(|p| named(p)))
+        .or_else(|| {
+            c.paths
+                .iter()
+                .filter(named)
+                .find(|(t, _)| matches!(*t, "NORMAL" | "CREATE" | "DELETE"))
+        })
+        .or_else(|| c.paths.iter().find(named))
+        .and_then(|(_, n)| n.as_deref())
+}
+
+/// Decodes a `SOCKADDR` record's `saddr` (the socket address in hex, as the kernel holds it):
+/// the family in `auditd.data.saddr_fam`, an IPv4 or IPv6 address and port as the remote end
+/// (`source.*` for traffic coming in, else `destination.*`), a local socket's path in
+/// `auditd.data.path`.
+fn socket_address(d: &mut Draft, saddr: &str, direction: Option<&str>) {
+    let Some(bytes) = hex_bytes(saddr) else {
+        return;
+    };
+    let Some(family) = bytes.get(..2).map(|f| u16::from_le_bytes([f[0], f[1]])) else {
+        return;
+    };
+    let port = |b: &[u8]| b.get(2..4).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let (ip_key, port_key) = if direction == Some("ingress") {
+        ("source.ip", "source.port")
+    } else {
+        ("destination.ip", "destination.port")
+    };
+    let address: Option<(std::net::IpAddr, u16)> = match family {
+        1 => {
+            d.constant("auditd.data.saddr_fam", "local");
+            let path = &bytes[2..];
+            // An abstract socket: a NUL, then a name that may hold NULs.
+            let text = if let Some(name) = path.strip_prefix(&[0]) {
+                format!("@{}", String::from_utf8_lossy(name).trim_end_matches('\0'))
+            } else {
+                let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                String::from_utf8_lossy(&path[..end]).into_owned()
+            };
+            if !text.is_empty() {
+                d.owned("auditd.data.path", text);
+            }
+            None
+        }
+        2 => {
+            d.constant("auditd.data.saddr_fam", "inet");
+            bytes.get(4..8).and_then(|a| {
+                let ip = std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3]);
+                Some((ip.into(), port(&bytes)?))
+            })
+        }
+        10 => {
+            d.constant("auditd.data.saddr_fam", "inet6");
+            bytes.get(8..24).and_then(|a| {
+                let octets: [u8; 16] = a.try_into().ok()?;
+                Some((std::net::Ipv6Addr::from(octets).into(), port(&bytes)?))
+            })
+        }
+        16 => {
+            d.constant("auditd.data.saddr_fam", "netlink");
+            None
+        }
+        _ => None,
+    };
+    if let Some((ip, port)) = address {
+        let ip = ip.to_string();
+        d.push("related.ip", "", &ip);
+        d.owned(ip_key, ip);
+        d.int(port_key, i64::from(port));
+    }
+}
+
+/// Hex digits (either case) as bytes; `None` when `text` is not hex.
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
 /// The architecture an auditd `arch` value (the `AUDIT_ARCH_*` constant in hex) names.
 fn architecture(arch: &str) -> Option<&'static str> {
     Some(match arch.to_ascii_lowercase().as_str() {
@@ -639,7 +766,7 @@ fn architecture(arch: &str) -> Option<&'static str> {
 }
 
 /// Process, files, arguments, keys and the remaining fields.
-fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
+fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usize>) {
     let mut used = vec![
         "auid",
         "acct",
@@ -694,8 +821,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
                 }
             }
             "key" => {
+                // Rules with several fields log their key as `key=name`.
                 for k in v.split('\u{1}').filter(|k| !k.is_empty()) {
-                    d.push("auditd.key", line, k);
+                    d.push("auditd.key", line, k.strip_prefix("key=").unwrap_or(k));
                 }
             }
             _ => {}
@@ -709,21 +837,22 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>) {
         d.list("process.args", line, &joined);
         d.int("process.args_count", args.len() as i64);
     }
-    if let Some(path) = c
-        .paths
-        .iter()
-        .find(|(t, n)| matches!(*t, "NORMAL" | "CREATE" | "DELETE") && n.is_some())
-        .and_then(|(_, n)| n.clone())
-    {
-        d.owned("file.path", path);
+    if let Some(path) = object_path(c, path_index) {
+        d.owned("file.path", path.to_owned());
     }
     for (kind, k, v, q) in &c.pairs {
-        let syscall_argument =
-            *kind == "SYSCALL" && k.starts_with('a') && k[1..].chars().all(|c| c.is_ascii_digit());
-        if used.contains(k) || syscall_argument {
+        if used.contains(k) {
             continue;
         }
-        if let Some(v) = value(k, v, *q) {
+        // A syscall's arguments are numbers in hex, never encoded text.
+        let argument =
+            *kind == "SYSCALL" && k.starts_with('a') && k[1..].bytes().all(|b| b.is_ascii_digit());
+        let v = if argument {
+            Some(std::borrow::Cow::Borrowed(*v))
+        } else {
+            value(k, v, *q)
+        };
+        if let Some(v) = v {
             d.dynamic("auditd.data", line, k, &v);
             used.push(k);
         }

@@ -557,3 +557,49 @@ fn keycloak_lines_behind_a_prefix_or_without_a_date_are_events_and_never_glued_a
     };
     assert_eq!(t(second) - t(first), 3_800, "{first} then {second}");
 }
+
+#[test]
+fn auditd_syscalls_and_record_types_get_their_action_object_addresses_and_direction() {
+    let events = run_parse(&[
+        "--format",
+        "auditd",
+        "tests/fixtures/auditd/normalisation.log",
+    ]);
+    let at = |offset: u64| {
+        events
+            .iter()
+            .find(|e| e["log"]["offset"] == offset)
+            .unwrap_or_else(|| panic!("no event at {offset}"))
+    };
+    let action = |offset| at(offset)["event"]["action"].as_str().unwrap().to_owned();
+    // connect(2) over IPv4: the socket address is where the traffic goes.
+    assert_eq!(action(0), "connected-to");
+    assert_eq!(at(0)["network"]["direction"], "egress");
+    assert_eq!(at(0)["destination"]["ip"], "203.0.113.77");
+    assert_eq!(at(0)["destination"]["port"], 443);
+    // accept4(2) over IPv6: where it came from.
+    assert_eq!(at(533)["source"]["ip"], "2001:db8::42");
+    assert_eq!(at(533)["network"]["direction"], "ingress");
+    assert_eq!(
+        at(987)["auditd"]["data"]["path"],
+        "/run/dbus/system_bus_socket"
+    );
+    // An aarch64 syscall number is read with the aarch64 table (35 is unlinkat there).
+    assert_eq!(at(1440)["auditd"]["data"]["syscall"], "unlinkat");
+    assert_eq!(at(1440)["file"]["path"], "notes.txt");
+    // Old kernels name the PATH kind `objtype`: the created node, not its directory.
+    assert_eq!(action(2156), "make-device");
+    assert_eq!(at(2156)["file"]["path"], "/run/logind/sessions/9.ref");
+    assert_eq!(action(2869), "changed-system-time");
+    assert_eq!(action(3289), "violated-apparmor-policy");
+    // Account numbers are numbers, not hex: the new user's and group's ids.
+    assert_eq!(at(4233)["user"]["target"]["id"], "1010");
+    assert_eq!(at(4408)["group"]["id"], "1010");
+    assert_eq!(at(4599)["network"]["direction"], "ingress");
+    assert_eq!(action(4787), "package-updated");
+    assert_eq!(action(5040), "loaded-kernel-module");
+    assert_eq!(action(5452), "crashed-program");
+    assert_eq!(at(5594)["auditd"]["key"][0], "watch-etc");
+    // Syscall arguments stay as the kernel wrote them.
+    assert_eq!(at(0)["auditd"]["data"]["a2"], "10");
+}
