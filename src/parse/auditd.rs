@@ -14,6 +14,7 @@
 
 use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
+use smallvec::SmallVec;
 
 use super::draft::Draft;
 use super::until;
@@ -312,7 +313,7 @@ fn fields(body: &str) -> Vec<(&str, &str, bool)> {
             .count();
         if key_len == 0 || rest.as_bytes().get(key_len) != Some(&b'=') {
             // A bare word (legacy `op=adding user`): skip it.
-            let skip = rest.find(' ').unwrap_or(rest.len());
+            let skip = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
             rest = &rest[skip.max(1).min(rest.len())..];
             continue;
         }
@@ -321,24 +322,26 @@ fn fields(body: &str) -> Vec<(&str, &str, bool)> {
         let after = &rest[value_start..];
         match after.as_bytes().first() {
             Some(b'"') => {
-                let end = after[1..].find('"').map_or(after.len(), |e| e + 1);
+                let end =
+                    memchr::memchr(b'"', &after.as_bytes()[1..]).map_or(after.len(), |e| e + 1);
                 out.push((key, &after[1..end], true));
                 rest = after.get(end + 1..).unwrap_or("");
             }
             Some(b'\'') => {
-                let end = after[1..].rfind('\'').map_or(after.len(), |e| e + 1);
+                let end =
+                    memchr::memrchr(b'\'', &after.as_bytes()[1..]).map_or(after.len(), |e| e + 1);
                 let inner = &after[1..end];
                 out.push((key, inner, true));
                 out.extend(fields(inner));
                 rest = after.get(end + 1..).unwrap_or("");
             }
             Some(b'{') => {
-                let end = after.find('}').map_or(after.len(), |e| e + 1);
+                let end = memchr::memchr(b'}', after.as_bytes()).map_or(after.len(), |e| e + 1);
                 out.push((key, &after[..end], true));
                 rest = &after[end..];
             }
             _ => {
-                let end = after.find(' ').unwrap_or(after.len());
+                let end = memchr::memchr(b' ', after.as_bytes()).unwrap_or(after.len());
                 out.push((key, &after[..end], false));
                 rest = &after[end..];
             }
@@ -400,20 +403,68 @@ struct Collected<'a> {
     enriched: Vec<(&'a str, &'a str)>,
     args: Vec<(usize, String)>,
     paths: Vec<(&'a str, Option<String>)>,
+    /// Where in `pairs` the first of each [`Key`] is: one pass instead of a search per key.
+    found: [Option<u32>; KEYS],
+}
+
+/// The fields the mapping reads by name.
+#[derive(Clone, Copy)]
+enum Key {
+    Res,
+    Success,
+    Saddr,
+    Syscall,
+    Arch,
+    Apparmor,
+    Auid,
+    Acct,
+    Grp,
+    Id,
+    Uid,
+    Euid,
+    Addr,
+    Hostname,
+    Terminal,
+}
+
+const KEYS: usize = 15;
+
+impl Key {
+    fn of(name: &str) -> Option<Self> {
+        Some(match name {
+            "res" => Self::Res,
+            "success" => Self::Success,
+            "saddr" => Self::Saddr,
+            "syscall" => Self::Syscall,
+            "arch" => Self::Arch,
+            "apparmor" => Self::Apparmor,
+            "auid" => Self::Auid,
+            "acct" => Self::Acct,
+            "grp" => Self::Grp,
+            "id" => Self::Id,
+            "uid" => Self::Uid,
+            "euid" => Self::Euid,
+            "addr" => Self::Addr,
+            "hostname" => Self::Hostname,
+            "terminal" => Self::Terminal,
+            _ => return None,
+        })
+    }
 }
 
 impl Collected<'_> {
+    fn pair(&self, key: Key) -> Option<&(&str, &str, &str, bool)> {
+        self.pairs.get(self.found[key as usize]? as usize)
+    }
+
     /// The raw value of the first field `key`.
-    fn raw(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(_, k, _, _)| *k == key)
-            .map(|(_, _, v, _)| *v)
+    fn raw(&self, key: Key) -> Option<&str> {
+        self.pair(key).map(|(_, _, v, _)| *v)
     }
 
     /// The value of the first field `key`, hex-decoded where auditd encodes it.
-    fn text(&self, key: &str) -> Option<std::borrow::Cow<'_, str>> {
-        let (_, k, v, q) = self.pairs.iter().find(|(_, k, _, _)| *k == key)?;
+    fn text(&self, key: Key) -> Option<std::borrow::Cow<'_, str>> {
+        let (_, k, v, q) = self.pair(key)?;
         value(k, v, *q)
     }
 
@@ -479,6 +530,12 @@ fn collect(text: &str) -> Result<Collected<'_>, String> {
             }
             _ => {
                 for (k, v, q) in pairs {
+                    if let Some(key) = Key::of(k) {
+                        let slot = &mut c.found[key as usize];
+                        if slot.is_none() {
+                            *slot = u32::try_from(c.pairs.len()).ok();
+                        }
+                    }
                     c.pairs.push((h.kind, k, v, q));
                 }
             }
@@ -502,7 +559,12 @@ fn draft(text: &str) -> Result<Draft, String> {
     d.constant("event.module", "auditd");
     d.constant("event.dataset", "auditd.log");
     d.constant("event.provider", "auditd");
-    d.owned("event.id", format!("{}.{}:{}", h.secs, h.millis, h.serial));
+    let mut id = String::with_capacity(h.secs.len() + h.millis.len() + h.serial.len() + 2);
+    for (part, mark) in [(h.secs, "."), (h.millis, ":"), (h.serial, "")] {
+        id.push_str(part);
+        id.push_str(mark);
+    }
+    d.owned("event.id", id);
     d.str("auditd.log.record_type", text, h.kind);
     if let Ok(serial) = h.serial.parse::<i64>() {
         d.int("auditd.log.sequence", serial);
@@ -531,11 +593,11 @@ fn draft(text: &str) -> Result<Draft, String> {
     }
     d.constant("event.kind", kind_of_event);
     // Outcome.
-    let res = c.text("res").map(|v| v.to_ascii_lowercase());
+    let res = c.text(Key::Res).map(|v| v.to_ascii_lowercase());
     let outcome = match res.as_deref() {
         Some("success" | "yes" | "1") => Outcome::Success,
         Some("failed" | "no" | "0" | "failure") => Outcome::Failure,
-        _ => match c.text("success").as_deref() {
+        _ => match c.text(Key::Success).as_deref() {
             Some("yes") => Outcome::Success,
             Some("no") => Outcome::Failure,
             _ if c.kinds.contains(&"AVC") => {
@@ -554,15 +616,15 @@ fn draft(text: &str) -> Result<Draft, String> {
     users(&mut d, text, &c, h.kind);
     let direction = call.as_ref().and_then(|k| k.direction).or_else(|| {
         // Sessions, logins and key exchanges from a remote address come in.
-        let remote = c
-            .text("addr")
-            .is_some_and(|a| normalize::clean_ip(&a).is_some());
-        (remote && table::is_remote_session(h.kind)).then_some("ingress")
+        let remote = table::is_remote_session(h.kind)
+            && c.text(Key::Addr)
+                .is_some_and(|a| normalize::clean_ip(&a).is_some());
+        remote.then_some("ingress")
     });
     if let Some(direction) = direction {
         d.constant("network.direction", direction);
     }
-    if let Some(saddr) = c.raw("saddr") {
+    if let Some(saddr) = c.raw(Key::Saddr) {
         socket_address(&mut d, saddr, direction);
     }
     process(&mut d, text, &c, call.as_ref().and_then(|k| k.path_index));
@@ -572,8 +634,8 @@ fn draft(text: &str) -> Result<Draft, String> {
 /// The action and categories of a syscall event; what the table knows of the syscall.
 fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
     let name = c.enriched("SYSCALL").map(str::to_owned).or_else(|| {
-        let number: u32 = c.raw("syscall")?.parse().ok()?;
-        table::syscall_name(c.raw("arch"), number).map(str::to_owned)
+        let number: u32 = c.raw(Key::Syscall)?.parse().ok()?;
+        table::syscall_name(c.raw(Key::Arch), number).map(str::to_owned)
     });
     let Some(name) = name else {
         d.constant("event.action", "syscall");
@@ -585,7 +647,7 @@ fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
     if c.kinds.contains(&"AVC") {
         d.constant(
             "event.action",
-            if c.raw("apparmor").is_some() {
+            if c.raw(Key::Apparmor).is_some() {
                 "violated-apparmor-policy"
             } else {
                 "violated-selinux-policy"
@@ -603,7 +665,7 @@ fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
 
 /// Actor, target, effective user, addresses.
 fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
-    if let Some(auid) = c.text("auid").filter(|a| !unset_id(a)) {
+    if let Some(auid) = c.text(Key::Auid).filter(|a| !unset_id(a)) {
         normalize::user(d, "user.id", line, &auid);
         if let Some(name) = c
             .enriched("AUID")
@@ -612,7 +674,7 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
             normalize::user(d, "user.name", line, name);
         }
     }
-    let acct = c.text("acct").filter(|a| !normalize::is_nothing(a));
+    let acct = c.text(Key::Acct).filter(|a| !normalize::is_nothing(a));
     if let Some(acct) = acct {
         if table::acct_is_actor(kind) {
             normalize::user(d, "user.name", line, &acct);
@@ -625,39 +687,39 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
         }
     }
     if table::is_group_record(kind) {
-        if let Some(grp) = c.text("grp") {
+        if let Some(grp) = c.text(Key::Grp) {
             d.str("group.name", line, &grp);
         }
     }
     // Account management names the account's number in `id`.
-    if let Some(id) = c.text("id").filter(|i| !unset_id(i)) {
+    if let Some(id) = c.text(Key::Id).filter(|i| !unset_id(i)) {
         if table::acct_is_target(kind) {
             d.str("user.target.id", line, &id);
         } else if table::is_group_record(kind) {
             d.str("group.id", line, &id);
         }
     }
-    if let Some(uid) = c.text("uid").filter(|u| !unset_id(u)) {
+    if let Some(uid) = c.text(Key::Uid).filter(|u| !unset_id(u)) {
         d.str("process.user.id", line, &uid);
         if let Some(name) = c.enriched("UID") {
             d.str("process.user.name", line, name);
         }
     }
-    if let Some(euid) = c.text("euid").filter(|u| !unset_id(u)) {
+    if let Some(euid) = c.text(Key::Euid).filter(|u| !unset_id(u)) {
         d.str("user.effective.id", line, &euid);
         if let Some(name) = c.enriched("EUID") {
             d.str("user.effective.name", line, name);
         }
     }
-    if let Some(addr) = c.text("addr") {
+    if let Some(addr) = c.text(Key::Addr) {
         normalize::ip_or_address(d, line, &addr, "source.ip", "source.address");
     }
-    if let Some(host) = c.text("hostname") {
+    if let Some(host) = c.text(Key::Hostname) {
         if normalize::clean_ip(&host).is_none() && !normalize::is_nothing(&host) {
             d.str("source.domain", line, &host);
         }
     }
-    if let Some(t) = c.text("terminal") {
+    if let Some(t) = c.text(Key::Terminal) {
         d.str("user.terminal", line, &t);
     }
 }
@@ -765,31 +827,42 @@ fn architecture(arch: &str) -> Option<&'static str> {
     })
 }
 
+/// Keys [`process`] moves to ECS fields (not kept in `auditd.data` too).
+fn moved(key: &str) -> bool {
+    matches!(
+        key,
+        "pid" | "ppid" | "exe" | "comm" | "cwd" | "proctitle" | "key" | "cmd"
+    )
+}
+
+/// Keys read by the actor and outcome mapping, or carried inside another field.
+fn consumed(key: &str) -> bool {
+    matches!(
+        key,
+        "auid"
+            | "acct"
+            | "uid"
+            | "euid"
+            | "addr"
+            | "hostname"
+            | "terminal"
+            | "res"
+            | "success"
+            | "grp"
+            | "msg"
+            | "syscall"
+    )
+}
+
 /// Process, files, arguments, keys and the remaining fields.
 fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usize>) {
-    let mut used = vec![
-        "auid",
-        "acct",
-        "uid",
-        "euid",
-        "addr",
-        "hostname",
-        "terminal",
-        "res",
-        "success",
-        "pid",
-        "ppid",
-        "exe",
-        "comm",
-        "cwd",
-        "proctitle",
-        "key",
-        "cmd",
-        "grp",
-        "msg",
-        "syscall",
-    ];
+    // Keys written once already: a later record of the group does not repeat them.
+    let mut seen: SmallVec<[&str; 32]> = SmallVec::new();
     for (_, k, v, q) in &c.pairs {
+        // `src`, `dst`, `exit` and `arch` are read here and also kept as the record wrote them.
+        if !moved(k) && !matches!(*k, "src" | "dst" | "exit" | "arch") {
+            continue;
+        }
         let Some(v) = value(k, v, *q) else { continue };
         match *k {
             "pid" => {
@@ -840,8 +913,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usiz
     if let Some(path) = object_path(c, path_index) {
         d.owned("file.path", path.to_owned());
     }
+    let single = c.kinds.len() == 1;
     for (kind, k, v, q) in &c.pairs {
-        if used.contains(k) {
+        if moved(k) || consumed(k) || (!single && seen.contains(k)) {
             continue;
         }
         // A syscall's arguments are numbers in hex, never encoded text.
@@ -854,7 +928,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usiz
         };
         if let Some(v) = v {
             d.dynamic("auditd.data", line, k, &v);
-            used.push(k);
+            if !single {
+                seen.push(k);
+            }
         }
     }
     for (k, v) in &c.enriched {
