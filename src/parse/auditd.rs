@@ -302,6 +302,8 @@ fn redact(text: String) -> (String, bool) {
 fn fields(body: &str) -> Vec<(&str, &str, bool)> {
     let mut out = Vec::with_capacity(24);
     let mut rest = body;
+    // Old RHEL `LOGIN` records qualify a key with a word before it: `old auid=700 new auid=700`.
+    let mut qualifier = "";
     loop {
         rest = rest.trim_start_matches([' ', '(', ')', ',']);
         if rest.is_empty() {
@@ -312,12 +314,13 @@ fn fields(body: &str) -> Vec<(&str, &str, bool)> {
             .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'[' | b']'))
             .count();
         if key_len == 0 || rest.as_bytes().get(key_len) != Some(&b'=') {
-            // A bare word (legacy `op=adding user`): skip it.
+            // A bare word: a qualifier (`old`, `new`) or a stray word; skipped.
             let skip = memchr::memchr(b' ', rest.as_bytes()).unwrap_or(rest.len());
+            qualifier = &rest[..skip];
             rest = &rest[skip.max(1).min(rest.len())..];
             continue;
         }
-        let key = &rest[..key_len];
+        let key = qualified(std::mem::take(&mut qualifier), &rest[..key_len]);
         let value_start = key_len + 1;
         let after = &rest[value_start..];
         match after.as_bytes().first() {
@@ -341,12 +344,42 @@ fn fields(body: &str) -> Vec<(&str, &str, bool)> {
                 rest = &after[end..];
             }
             _ => {
-                let end = memchr::memchr(b' ', after.as_bytes()).unwrap_or(after.len());
+                let mut end = memchr::memchr(b' ', after.as_bytes()).unwrap_or(after.len());
+                if key == "op" {
+                    // Legacy shadow-utils records leave `op` unquoted: `op=adding group to
+                    // /etc/group id=1004`. The words up to the next `key=` are the value.
+                    end = op_end(after, end);
+                }
                 out.push((key, &after[..end], false));
                 rest = &after[end..];
             }
         }
     }
+}
+
+/// The key a qualifier word gives: `old auid=` reads as `old_auid`, `new ses=` as `new_ses`.
+fn qualified<'a>(qualifier: &str, key: &'a str) -> &'a str {
+    match (qualifier, key) {
+        ("old", "auid") => "old_auid",
+        ("old", "ses") => "old_ses",
+        ("new", "auid") => "new_auid",
+        ("new", "ses") => "new_ses",
+        _ => key,
+    }
+}
+
+/// Where an unquoted `op` value ends: before the first following word that is a `key=`.
+fn op_end(after: &str, first: usize) -> usize {
+    let mut end = first;
+    while end < after.len() {
+        let next = &after[end + 1..];
+        let word = memchr::memchr(b' ', next.as_bytes()).unwrap_or(next.len());
+        if word == 0 || next[..word].contains('=') || next[..word].contains('\'') {
+            break;
+        }
+        end += 1 + word;
+    }
+    end
 }
 
 /// Decodes an auditd hex value (upper-case, even length); `None` when it is not hex.
@@ -368,11 +401,16 @@ fn unhex(value: &str) -> Option<String> {
 
 /// A field value as text: hex decoded where auditd encodes, `None` for "no value".
 fn value<'a>(key: &str, raw: &'a str, quoted: bool) -> Option<std::borrow::Cow<'a, str>> {
-    if matches!(raw, "?" | "(null)" | "" | "(none)") {
+    if matches!(raw, "?" | "(null)" | "") {
         return None;
     }
     if !quoted && table::may_be_hex(key) {
-        if let Some(decoded) = unhex(raw) {
+        // `proctitle` is always hex when unquoted; some writers use lower case.
+        if let Some(decoded) = unhex(raw).or_else(|| {
+            (key == "proctitle")
+                .then(|| unhex(&raw.to_ascii_uppercase()))
+                .flatten()
+        }) {
             return Some(std::borrow::Cow::Owned(decoded));
         }
     }
@@ -438,7 +476,7 @@ impl Key {
             "syscall" => Self::Syscall,
             "arch" => Self::Arch,
             "apparmor" => Self::Apparmor,
-            "auid" => Self::Auid,
+            "auid" | "new_auid" => Self::Auid,
             "acct" => Self::Acct,
             "grp" => Self::Grp,
             "id" => Self::Id,
@@ -579,11 +617,12 @@ fn draft(text: &str) -> Result<Draft, String> {
     // Action and category.
     let mut kind_of_event = "event";
     let mut call = None;
+    let syscall = syscall_of(&c);
     if h.kind == "SYSCALL" {
-        call = syscall_action(&mut d, &c);
+        call = syscall_action(&mut d, &c, syscall.as_deref());
     } else if let Some((action, mapping)) = table::record(h.kind) {
         d.constant("event.action", action);
-        normalize::categorise(&mut d, mapping);
+        normalize::categorise(&mut d, virt_control(&c, h.kind).unwrap_or(mapping));
         if h.kind.starts_with("ANOM_") {
             kind_of_event = "alert";
         }
@@ -628,20 +667,19 @@ fn draft(text: &str) -> Result<Draft, String> {
         socket_address(&mut d, saddr, direction);
     }
     process(&mut d, text, &c, call.as_ref().and_then(|k| k.path_index));
+    if let Some(name) = syscall {
+        d.owned("auditd.data.syscall", name);
+    }
     Ok(d)
 }
 
 /// The action and categories of a syscall event; what the table knows of the syscall.
-fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
-    let name = c.enriched("SYSCALL").map(str::to_owned).or_else(|| {
-        let number: u32 = c.raw(Key::Syscall)?.parse().ok()?;
-        table::syscall_name(c.raw(Key::Arch), number).map(str::to_owned)
-    });
+fn syscall_action(d: &mut Draft, c: &Collected<'_>, name: Option<&str>) -> Option<table::Syscall> {
     let Some(name) = name else {
         d.constant("event.action", "syscall");
         return None;
     };
-    let call = table::syscall(&name);
+    let call = table::syscall(name);
     let mapping = call.as_ref().map_or(table::OTHER_SYSCALL, |k| k.mapping);
     // A policy decision names what happened; the syscall says to what.
     if c.kinds.contains(&"AVC") {
@@ -656,11 +694,40 @@ fn syscall_action(d: &mut Draft, c: &Collected<'_>) -> Option<table::Syscall> {
     } else if let Some(known) = &call {
         d.constant("event.action", known.action);
     } else {
-        d.owned("event.action", name.clone());
+        d.owned("event.action", name.to_owned());
     }
     normalize::categorise(d, mapping);
-    d.owned("auditd.data.syscall", name);
     call
+}
+
+/// A VM control record's type from its operation (`op=start`, `stop`, `create`).
+fn virt_control(c: &Collected<'_>, kind: &str) -> Option<normalize::Mapping> {
+    if kind != "VIRT_CONTROL" {
+        return None;
+    }
+    let op = c.pairs.iter().find(|(_, k, _, _)| *k == "op")?.2;
+    Some(match op {
+        "start" | "resume" => normalize::m(&["host"], &["start"]),
+        "stop" | "pause" => normalize::m(&["host"], &["end"]),
+        "create" => normalize::m(&["host"], &["creation"]),
+        _ => return None,
+    })
+}
+
+/// The syscall of an event: interpreted by auditd (ENRICHED), a name in the record, or the
+/// number looked up for the record's architecture.
+fn syscall_of(c: &Collected<'_>) -> Option<String> {
+    if let Some(name) = c.enriched("SYSCALL") {
+        return Some(name.to_owned());
+    }
+    let raw = c.raw(Key::Syscall)?;
+    match raw.parse::<u32>() {
+        Ok(number) => table::syscall_name(c.raw(Key::Arch), number).map(str::to_owned),
+        Err(_) => raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            .then(|| raw.to_owned()),
+    }
 }
 
 /// Actor, target, effective user, addresses.
@@ -672,6 +739,14 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
             .filter(|n| !n.is_empty() && *n != "unset")
         {
             normalize::user(d, "user.name", line, name);
+        }
+    }
+    // libvirt names the acting account `user=`.
+    if kind.starts_with("VIRT_") {
+        if let Some((_, _, name, _)) = c.pairs.iter().find(|(_, k, _, _)| *k == "user") {
+            if !normalize::is_nothing(name) {
+                normalize::user(d, "user.name", line, name);
+            }
         }
     }
     let acct = c.text(Key::Acct).filter(|a| !normalize::is_nothing(a));
@@ -719,7 +794,7 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
             d.str("source.domain", line, &host);
         }
     }
-    if let Some(t) = c.text(Key::Terminal) {
+    if let Some(t) = c.text(Key::Terminal).filter(|t| t != "(none)") {
         d.str("user.terminal", line, &t);
     }
 }
@@ -795,6 +870,9 @@ fn socket_address(d: &mut Draft, saddr: &str, direction: Option<&str>) {
     };
     if let Some((ip, port)) = address {
         let ip = ip.to_string();
+        // auditd's own names for the decoded address (`ausearch -i`).
+        d.owned("auditd.data.laddr", ip.clone());
+        d.int("auditd.data.lport", i64::from(port));
         d.push("related.ip", "", &ip);
         d.owned(ip_key, ip);
         d.int(port_key, i64::from(port));
@@ -814,17 +892,30 @@ fn hex_bytes(text: &str) -> Option<Vec<u8>> {
 
 /// The architecture an auditd `arch` value (the `AUDIT_ARCH_*` constant in hex) names.
 fn architecture(arch: &str) -> Option<&'static str> {
+    // Interpreted logs (`ausearch -i`, `log_format=ENRICHED` copies) name it.
     Some(match arch.to_ascii_lowercase().as_str() {
-        "c000003e" => "x86_64",
-        "40000003" => "i386",
-        "c00000b7" => "aarch64",
-        "40000028" => "arm",
-        "c0000015" => "ppc64le",
-        "80000015" => "ppc64",
-        "80000016" => "s390x",
-        "c00000f3" => "riscv64",
+        "c000003e" | "x86_64" => "x86_64",
+        "40000003" | "i386" => "i386",
+        "c00000b7" | "aarch64" => "aarch64",
+        "40000028" | "arm" => "arm",
+        "c0000015" | "ppc64le" => "ppc64le",
+        "80000015" | "ppc64" => "ppc64",
+        "80000016" | "s390x" => "s390x",
+        "c00000f3" | "riscv64" => "riscv64",
         _ => return None,
     })
+}
+
+/// An address as written in `address_key`, and in `ip_key` (and `related.ip`) when it is one.
+fn address(d: &mut Draft, line: &str, raw: &str, address_key: &'static str, ip_key: &'static str) {
+    if normalize::is_nothing(raw) {
+        return;
+    }
+    d.str(address_key, line, raw);
+    if let Some(ip) = normalize::clean_ip(raw) {
+        d.str(ip_key, line, ip);
+        d.push("related.ip", line, ip);
+    }
 }
 
 /// Keys [`process`] moves to ECS fields (not kept in `auditd.data` too).
@@ -863,7 +954,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usiz
         if !moved(k) && !matches!(*k, "src" | "dst" | "exit" | "arch") {
             continue;
         }
-        let Some(v) = value(k, v, *q) else { continue };
+        let Some(v) = value(k, v, *q).filter(|v| v != "(none)") else {
+            continue;
+        };
         match *k {
             "pid" => {
                 if let Ok(p) = v.parse::<i64>() {
@@ -881,8 +974,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usiz
             "cmd" => d.str("process.command_line", line, &v),
             "proctitle" => d.owned("process.title", v.replace('\0', " ")),
             // IPsec and netfilter records name the addresses of the policy they change.
-            "src" => normalize::ip_or_address(d, line, &v, "source.ip", "source.address"),
-            "dst" => normalize::ip_or_address(d, line, &v, "destination.ip", "destination.address"),
+            // ECS keeps the address as written in `.address` and copies an IP to `.ip`.
+            "src" => address(d, line, &v, "source.address", "source.ip"),
+            "dst" => address(d, line, &v, "destination.address", "destination.ip"),
             "exit" => {
                 if let Ok(code) = v.parse::<i64>() {
                     d.int("process.exit_code", code);
@@ -933,13 +1027,9 @@ fn process(d: &mut Draft, line: &str, c: &Collected<'_>, path_index: Option<usiz
             }
         }
     }
+    // ENRICHED names (auditd's upper-case interpretations) under the record's own keys.
     for (k, v) in &c.enriched {
-        d.dynamic(
-            "auditd.enriched",
-            line,
-            &k.to_ascii_lowercase(),
-            v.trim_matches('"'),
-        );
+        d.dynamic("auditd.data", line, k, v.trim_matches('"'));
     }
 }
 

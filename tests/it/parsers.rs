@@ -602,4 +602,21 @@ fn auditd_syscalls_and_record_types_get_their_action_object_addresses_and_direct
     assert_eq!(at(5594)["auditd"]["key"][0], "watch-etc");
     // Syscall arguments stay as the kernel wrote them.
     assert_eq!(at(0)["auditd"]["data"]["a2"], "10");
+    // A legacy unquoted `op` keeps all its words; `old auid=` is `old_auid`.
+    assert_eq!(
+        at(5709)["auditd"]["data"]["op"],
+        "adding group to /etc/gshadow"
+    );
+    assert_eq!(at(5709)["group"]["id"], "1011");
+    assert_eq!(at(5903)["auditd"]["data"]["old_auid"], "4294967295");
+    assert_eq!(at(5903)["user"]["id"], "1000");
+    // An interpreted record names its syscall and architecture.
+    assert_eq!(action(6024), "executed");
+    assert_eq!(at(6024)["host"]["architecture"], "x86_64");
+    assert_eq!(at(6024)["auditd"]["data"]["tty"], "(none)");
+    assert_eq!(at(6323)["destination"]["address"], "10.30.0.0");
+    assert_eq!(at(6323)["source"]["ip"], "10.20.0.0");
+    assert_eq!(at(6486)["process"]["title"], "nightwatch-job");
+    assert_eq!(at(6572)["event"]["type"][0], "creation");
+    assert_eq!(at(6572)["user"]["name"], "ops");
 }
