@@ -14,9 +14,21 @@ pub struct Cli {
     /// Agent log level on stderr (error, warn, info, debug, trace); `AUDITSHIP_LOG` overrides.
     #[arg(long, global = true, default_value = "info")]
     pub log_level: String,
+    /// Agent log lines as text, or as one JSON object each (for journald or Loki).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How the agent writes its own log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO message key=value`.
+    Text,
+    /// `{"timestamp":...,"level":"INFO","fields":{"message":...}}`.
+    Json,
 }
 
 /// Subcommands.

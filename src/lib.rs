@@ -48,6 +48,8 @@ pub mod pipeline;
 pub mod pipeline_tests;
 
 pub mod shutdown;
+/// Telling systemd the agent is ready, stopping and alive.
+pub mod systemd;
 
 pub mod telemetry;
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use auditship::cli::{Cli, Command, DeadLetterAction};
+use auditship::cli::{Cli, Command, DeadLetterAction, LogFormat};
 use auditship::{
     config, embedded, inspect, parse, pipeline, pipeline_tests, replay, shutdown, telemetry,
 };
@@ -22,7 +22,7 @@ const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(&cli.log_level);
+    telemetry::init(&cli.log_level, cli.log_format == LogFormat::Json);
     match cli.command {
         Command::Run { config } => run(&config),
         Command::Validate { config } => validate(&config),

@@ -88,6 +88,12 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         components = plan.components.len(),
         "pipeline running; SIGTERM or SIGINT drains and stops it"
     );
+    let notifier = crate::systemd::Notifier::from_env();
+    notifier.notify(&format!(
+        "READY=1\nSTATUS=running {} components",
+        plan.components.len()
+    ));
+    notifier.spawn_watchdog();
 
     // Run until asked to stop, or until a sink gives up.
     let sink_failed = async {
@@ -108,6 +114,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         }
     }
     tracing::info!("draining: readers stopped, delivering what is in flight");
+    notifier.notify("STOPPING=1\nSTATUS=draining in-flight events");
 
     // Readers stop reading and close their channels; everything downstream drains in turn.
     for (_, source) in &mut running.sources {

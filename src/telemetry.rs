@@ -4,13 +4,14 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the stderr logger at `level` (overridden by `AUDITSHIP_LOG`, e.g. `debug`).
+/// Installs the stderr logger at `level` (overridden by `AUDITSHIP_LOG`, e.g. `debug`), writing
+/// text lines or, with `json`, one JSON object per line.
 ///
 /// A bare level (`AUDITSHIP_LOG=trace`) applies to auditship's own logs only; other crates stay
 /// at `warn`. Libraries log at TRACE per file-system notification, and with stderr written into
 /// a watched directory each line would cause the next one (the agent fed itself at 56 MB/s).
 /// Per-crate directives (`AUDITSHIP_LOG=auditship=debug,notify=trace`) are taken as given.
-pub fn init(level: &str) {
+pub fn init(level: &str, json: bool) {
     let filter = std::env::var("AUDITSHIP_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty())
@@ -18,12 +19,17 @@ pub fn init(level: &str) {
             || EnvFilter::new(format!("auditship={level},warn")),
             |v| directives(&v),
         );
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }
 
 /// The filter for an `AUDITSHIP_LOG` value (see [`init`]).
