@@ -47,6 +47,8 @@ pub mod checkpoint;
 pub mod pipeline;
 pub mod pipeline_tests;
 
+/// The HTTP API: health probe and Prometheus metrics.
+pub mod api;
 pub mod shutdown;
 /// Telling systemd the agent is ready, stopping and alive.
 pub mod systemd;

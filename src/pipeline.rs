@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api;
 use crate::budget::Budget;
 use crate::chunk::EventChunk;
 use crate::config::{Kind, Plan};
@@ -47,6 +48,14 @@ pub enum PipelineError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The API cannot listen on its address.
+    #[error("api address {address} cannot be used: {source}")]
+    Api {
+        /// The `[api] address`.
+        address: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A source could not start.
     #[error("source `{name}` cannot start: {source}")]
     Source {
@@ -70,6 +79,36 @@ struct Running {
     sources: Vec<(String, SourceHandle)>,
     transforms: Vec<JoinHandle<()>>,
     sinks: Vec<(String, JoinHandle<Result<(), SinkError>>)>,
+    /// Each sink's counters, for the API.
+    sink_views: Vec<api::SinkView>,
+    budget: Budget,
+}
+
+/// Everything has settled (or was abandoned): writes the final checkpoints.
+fn save_checkpoints(running: &Running) {
+    for (name, source) in &running.sources {
+        if let Err(e) = source.book.save() {
+            tracing::error!(source = %name, error = %e, "cannot write final checkpoints");
+        }
+    }
+}
+
+/// Hands the running components' counters to the API and marks the pipeline running.
+fn show(telemetry: &api::Telemetry, running: &mut Running) {
+    telemetry.attach(
+        running
+            .sources
+            .iter()
+            .map(|(name, h)| api::SourceView {
+                name: name.clone(),
+                stats: h.stats.clone(),
+                lag: h.lag.clone(),
+            })
+            .collect(),
+        std::mem::take(&mut running.sink_views),
+        running.budget.clone(),
+    );
+    telemetry.set_phase(api::Phase::Running);
 }
 
 /// Runs `plan` until `shutdown` is cancelled (or a sink fails), then drains: readers stop,
@@ -81,9 +120,19 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         source,
     })?;
     let _lock = lock_data_dir(&plan.data_dir)?;
+    let telemetry = Arc::new(api::Telemetry::default());
+    let api_stop = CancellationToken::new();
+    // The API answers from the start: 503 until the pipeline runs.
+    if let Some(address) = plan.api {
+        api::serve(address, telemetry.clone(), api_stop.clone())
+            .await
+            .map_err(|source| PipelineError::Api { address, source })?;
+    }
+    let _stop_api = api_stop.drop_guard();
     let abort = CancellationToken::new();
     let mut running = start(&plan, &shutdown, &abort)?;
     let mut failure: Option<PipelineError> = None;
+    show(&telemetry, &mut running);
     tracing::info!(
         components = plan.components.len(),
         "pipeline running; SIGTERM or SIGINT drains and stops it"
@@ -114,6 +163,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
         }
     }
     tracing::info!("draining: readers stopped, delivering what is in flight");
+    telemetry.set_phase(api::Phase::Draining);
     notifier.notify("STOPPING=1\nSTATUS=draining in-flight events");
 
     // Readers stop reading and close their channels; everything downstream drains in turn.
@@ -160,12 +210,7 @@ pub async fn run(plan: Plan, shutdown: CancellationToken) -> Result<(), Pipeline
             Err(e) => tracing::error!(sink = %name, error = %e, "sink task panicked"),
         }
     }
-    // Everything has settled (or was abandoned): write the final checkpoints.
-    for (name, source) in &running.sources {
-        if let Err(e) = source.book.save() {
-            tracing::error!(source = %name, error = %e, "cannot write final checkpoints");
-        }
-    }
+    save_checkpoints(&running);
     tracing::info!("stopped");
     match failure {
         Some(e) => Err(e),
@@ -211,6 +256,8 @@ fn start(
         sources: Vec::new(),
         transforms: Vec::new(),
         sinks: Vec::new(),
+        sink_views: Vec::new(),
+        budget: budget.clone(),
     };
     let mut receivers: HashMap<&str, mpsc::Receiver<EventChunk>> = HashMap::new();
     let mut fanouts: HashMap<&str, Vec<Fanout>> = HashMap::new();
@@ -236,13 +283,7 @@ fn start(
                     dead_letter: dead_letter.clone(),
                     max_attempts: None,
                 };
-                let handle = config
-                    .spawn(rx, ctx)
-                    .map_err(|reason| PipelineError::Sink {
-                        name: c.name.clone(),
-                        source: SinkError::fatal(reason),
-                    })?;
-                running.sinks.push((c.name.clone(), handle));
+                spawn_sink(&c.name, config, rx, ctx, &mut running)?;
             }
             Kind::Transform(_) => {
                 // A transform fused into the task of the one before it has no task of its own.
@@ -282,6 +323,29 @@ fn start(
         }
     }
     Ok(running)
+}
+
+/// Starts a sink and keeps its handle and its counters (for the API).
+fn spawn_sink(
+    name: &str,
+    config: &crate::sink::SinkConfig,
+    rx: mpsc::Receiver<EventChunk>,
+    ctx: SinkContext,
+    running: &mut Running,
+) -> Result<(), PipelineError> {
+    running.sink_views.push(api::SinkView {
+        name: name.to_owned(),
+        kind: config.type_name(),
+        stats: ctx.stats.clone(),
+    });
+    let handle = config
+        .spawn(rx, ctx)
+        .map_err(|reason| PipelineError::Sink {
+            name: name.to_owned(),
+            source: SinkError::fatal(reason),
+        })?;
+    running.sinks.push((name.to_owned(), handle));
+    Ok(())
 }
 
 /// Chains of transforms run in one task, keyed by their first: a transform whose only input

@@ -37,6 +37,17 @@ pub struct AgentConfig {
     /// How long shutdown waits for in-flight batches before giving up on them (default 30s).
     /// Batches abandoned this way are not acknowledged, so they are re-sent after restart.
     pub shutdown_timeout: Option<Span>,
+    /// The HTTP API (health probe and Prometheus metrics); off unless configured.
+    pub api: Option<ApiConfig>,
+}
+
+/// `[api]`: where the health probe and the metrics are served.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:8686` (plain HTTP: keep it on loopback or a
+    /// pod-local address).
+    pub address: std::net::SocketAddr,
 }
 
 /// `[buffer]`: the memory budget.
@@ -119,6 +130,8 @@ pub struct Plan {
     pub components: Vec<Component>,
     /// The `[[tests]]` of the pipeline files (`auditship test`).
     pub tests: Vec<crate::pipeline_tests::TestConfig>,
+    /// Where the API listens, if it runs.
+    pub api: Option<std::net::SocketAddr>,
 }
 
 /// One named component of the plan.
@@ -334,6 +347,7 @@ fn build(
             .as_ref()
             .and_then(|d| d.max_files)
             .unwrap_or(crate::dead_letter::DEFAULT_MAX_FILES),
+        api: agent.api.map(|a| a.address),
         components,
         tests,
     })

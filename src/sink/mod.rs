@@ -146,6 +146,18 @@ pub enum SinkConfig {
 }
 
 impl SinkConfig {
+    /// The sink's `type`.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SinkConfig::Console(_) => "console",
+            SinkConfig::File(_) => "file",
+            SinkConfig::Http(_) => "http",
+            SinkConfig::Elasticsearch(_) => "elasticsearch",
+            SinkConfig::Syslog(_) => "syslog",
+        }
+    }
+
     /// Reads the settings of a sink of type `kind`; `None` for an unknown type (no error
     /// recorded) or after recording errors.
     pub fn load(

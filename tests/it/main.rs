@@ -1,5 +1,6 @@
 //! auditship's integration tests: one binary, one module per topic.
 
+mod api;
 mod config_errors;
 mod elasticsearch_sink;
 mod faults;

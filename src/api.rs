@@ -1,0 +1,373 @@
+//! The HTTP API (`[api] address`): `GET /health` for liveness and readiness probes and
+//! `GET /metrics` in the Prometheus text format. The counters it shows are the ones the data
+//! path keeps anyway (per batch or per read, never per event), read when scraped.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use crate::budget::Budget;
+use crate::sink::SinkStats;
+use crate::source::{FileLag, ReadStats};
+
+/// Where the pipeline is in its life: the probe says 200 only while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Checkpoints loading, components starting.
+    Starting = 0,
+    /// Reading and delivering.
+    Running = 1,
+    /// Stopped reading; delivering what is in flight.
+    Draining = 2,
+}
+
+/// A source as the metrics see it.
+pub struct SourceView {
+    /// Its name.
+    pub name: String,
+    /// Bytes and records read.
+    pub stats: Arc<ReadStats>,
+    /// Size and acknowledged offset of each open file.
+    pub lag: Arc<Mutex<Vec<FileLag>>>,
+}
+
+/// A sink as the metrics see it.
+pub struct SinkView {
+    /// Its name.
+    pub name: String,
+    /// Its type (`file`, `http`, ...).
+    pub kind: &'static str,
+    /// Delivered, dead-lettered, failed attempts.
+    pub stats: Arc<SinkStats>,
+}
+
+/// What the API reports: the phase and the running components' counters.
+#[derive(Default)]
+pub struct Telemetry {
+    phase: AtomicU8,
+    sources: Mutex<Vec<SourceView>>,
+    sinks: Mutex<Vec<SinkView>>,
+    budget: Mutex<Option<Budget>>,
+}
+
+impl Telemetry {
+    /// Moves to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::Release);
+    }
+
+    /// The current phase.
+    #[must_use]
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Ordering::Acquire) {
+            1 => Phase::Running,
+            2 => Phase::Draining,
+            _ => Phase::Starting,
+        }
+    }
+
+    /// Shows the running pipeline's components.
+    pub fn attach(&self, sources: Vec<SourceView>, sinks: Vec<SinkView>, budget: Budget) {
+        *lock(&self.sources) = sources;
+        *lock(&self.sinks) = sinks;
+        *lock(&self.budget) = Some(budget);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut metric = Metrics(String::with_capacity(4096));
+        metric.family(
+            "auditship_build_info",
+            "gauge",
+            "The running build: 1, labelled with its version.",
+        );
+        let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+        metric.sample("auditship_build_info", &version, 1);
+        let sources = lock(&self.sources);
+        let sinks = lock(&self.sinks);
+        sources_metrics(&mut metric, &sources);
+        sinks_metrics(&mut metric, &sinks);
+        if let Some(budget) = lock(&self.budget).as_ref() {
+            budget_metrics(&mut metric, budget);
+        }
+        process_metrics(&mut metric);
+        metric.0
+    }
+}
+
+fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
+    type Read = fn(&ReadStats) -> &std::sync::atomic::AtomicU64;
+    let families: [(&str, &str, Read); 2] = [
+        (
+            "auditship_component_received_bytes_total",
+            "Bytes a source read from its files.",
+            |s| &s.bytes,
+        ),
+        (
+            "auditship_component_received_events_total",
+            "Records a source handed on.",
+            |s| &s.records,
+        ),
+    ];
+    for (name, help, read) in families {
+        metric.family(name, "counter", help);
+        for s in sources {
+            let value = read(&s.stats).load(Ordering::Relaxed);
+            metric.sample(name, &source_labels(&s.name), value);
+        }
+    }
+    metric.family(
+        "auditship_source_file_lag_bytes",
+        "gauge",
+        "Bytes of a tailed file not yet acknowledged by every sink (size minus checkpoint).",
+    );
+    let mut open = 0;
+    for s in sources {
+        for f in lock(&s.lag).iter() {
+            open += 1;
+            let labels = format!("{},file=\"{}\"", source_labels(&s.name), escape(&f.path));
+            metric.sample(
+                "auditship_source_file_lag_bytes",
+                &labels,
+                f.size.saturating_sub(f.acked),
+            );
+        }
+    }
+    metric.family(
+        "auditship_source_files_open",
+        "gauge",
+        "Files the sources hold open.",
+    );
+    metric.sample("auditship_source_files_open", "", open);
+}
+
+fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {
+    type Read = fn(&SinkStats) -> &std::sync::atomic::AtomicU64;
+    let families: [(&str, &str, Read); 3] = [
+        (
+            "auditship_component_sent_events_total",
+            "Events a sink delivered (acknowledged by its destination).",
+            |s| &s.delivered,
+        ),
+        (
+            "auditship_dead_letter_events_total",
+            "Events a sink's destination refused, written to the dead-letter file.",
+            |s| &s.dead_lettered,
+        ),
+        (
+            "auditship_sink_retries_total",
+            "Delivery attempts that failed and were retried.",
+            |s| &s.failures,
+        ),
+    ];
+    for (name, help, read) in families {
+        metric.family(name, "counter", help);
+        for s in sinks {
+            metric.sample(
+                name,
+                &sink_labels(s),
+                read(&s.stats).load(Ordering::Relaxed),
+            );
+        }
+    }
+}
+
+fn budget_metrics(metric: &mut Metrics, budget: &Budget) {
+    metric.family(
+        "auditship_buffer_bytes",
+        "gauge",
+        "Bytes of events in flight (the memory budget in use).",
+    );
+    let total = budget.total();
+    metric.sample(
+        "auditship_buffer_bytes",
+        "",
+        (total.saturating_sub(budget.available())) as u64,
+    );
+    metric.family(
+        "auditship_buffer_max_bytes",
+        "gauge",
+        "The memory budget for events in flight.",
+    );
+    metric.sample("auditship_buffer_max_bytes", "", total as u64);
+}
+
+/// Writes samples and families into the exposition text.
+struct Metrics(String);
+
+impl Metrics {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: u64) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {value}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+fn source_labels(name: &str) -> String {
+    format!(
+        "component_id=\"{}\",component_kind=\"source\",component_type=\"file\"",
+        escape(name)
+    )
+}
+
+fn sink_labels(s: &SinkView) -> String {
+    format!(
+        "component_id=\"{}\",component_kind=\"sink\",component_type=\"{}\"",
+        escape(&s.name),
+        s.kind
+    )
+}
+
+/// A label value with `\`, `"` and newlines escaped as the text format asks.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Resident memory, CPU time and open descriptors of this process, from `/proc/self`.
+fn process_metrics(metric: &mut Metrics) {
+    if let Some(kib) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+    {
+        metric.family(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the agent.",
+        );
+        metric.sample("process_resident_memory_bytes", "", kib * 1024);
+    }
+    // Fields 14 and 15 of /proc/self/stat (after the parenthesised name): user and system
+    // time in clock ticks, 100 per second on Linux.
+    if let Some(ticks) = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split(' ').collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+    {
+        metric.family(
+            "process_cpu_seconds_total",
+            "counter",
+            "CPU time the agent used, user and system.",
+        );
+        let _ = writeln!(
+            metric.0,
+            "process_cpu_seconds_total {}.{:02}",
+            ticks / 100,
+            ticks % 100
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        metric.family(
+            "process_open_fds",
+            "gauge",
+            "File descriptors the agent holds open.",
+        );
+        metric.sample("process_open_fds", "", fds.count() as u64);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Serves the API on `address` until `stop` is cancelled.
+///
+/// # Errors
+/// When the address cannot be bound (in use, not local): the agent refuses to start.
+pub async fn serve(
+    address: SocketAddr,
+    telemetry: Arc<Telemetry>,
+    stop: CancellationToken,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    tracing::info!(%address, "API listening: /health, /metrics");
+    Ok(tokio::spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = stop.cancelled() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "API cannot accept a connection");
+                        continue;
+                    }
+                },
+            };
+            let telemetry = telemetry.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let telemetry = telemetry.clone();
+                    async move { Ok::<_, std::convert::Infallible>(answer(&request, &telemetry)) }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    }))
+}
+
+fn answer<B>(request: &Request<B>, telemetry: &Telemetry) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, kind: &str, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", kind)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    if request.method() != hyper::Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    match request.uri().path() {
+        "/health" => {
+            let (status, word) = match telemetry.phase() {
+                Phase::Running => (StatusCode::OK, "ok"),
+                Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+                Phase::Draining => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
+            };
+            reply(
+                status,
+                "application/json",
+                format!("{{\"status\":\"{word}\"}}\n"),
+            )
+        }
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            telemetry.render(),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: /health, /metrics\n".into(),
+        ),
+    }
+}
