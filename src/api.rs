@@ -36,6 +36,8 @@ pub struct SourceView {
     pub stats: Arc<ReadStats>,
     /// Size and acknowledged offset of each open file.
     pub lag: Arc<Mutex<Vec<FileLag>>>,
+    /// Its checkpoints (when they were last saved).
+    pub book: Arc<crate::checkpoint::CheckpointBook>,
 }
 
 /// A sink as the metrics see it.
@@ -141,6 +143,32 @@ fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
             );
         }
     }
+    metric.family(
+        "auditship_checkpoint_age_seconds",
+        "gauge",
+        "Seconds since a source last wrote its checkpoints.",
+    );
+    let now = crate::time::now_ms();
+    for s in sources {
+        if let Some(saved) = s.book.saved_ms() {
+            let age = u64::try_from((now - saved).max(0)).unwrap_or(0) / 1000;
+            metric.sample(
+                "auditship_checkpoint_age_seconds",
+                &source_labels(&s.name),
+                age,
+            );
+        }
+    }
+    metric.family(
+        "auditship_parse_failures_total",
+        "counter",
+        "Records no parser could read (shipped raw, tagged audit_parse_failure).",
+    );
+    metric.sample(
+        "auditship_parse_failures_total",
+        "",
+        crate::parse::parse_failures(),
+    );
     metric.family(
         "auditship_source_files_open",
         "gauge",

@@ -248,6 +248,8 @@ pub struct Checkpoints {
 pub struct CheckpointBook {
     store: CheckpointStore,
     state: Mutex<BookState>,
+    /// When the checkpoints were last written (epoch ms; 0: not yet).
+    saved_ms: std::sync::atomic::AtomicI64,
 }
 
 #[derive(Debug, Default)]
@@ -269,7 +271,15 @@ impl CheckpointBook {
                 entries: loaded,
                 live: Vec::new(),
             }),
+            saved_ms: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// When the checkpoints were last written, in epoch ms (`None` before the first save).
+    #[must_use]
+    pub fn saved_ms(&self) -> Option<i64> {
+        let ms = self.saved_ms.load(std::sync::atomic::Ordering::Relaxed);
+        (ms > 0).then_some(ms)
     }
 
     /// The saved entries (as of the last fold).
@@ -341,7 +351,10 @@ impl CheckpointBook {
                 files: s.entries.clone(),
             }
         };
-        self.store.save(&snapshot)
+        self.store.save(&snapshot)?;
+        self.saved_ms
+            .store(crate::time::now_ms(), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Whether every tracked chunk has settled.

@@ -103,6 +103,7 @@ fn show(telemetry: &api::Telemetry, running: &mut Running) {
                 name: name.clone(),
                 stats: h.stats.clone(),
                 lag: h.lag.clone(),
+                book: h.book.clone(),
             })
             .collect(),
         std::mem::take(&mut running.sink_views),

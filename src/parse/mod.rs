@@ -315,11 +315,22 @@ impl Parser for Auto {
 /// `audit_parse_failure` and the reason in `error.message`. `@timestamp` is the read time.
 #[must_use]
 pub fn failure(record: String, origin: Origin, created: i64, reason: &str) -> Event {
+    // Failures are the exception: one atomic add each costs the hot path nothing.
+    PARSE_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut event = Event::new(record, origin, created);
     event.set("event.kind", Value::Str(Text::Static("event")));
     event.add_tag("audit_parse_failure");
     event.set_str("error.message", reason);
     event
+}
+
+/// Records this process could not parse, for the metrics.
+static PARSE_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many records no parser could read since the agent started.
+#[must_use]
+pub fn parse_failures() -> u64 {
+    PARSE_FAILURES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The sequencers of every detected format: auditd records are grouped, Keycloak times are
