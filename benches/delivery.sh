@@ -7,12 +7,14 @@
 #   BUDGET=64MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default: the agent's, 8MiB)
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 #   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap
+#   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
 BUDGET=${BUDGET:-}
 BUFFER_LINE=""
 [ -n "$BUDGET" ] && BUFFER_LINE="buffer = { max_bytes = \"$BUDGET\" }"
+API_LINE=""
 WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -37,16 +39,19 @@ BYTES=$(stat -c %s "$WORK/tps_audit")
 echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
 
 write_config() { # format sink-toml [transforms-toml sink-inputs]: one file source, one sink "out"
+  # (Quotes inside ${4:-...} in a here-document are dropped: the default is set outside it.)
+  local inputs=${4:-'"in"'}
   cat > "$WORK/p.toml" <<TOML
 data_dir = '$WORK/data'
 $BUFFER_LINE
+$API_LINE
 [sources.in]
 type = "file"
 include = ['$WORK/tps_audit']
 format = "$1"
 ${3:-}
 [sinks.out]
-inputs = [${4:-"in"}]
+inputs = [$inputs]
 $2
 TOML
 }
@@ -136,6 +141,17 @@ run "baseline: raw → http ndjson"      raw    'type = "http"
 uri = "http://127.0.0.1:PORT/ingest"'
 run "dogtag → http ndjson"             dogtag 'type = "http"
 uri = "http://127.0.0.1:PORT/ingest"'
+# The API on and scraped 10 times a second, against the same run without it (#13).
+API_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+API_LINE="[api]
+address = \"127.0.0.1:$API_PORT\""
+(for _ in $(seq 1 6000); do curl -s "http://127.0.0.1:$API_PORT/metrics" > /dev/null || true; sleep 0.1; done) &
+SCRAPER=$!
+run "dogtag → http ndjson, API scraped"  dogtag 'type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+kill $SCRAPER 2>/dev/null || true
+API_LINE=""
+[ -n "${STOP_AFTER_API:-}" ] && exit 0
 run "dogtag → http ndjson + gzip"      dogtag 'type = "http"
 uri = "http://127.0.0.1:PORT/ingest"
 compression = "gzip"'
