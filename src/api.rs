@@ -40,6 +40,16 @@ pub struct SourceView {
     pub book: Arc<crate::checkpoint::CheckpointBook>,
 }
 
+/// A transform as the metrics see it.
+pub struct TransformView {
+    /// Its name.
+    pub name: String,
+    /// Its type (`filter`, `dedupe`, ...).
+    pub kind: &'static str,
+    /// Events it dropped.
+    pub discarded: Arc<std::sync::atomic::AtomicU64>,
+}
+
 /// A sink as the metrics see it.
 pub struct SinkView {
     /// Its name.
@@ -55,6 +65,7 @@ pub struct SinkView {
 pub struct Telemetry {
     phase: AtomicU8,
     sources: Mutex<Vec<SourceView>>,
+    transforms: Mutex<Vec<TransformView>>,
     sinks: Mutex<Vec<SinkView>>,
     budget: Mutex<Option<Budget>>,
 }
@@ -76,8 +87,15 @@ impl Telemetry {
     }
 
     /// Shows the running pipeline's components.
-    pub fn attach(&self, sources: Vec<SourceView>, sinks: Vec<SinkView>, budget: Budget) {
+    pub fn attach(
+        &self,
+        sources: Vec<SourceView>,
+        transforms: Vec<TransformView>,
+        sinks: Vec<SinkView>,
+        budget: Budget,
+    ) {
         *lock(&self.sources) = sources;
+        *lock(&self.transforms) = transforms;
         *lock(&self.sinks) = sinks;
         *lock(&self.budget) = Some(budget);
     }
@@ -96,6 +114,23 @@ impl Telemetry {
         let sources = lock(&self.sources);
         let sinks = lock(&self.sinks);
         sources_metrics(&mut metric, &sources);
+        metric.family(
+            "auditship_component_discarded_events_total",
+            "counter",
+            "Events a transform dropped (filtered, deduplicated, throttled).",
+        );
+        for t in lock(&self.transforms).iter() {
+            let labels = format!(
+                "component_id=\"{}\",component_kind=\"transform\",component_type=\"{}\"",
+                escape(&t.name),
+                t.kind
+            );
+            metric.sample(
+                "auditship_component_discarded_events_total",
+                &labels,
+                t.discarded.load(Ordering::Relaxed),
+            );
+        }
         sinks_metrics(&mut metric, &sinks);
         if let Some(budget) = lock(&self.budget).as_ref() {
             budget_metrics(&mut metric, budget);

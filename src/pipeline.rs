@@ -81,6 +81,8 @@ struct Running {
     sinks: Vec<(String, JoinHandle<Result<(), SinkError>>)>,
     /// Each sink's counters, for the API.
     sink_views: Vec<api::SinkView>,
+    /// Each transform's counter of dropped events, for the API.
+    transform_views: Vec<api::TransformView>,
     budget: Budget,
 }
 
@@ -106,6 +108,7 @@ fn show(telemetry: &api::Telemetry, running: &mut Running) {
                 book: h.book.clone(),
             })
             .collect(),
+        std::mem::take(&mut running.transform_views),
         std::mem::take(&mut running.sink_views),
         running.budget.clone(),
     );
@@ -258,6 +261,7 @@ fn start(
         transforms: Vec::new(),
         sinks: Vec::new(),
         sink_views: Vec::new(),
+        transform_views: Vec::new(),
         budget: budget.clone(),
     };
     let mut receivers: HashMap<&str, mpsc::Receiver<EventChunk>> = HashMap::new();
@@ -296,9 +300,9 @@ fn start(
                     .expect("every transform has an input");
                 let tail = chain.last().map_or(c.name.as_str(), |t| t.name.as_str());
                 let outs = fanouts.remove(tail).unwrap_or_default();
-                running
-                    .transforms
-                    .push(spawn_chain(chain, rx, outs, budget.clone()));
+                let views = &mut running.transform_views;
+                let task = spawn_chain(chain, rx, outs, budget.clone(), views);
+                running.transforms.push(task);
             }
             Kind::Source(_) => {}
         }
@@ -392,11 +396,24 @@ fn spawn_chain(
     rx: mpsc::Receiver<EventChunk>,
     outs: Vec<Fanout>,
     budget: Budget,
+    views: &mut Vec<api::TransformView>,
 ) -> JoinHandle<()> {
     let steps: Vec<Box<dyn Transform>> = chain
         .iter()
         .filter_map(|t| match &t.kind {
-            Kind::Transform(config) => Some(config.build()),
+            Kind::Transform(config) => {
+                let discarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                views.push(api::TransformView {
+                    name: t.name.clone(),
+                    kind: config.type_name(),
+                    discarded: discarded.clone(),
+                });
+                let step: Box<dyn Transform> = Box::new(crate::transform::counted::Counted::new(
+                    config.build(),
+                    discarded,
+                ));
+                Some(step)
+            }
             _ => None,
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Transforms: small synchronous steps that edit a chunk of events in place.
 
 pub mod condition;
+pub mod counted;
 pub mod dedupe;
 mod email;
 pub mod enrich;
@@ -107,6 +108,20 @@ pub enum TransformConfig {
 }
 
 impl TransformConfig {
+    /// The transform's `type`.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            TransformConfig::Filter(..) => "filter",
+            TransformConfig::Redact(_) => "redact",
+            TransformConfig::Enrich(_) => "enrich",
+            TransformConfig::Dedupe(_) => "dedupe",
+            TransformConfig::Remap(_) => "remap",
+            TransformConfig::Route(_) => "route",
+            TransformConfig::Throttle(_) => "throttle",
+        }
+    }
+
     /// Reads the settings of a transform of type `kind`; `None` for an unknown type (no
     /// error recorded) or after recording errors.
     pub fn load(

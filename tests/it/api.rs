@@ -209,3 +209,49 @@ fn a_dead_sink_shows_growing_retries_and_lag_while_health_stays_ok() {
     support::signal(&child, "TERM");
     support::wait_exit(&mut child, Duration::from_secs(30));
 }
+
+#[test]
+fn a_filter_counts_the_events_it_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("audit.log");
+    let lines: String = (0..100).fold(String::new(), |mut s, i| {
+        let _ = writeln!(s, "{{\"n\":{i},\"keep\":{}}}", i % 4 == 0);
+        s
+    });
+    std::fs::write(&input, lines).unwrap();
+    let out = dir.path().join("out.ndjson");
+    let port = free_port();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{}'\n[api]\naddress = \"127.0.0.1:{port}\"\n[sources.in]\ntype = \"file\"\ninclude = ['{}']\nformat = \"json\"\n[transforms.keep]\ntype = \"filter\"\ninputs = [\"in\"]\ncondition = '.keep == true'\n[sinks.out]\ntype = \"file\"\ninputs = [\"keep\"]\npath = '{}'\n",
+            dir.path().join("data").display(),
+            input.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let metrics = support::eventually(Duration::from_secs(20), || {
+        let (_, m) = get(port, "/metrics")?;
+        (sample(
+            &m,
+            "auditship_component_sent_events_total",
+            "component_id=\"out\"",
+        ) == Some(25.0))
+        .then_some(m)
+    })
+    .expect("the kept quarter delivered");
+    assert_eq!(
+        sample(
+            &metrics,
+            "auditship_component_discarded_events_total",
+            "component_id=\"keep\",component_kind=\"transform\",component_type=\"filter\""
+        ),
+        Some(75.0),
+        "{metrics}"
+    );
+    support::signal(&child, "TERM");
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(30)), 0);
+}
