@@ -241,6 +241,21 @@ fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {
             );
         }
     }
+    metric.family(
+        "auditship_component_errors_total",
+        "counter",
+        "Failed delivery attempts by kind: transient, rejected (body refused, split and resent), operator (credentials, address), fatal.",
+    );
+    for s in sinks {
+        for (kind, count) in crate::sink::ERROR_TYPES.iter().zip(&s.stats.errors) {
+            let labels = format!("{},error_type=\"{kind}\"", sink_labels(s));
+            metric.sample(
+                "auditship_component_errors_total",
+                &labels,
+                count.load(Ordering::Relaxed),
+            );
+        }
+    }
 }
 
 fn budget_metrics(metric: &mut Metrics, budget: &Budget) {

@@ -128,6 +128,29 @@ pub struct SinkStats {
     pub dead_lettered: AtomicU64,
     /// Failed delivery attempts.
     pub failures: AtomicU64,
+    /// Failed attempts by kind, indexed like [`ERROR_TYPES`].
+    pub errors: [AtomicU64; 4],
+}
+
+/// The kinds of delivery error the metrics tell apart: the destination could not be reached
+/// or answered with a transient error; it refused the request's body (split and sent again);
+/// it refuses this sink until an operator acts (credentials, address); the sink cannot go on.
+pub const ERROR_TYPES: [&str; 4] = ["transient", "rejected", "operator", "fatal"];
+
+impl SinkStats {
+    /// Counts one failed attempt of the kind `error` is.
+    pub fn count_error(&self, error: &SinkError) {
+        let kind = if error.split {
+            1
+        } else if error.operator {
+            2
+        } else if error.retryable {
+            0
+        } else {
+            3
+        };
+        self.errors[kind].fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A sink's checked settings.
@@ -440,6 +463,21 @@ async fn deliver_in_parts<S: Sink>(
 #[cfg(test)]
 mod tests {
     use super::SinkError;
+
+    #[test]
+    fn failed_attempts_are_counted_by_their_kind() {
+        let stats = super::SinkStats::default();
+        for status in [503, 413, 401, 401] {
+            stats.count_error(&SinkError::for_status("http://x/", status, ""));
+        }
+        stats.count_error(&SinkError::fatal("closed".into()));
+        let counts: Vec<u64> = stats
+            .errors
+            .iter()
+            .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        assert_eq!(counts, [1, 1, 2, 1], "{:?}", super::ERROR_TYPES);
+    }
 
     #[test]
     fn answers_are_classified_as_retry_split_or_operator() {

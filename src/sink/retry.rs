@@ -35,8 +35,12 @@ pub async fn until_done<S: Sink>(
         };
         match result {
             Ok(v) => return Some(Ok(v)),
-            Err(e) if !e.retryable => return Some(Err(e)),
+            Err(e) if !e.retryable => {
+                stats.count_error(&e);
+                return Some(Err(e));
+            }
             Err(e) => {
+                stats.count_error(&e);
                 failures += 1;
                 stats.failures.fetch_add(1, Ordering::Relaxed);
                 if max_attempts.is_some_and(|max| failures >= max) {

@@ -34,13 +34,14 @@ fn sample(metrics: &str, name: &str, with: &str) -> Option<f64> {
 }
 
 /// Every metric the API names.
-const METRICS: [&str; 15] = [
+const METRICS: [&str; 16] = [
     "auditship_build_info",
     "auditship_component_received_bytes_total",
     "auditship_component_received_events_total",
     "auditship_component_sent_events_total",
     "auditship_dead_letter_events_total",
     "auditship_sink_retries_total",
+    "auditship_component_errors_total",
     "auditship_source_file_lag_bytes",
     "auditship_source_files_open",
     "auditship_checkpoint_age_seconds",
@@ -201,6 +202,22 @@ fn a_dead_sink_shows_growing_retries_and_lag_while_health_stays_ok() {
             &metrics,
             "auditship_component_sent_events_total",
             "component_id=\"down\""
+        ),
+        Some(0.0),
+        "{metrics}"
+    );
+    // Connection refused is a transient error; nothing was refused for its content.
+    let transient = sample(
+        &metrics,
+        "auditship_component_errors_total",
+        "error_type=\"transient\"",
+    );
+    assert!(transient.is_some_and(|n| n >= 1.0), "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            "auditship_component_errors_total",
+            "error_type=\"rejected\""
         ),
         Some(0.0),
         "{metrics}"
