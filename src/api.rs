@@ -141,8 +141,7 @@ impl Telemetry {
 }
 
 fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
-    type Read = fn(&ReadStats) -> &std::sync::atomic::AtomicU64;
-    let families: [(&str, &str, Read); 2] = [
+    let families: [Family<ReadStats>; 2] = [
         (
             "auditship_component_received_bytes_total",
             "Bytes a source read from its files.",
@@ -154,13 +153,11 @@ fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
             |s| &s.records,
         ),
     ];
-    for (name, help, read) in families {
-        metric.family(name, "counter", help);
-        for s in sources {
-            let value = read(&s.stats).load(Ordering::Relaxed);
-            metric.sample(name, &source_labels(&s.name), value);
-        }
-    }
+    let labels: Vec<(String, &ReadStats)> = sources
+        .iter()
+        .map(|s| (source_labels(&s.name), &*s.stats))
+        .collect();
+    metric.counters(&families, &labels);
     metric.family(
         "auditship_source_file_lag_bytes",
         "gauge",
@@ -213,8 +210,7 @@ fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
 }
 
 fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {
-    type Read = fn(&SinkStats) -> &std::sync::atomic::AtomicU64;
-    let families: [(&str, &str, Read); 3] = [
+    let families: [Family<SinkStats>; 3] = [
         (
             "auditship_component_sent_events_total",
             "Events a sink delivered (acknowledged by its destination).",
@@ -231,16 +227,9 @@ fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {
             |s| &s.failures,
         ),
     ];
-    for (name, help, read) in families {
-        metric.family(name, "counter", help);
-        for s in sinks {
-            metric.sample(
-                name,
-                &sink_labels(s),
-                read(&s.stats).load(Ordering::Relaxed),
-            );
-        }
-    }
+    let labels: Vec<(String, &SinkStats)> =
+        sinks.iter().map(|s| (sink_labels(s), &*s.stats)).collect();
+    metric.counters(&families, &labels);
     metric.family(
         "auditship_component_errors_total",
         "counter",
@@ -278,12 +267,29 @@ fn budget_metrics(metric: &mut Metrics, budget: &Budget) {
     metric.sample("auditship_buffer_max_bytes", "", total as u64);
 }
 
+/// A counter family read from a component's stats: name, help, the field.
+type Family<S> = (
+    &'static str,
+    &'static str,
+    fn(&S) -> &std::sync::atomic::AtomicU64,
+);
+
 /// Writes samples and families into the exposition text.
 struct Metrics(String);
 
 impl Metrics {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    /// Counter families read from each component's stats: (name, help, field) × (labels, stats).
+    fn counters<S>(&mut self, families: &[Family<S>], components: &[(String, &S)]) {
+        for (name, help, read) in families {
+            self.family(name, "counter", help);
+            for (labels, stats) in components {
+                self.sample(name, labels, read(stats).load(Ordering::Relaxed));
+            }
+        }
     }
 
     fn sample(&mut self, name: &str, labels: &str, value: u64) {

@@ -384,19 +384,10 @@ fn op_end(after: &str, first: usize) -> usize {
 
 /// Decodes an auditd hex value (upper-case, even length); `None` when it is not hex.
 fn unhex(value: &str) -> Option<String> {
-    if value.len() < 2
-        || !value.len().is_multiple_of(2)
-        || !value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-    {
+    if value.len() < 2 || value.bytes().any(|b| b.is_ascii_lowercase()) {
         return None;
     }
-    let bytes: Vec<u8> = (0..value.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(&value[i..i + 2], 16).ok())
-        .collect();
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    hex_bytes(value).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A field value as text: hex decoded where auditd encodes, `None` for "no value".
@@ -406,11 +397,12 @@ fn value<'a>(key: &str, raw: &'a str, quoted: bool) -> Option<std::borrow::Cow<'
     }
     if !quoted && table::may_be_hex(key) {
         // `proctitle` is always hex when unquoted; some writers use lower case.
-        if let Some(decoded) = unhex(raw).or_else(|| {
-            (key == "proctitle")
-                .then(|| unhex(&raw.to_ascii_uppercase()))
-                .flatten()
-        }) {
+        let decoded = if key == "proctitle" {
+            hex_bytes(raw).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            unhex(raw)
+        };
+        if let Some(decoded) = decoded {
             return Some(std::borrow::Cow::Owned(decoded));
         }
     }
@@ -463,9 +455,11 @@ enum Key {
     Addr,
     Hostname,
     Terminal,
+    Op,
+    User,
 }
 
-const KEYS: usize = 15;
+const KEYS: usize = 17;
 
 impl Key {
     fn of(name: &str) -> Option<Self> {
@@ -485,6 +479,8 @@ impl Key {
             "addr" => Self::Addr,
             "hostname" => Self::Hostname,
             "terminal" => Self::Terminal,
+            "op" => Self::Op,
+            "user" => Self::User,
             _ => return None,
         })
     }
@@ -705,8 +701,7 @@ fn virt_control(c: &Collected<'_>, kind: &str) -> Option<normalize::Mapping> {
     if kind != "VIRT_CONTROL" {
         return None;
     }
-    let op = c.pairs.iter().find(|(_, k, _, _)| *k == "op")?.2;
-    Some(match op {
+    Some(match c.raw(Key::Op)? {
         "start" | "resume" => normalize::m(&["host"], &["start"]),
         "stop" | "pause" => normalize::m(&["host"], &["end"]),
         "create" => normalize::m(&["host"], &["creation"]),
@@ -743,10 +738,8 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
     }
     // libvirt names the acting account `user=`.
     if kind.starts_with("VIRT_") {
-        if let Some((_, _, name, _)) = c.pairs.iter().find(|(_, k, _, _)| *k == "user") {
-            if !normalize::is_nothing(name) {
-                normalize::user(d, "user.name", line, name);
-            }
+        if let Some(name) = c.raw(Key::User).filter(|n| !normalize::is_nothing(n)) {
+            normalize::user(d, "user.name", line, name);
         }
     }
     let acct = c.text(Key::Acct).filter(|a| !normalize::is_nothing(a));
@@ -881,7 +874,7 @@ fn socket_address(d: &mut Draft, saddr: &str, direction: Option<&str>) {
 
 /// Hex digits (either case) as bytes; `None` when `text` is not hex.
 fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
