@@ -29,6 +29,7 @@ pub enum Phase {
 }
 
 /// A source as the metrics see it.
+#[derive(Clone)]
 pub struct SourceView {
     /// Its name.
     pub name: String,
@@ -41,6 +42,7 @@ pub struct SourceView {
 }
 
 /// A transform as the metrics see it.
+#[derive(Clone)]
 pub struct TransformView {
     /// Its name.
     pub name: String,
@@ -51,6 +53,7 @@ pub struct TransformView {
 }
 
 /// A sink as the metrics see it.
+#[derive(Clone)]
 pub struct SinkView {
     /// Its name.
     pub name: String,

@@ -52,3 +52,59 @@ impl Fanout {
         }
     }
 }
+
+/// A source's output that a reload can point at a new set of downstream components while the
+/// source keeps reading: the pipeline sends the new [`Fanout`] on the paired
+/// [`tokio::sync::watch::Sender`], and the output switches before its next chunk (or as soon as
+/// it notices, through [`Self::changed`], so an idle source lets go of the old components).
+#[derive(Debug)]
+pub struct Rewirable {
+    current: Fanout,
+    next: tokio::sync::watch::Receiver<Fanout>,
+    watching: bool,
+}
+
+impl Rewirable {
+    /// An output to `initial`, and the handle that rewires it.
+    #[must_use]
+    pub fn new(initial: Fanout) -> (Self, tokio::sync::watch::Sender<Fanout>) {
+        let (tx, mut rx) = tokio::sync::watch::channel(Fanout::default());
+        rx.mark_unchanged();
+        (
+            Self {
+                current: initial,
+                next: rx,
+                watching: true,
+            },
+            tx,
+        )
+    }
+
+    /// Takes the newest wiring if there is one; dropping the old one lets its components
+    /// see their input close and drain.
+    fn update(&mut self) {
+        if self.watching && self.next.has_changed().unwrap_or(false) {
+            self.current = self.next.borrow_and_update().clone();
+        }
+    }
+
+    /// Resolves when a new wiring has arrived (and takes it); never, once the pipeline has let
+    /// go of the handle.
+    pub async fn changed(&mut self) {
+        if !self.watching {
+            return std::future::pending().await;
+        }
+        if self.next.changed().await.is_ok() {
+            self.current = self.next.borrow_and_update().clone();
+        } else {
+            self.watching = false;
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Sends `chunk` on the newest wiring.
+    pub async fn send(&mut self, chunk: EventChunk) -> Result<(), Closed> {
+        self.update();
+        self.current.send(chunk).await
+    }
+}

@@ -153,11 +153,16 @@ fn run(paths: &[PathBuf]) -> ExitCode {
     };
     let code = runtime.block_on(async {
         let token = CancellationToken::new();
-        if let Err(e) = shutdown::install(token.clone()) {
+        let reload = (!paths.is_empty()).then(|| pipeline::Reload {
+            paths: paths.to_vec(),
+            signal: std::sync::Arc::new(tokio::sync::Notify::new()),
+        });
+        if let Err(e) = shutdown::install(token.clone(), reload.as_ref().map(|r| r.signal.clone()))
+        {
             eprintln!("auditship: cannot install signal handlers: {e}");
             return ExitCode::from(RUNTIME_FAILURE);
         }
-        match pipeline::run(plan, token).await {
+        match pipeline::run(plan, token, reload).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 tracing::error!(error = %e, "pipeline failed");

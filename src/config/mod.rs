@@ -143,6 +143,9 @@ pub struct Component {
     pub inputs: Vec<String>,
     /// What it is, with its settings.
     pub kind: Kind,
+    /// Its settings as written (`type` included, `inputs` left out): a reload compares these
+    /// to tell a changed component from an unchanged one.
+    pub settings: toml::Table,
 }
 
 /// A component's kind and settings.
@@ -184,6 +187,18 @@ struct Pending {
     name_span: Range<usize>,
     inputs: Vec<(String, Range<usize>)>,
     kind: Kind,
+    settings: toml::Table,
+}
+
+impl From<Pending> for Component {
+    fn from(p: Pending) -> Self {
+        Self {
+            name: p.name,
+            inputs: p.inputs.into_iter().map(|(n, _)| n).collect(),
+            kind: p.kind,
+            settings: p.settings,
+        }
+    }
 }
 
 /// Loads pipeline files (a file, or every `*.toml` in a directory) into a [`Plan`].
@@ -320,11 +335,7 @@ fn build(
     let components = order
         .into_iter()
         .filter_map(|i| slots[i].take())
-        .map(|p| Component {
-            name: p.name,
-            inputs: p.inputs.into_iter().map(|(n, _)| n).collect(),
-            kind: p.kind,
-        })
+        .map(Component::from)
         .collect();
     Ok(Plan {
         data_dir: agent
@@ -448,6 +459,10 @@ fn collect_components(
             table: Spanned::new(vspan, body),
         };
         let before = errors.len();
+        let mut settings: toml::Table = doc
+            .deserialize(&section, &mut Vec::new())
+            .unwrap_or_default();
+        settings.insert("type".to_owned(), toml::Value::String(type_name.clone()));
         let kind = match group_name.as_str() {
             "sources" => SourceConfig::load(&type_name, doc, &section, errors).map(Kind::Source),
             "transforms" => {
@@ -466,6 +481,7 @@ fn collect_components(
                     name_span: name.span(),
                     inputs,
                     kind,
+                    settings,
                 });
             }
             None if errors.len() == before => errors.push(doc.error(

@@ -123,6 +123,12 @@ pub struct SourceHandle {
     pub stats: Arc<ReadStats>,
     /// Per-file lag.
     pub lag: Arc<Mutex<Vec<FileLag>>>,
+    /// Points the parse stage's output at other components (a reload). It holds a copy of
+    /// the wiring: drop it once the parse stage has ended, so downstream sees its input close.
+    pub rewire: Option<tokio::sync::watch::Sender<Fanout>>,
+    /// Stops this source alone (a reload that removes or changes it); cancelled with the
+    /// pipeline's shutdown too.
+    pub stop: CancellationToken,
 }
 
 /// Shared resources a source runs with.
@@ -147,6 +153,8 @@ pub fn spawn(
     let parser = parse::for_format(config.format, &config.parse_options());
     let book = file::open_book(&ctx.data_dir, &name);
     let (tx, rx) = mpsc::channel(crate::fanout::CHANNEL_CHUNKS);
+    let (out, rewire) = crate::fanout::Rewirable::new(out);
+    let stop = ctx.shutdown.child_token();
     let stats = Arc::new(ReadStats::default());
     let lag = Arc::new(Mutex::new(Vec::new()));
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
@@ -164,7 +172,7 @@ pub fn spawn(
         book: book.clone(),
         budget: ctx.budget.clone(),
         out: tx,
-        shutdown: ctx.shutdown.clone(),
+        shutdown: stop.clone(),
         runtime: tokio::runtime::Handle::current(),
         stats: stats.clone(),
         lag: lag.clone(),
@@ -180,5 +188,7 @@ pub fn spawn(
         parser: parse_task,
         stats,
         lag,
+        rewire: Some(rewire),
+        stop,
     })
 }

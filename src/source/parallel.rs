@@ -21,7 +21,7 @@ use super::LineChunk;
 use crate::ack::Acks;
 use crate::chunk::EventChunk;
 use crate::event::{Event, Origin};
-use crate::fanout::Fanout;
+use crate::fanout::Rewirable;
 use crate::parse::{Parser, Sequencer};
 
 /// How often held records are checked against their flush window.
@@ -149,7 +149,7 @@ pub async fn parse_in_order(
     source: Arc<str>,
     mut input: mpsc::Receiver<LineChunk>,
     parser: Arc<dyn Parser>,
-    out: Fanout,
+    mut out: Rewirable,
     max_in_flight: usize,
 ) {
     let mut queue: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
@@ -181,6 +181,8 @@ pub async fn parse_in_order(
                 None
             }
             () = tokio::time::sleep(FLUSH_TICK), if holding => sequenced.flush(false),
+            // A reload rewired the output: let go of the old components at once.
+            () = out.changed(), if input_open || !queue.is_empty() => None,
             else => break,
         };
         if let Some(chunk) = outgoing {

@@ -9,6 +9,7 @@ mod http_server;
 mod http_sink;
 mod parsers;
 mod pipeline_delivery;
+mod reload;
 mod shutdown;
 mod support;
 mod syslog_sink;
