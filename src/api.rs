@@ -213,11 +213,16 @@ fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
 }
 
 fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {
-    let families: [Family<SinkStats>; 3] = [
+    let families: [Family<SinkStats>; 4] = [
         (
             "auditship_component_sent_events_total",
             "Events a sink delivered (acknowledged by its destination).",
             |s| &s.delivered,
+        ),
+        (
+            "auditship_component_sent_bytes_total",
+            "Bytes a sink put on the wire in deliveries that succeeded (encoded and compressed, as sent).",
+            |s| &s.sent_bytes,
         ),
         (
             "auditship_dead_letter_events_total",

@@ -17,6 +17,7 @@ pub struct ConsoleSinkConfig {}
 pub struct ConsoleSink {
     out: tokio::io::Stdout,
     buf: Vec<u8>,
+    sent: u64,
 }
 
 impl ConsoleSink {
@@ -26,6 +27,7 @@ impl ConsoleSink {
         Self {
             out: tokio::io::stdout(),
             buf: Vec::with_capacity(64 * 1024),
+            sent: 0,
         }
     }
 }
@@ -54,7 +56,12 @@ impl Sink for ConsoleSink {
                 SinkError::retry(message)
             }
         })?;
+        self.sent += self.buf.len() as u64;
         Ok(Settlement::Delivered)
+    }
+
+    fn take_sent_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 }
 

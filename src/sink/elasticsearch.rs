@@ -175,6 +175,8 @@ pub struct ElasticsearchSink {
     config: Arc<ElasticsearchSinkConfig>,
     next: Arc<AtomicUsize>,
     dead_letter: Arc<DeadLetter>,
+    /// Bytes of bulk requests answered 2xx, not yet counted.
+    sent: u64,
 }
 
 /// The result of one bulk round.
@@ -201,6 +203,7 @@ impl ElasticsearchSink {
             config: Arc::new(config.clone()),
             next: Arc::new(AtomicUsize::new(0)),
             dead_letter,
+            sent: 0,
         })
     }
 
@@ -309,10 +312,11 @@ impl ElasticsearchSink {
         body.finish()
     }
 
-    async fn round(&self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
+    async fn round(&mut self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
         let body = self
             .body(events, which)
             .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
+        let length = body.len() as u64;
         let mut url = format!("{}/_bulk", self.endpoint());
         if let Some(p) = &self.config.pipeline {
             url.push_str("?pipeline=");
@@ -349,6 +353,7 @@ impl ElasticsearchSink {
             e.retry_after = wait;
             return Err(e);
         }
+        self.sent += length;
         self.items(events, which, &text, wait)
     }
 
@@ -508,6 +513,10 @@ impl Sink for ElasticsearchSink {
         } else {
             Ok(Settlement::Delivered)
         }
+    }
+
+    fn take_sent_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 }
 

@@ -23,6 +23,7 @@ pub struct FileSink {
     path: PathBuf,
     file: Option<tokio::fs::File>,
     buf: Vec<u8>,
+    sent: u64,
 }
 
 impl FileSink {
@@ -33,6 +34,7 @@ impl FileSink {
             path,
             file: None,
             buf: Vec::with_capacity(64 * 1024),
+            sent: 0,
         }
     }
 
@@ -77,7 +79,12 @@ impl Sink for FileSink {
             self.file = None;
             return Err(fail(e));
         }
+        self.sent += self.buf.len() as u64;
         Ok(Settlement::Delivered)
+    }
+
+    fn take_sent_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 }
 

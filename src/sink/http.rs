@@ -184,6 +184,7 @@ impl HttpSinkConfig {
 pub struct HttpSink {
     client: reqwest::Client,
     config: Arc<HttpSinkConfig>,
+    sent: u64,
 }
 
 /// Builds the HTTP client for `tls`, `timeout` (shared by the http and elasticsearch sinks).
@@ -325,6 +326,7 @@ impl HttpSink {
         Ok(Self {
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
+            sent: 0,
         })
     }
 
@@ -367,6 +369,7 @@ impl HttpSink {
 impl Sink for HttpSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
         let body = self.body(events)?;
+        let length = body.len() as u64;
         let method = match self.config.method {
             Method::Post => reqwest::Method::POST,
             Method::Put => reqwest::Method::PUT,
@@ -400,6 +403,7 @@ impl Sink for HttpSink {
         })?;
         let status = response.status().as_u16();
         if response.status().is_success() {
+            self.sent += length;
             return Ok(Settlement::Delivered);
         }
         let wait = retry_after(response.headers());
@@ -414,6 +418,10 @@ impl Sink for HttpSink {
         );
         e.retry_after = wait;
         Err(e)
+    }
+
+    fn take_sent_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 }
 

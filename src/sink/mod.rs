@@ -117,6 +117,12 @@ pub trait Sink: Send {
         &mut self,
         events: &[Event],
     ) -> impl Future<Output = Result<Settlement, SinkError>> + Send;
+
+    /// The bytes this sink put on the wire (encoded and compressed, as sent) in deliveries
+    /// that succeeded since it was last asked; the counter starts again at 0.
+    fn take_sent_bytes(&mut self) -> u64 {
+        0
+    }
 }
 
 /// Counters of one sink.
@@ -124,6 +130,8 @@ pub trait Sink: Send {
 pub struct SinkStats {
     /// Events delivered.
     pub delivered: AtomicU64,
+    /// Bytes of the deliveries that succeeded, as sent (encoded, compressed).
+    pub sent_bytes: AtomicU64,
     /// Events dead-lettered.
     pub dead_lettered: AtomicU64,
     /// Failed delivery attempts.
@@ -416,6 +424,9 @@ async fn deliver_in_parts<S: Sink>(
             ctx.max_attempts,
         )
         .await;
+        ctx.stats
+            .sent_bytes
+            .fetch_add(sink.take_sent_bytes(), Ordering::Relaxed);
         let settlement = match outcome {
             None => return Ok(None),
             Some(Ok(settlement)) => settlement,

@@ -183,6 +183,8 @@ pub struct SyslogSink {
     tcp_inode: Option<u64>,
     udp: Option<tokio::net::UdpSocket>,
     relp: Option<super::relp::RelpSession>,
+    /// Bytes written in deliveries that succeeded, not yet counted.
+    sent: u64,
 }
 
 /// A TCP stream, plain or wrapped in TLS.
@@ -200,6 +202,7 @@ impl Clone for SyslogSink {
             tcp_inode: None,
             udp: None,
             relp: None,
+            sent: 0,
         }
     }
 }
@@ -230,6 +233,7 @@ impl SyslogSink {
             tcp_inode: None,
             udp: None,
             relp: None,
+            sent: 0,
         })
     }
 
@@ -405,6 +409,7 @@ impl SyslogSink {
                 self.config.address
             )));
         }
+        self.sent += frame.len() as u64;
         Ok(())
     }
 
@@ -441,6 +446,7 @@ impl SyslogSink {
                 socket.send(&msg).await.map_err(|e| {
                     SinkError::retry(format!("UDP send to {}: {e}", self.config.address))
                 })?;
+                self.sent += msg.len() as u64;
             }
         }
         Ok(())
@@ -495,6 +501,7 @@ impl SyslogSink {
             self.relp = None;
             return Err(e);
         }
+        self.sent += messages.iter().map(|m| m.len() as u64).sum::<u64>();
         Ok(())
     }
 }
@@ -539,6 +546,10 @@ impl Sink for SyslogSink {
             Mode::Relp => self.send_relp(events).await?,
         }
         Ok(Settlement::Delivered)
+    }
+
+    fn take_sent_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.sent)
     }
 }
 

@@ -34,11 +34,12 @@ fn sample(metrics: &str, name: &str, with: &str) -> Option<f64> {
 }
 
 /// Every metric the API names.
-const METRICS: [&str; 16] = [
+const METRICS: [&str; 17] = [
     "auditship_build_info",
     "auditship_component_received_bytes_total",
     "auditship_component_received_events_total",
     "auditship_component_sent_events_total",
+    "auditship_component_sent_bytes_total",
     "auditship_dead_letter_events_total",
     "auditship_sink_retries_total",
     "auditship_component_errors_total",
@@ -113,6 +114,16 @@ fn health_is_ok_while_running_and_metrics_count_every_delivered_line() {
             "component_id=\"out0\""
         ),
         Some(500.0),
+        "{metrics}"
+    );
+    // A file sink's bytes sent are the bytes in its file.
+    assert_eq!(
+        sample(
+            &metrics,
+            "auditship_component_sent_bytes_total",
+            "component_id=\"out0\""
+        ),
+        Some(std::fs::metadata(&out).unwrap().len() as f64),
         "{metrics}"
     );
     assert_eq!(
