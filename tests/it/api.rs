@@ -123,7 +123,9 @@ fn health_is_ok_while_running_and_metrics_count_every_delivered_line() {
             "auditship_component_sent_bytes_total",
             "component_id=\"out0\""
         ),
-        Some(std::fs::metadata(&out).unwrap().len() as f64),
+        Some(f64::from(
+            u32::try_from(std::fs::metadata(&out).unwrap().len()).unwrap()
+        )),
         "{metrics}"
     );
     assert_eq!(
