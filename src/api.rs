@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{Either, Full};
+use hyper::body::Frame;
 use hyper::{Request, Response, StatusCode};
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +67,8 @@ pub struct SinkView {
 /// What the API reports: the phase and the running components' counters.
 #[derive(Default)]
 pub struct Telemetry {
+    /// The taps `GET /tap` watches.
+    pub taps: Arc<crate::tap::Taps>,
     phase: AtomicU8,
     sources: Mutex<Vec<SourceView>>,
     transforms: Mutex<Vec<TransformView>>,
@@ -135,6 +138,16 @@ impl Telemetry {
             );
         }
         sinks_metrics(&mut metric, &sinks);
+        metric.family(
+            "auditship_tap_dropped_events_total",
+            "counter",
+            "Copies of events not handed to a slow `auditship tap` (the events themselves flow on).",
+        );
+        metric.sample(
+            "auditship_tap_dropped_events_total",
+            "",
+            self.taps.dropped.load(Ordering::Relaxed),
+        );
         if let Some(budget) = lock(&self.budget).as_ref() {
             budget_metrics(&mut metric, budget);
         }
@@ -423,13 +436,67 @@ pub async fn serve(
     }))
 }
 
-fn answer<B>(request: &Request<B>, telemetry: &Telemetry) -> Response<Full<Bytes>> {
+/// A tap's stream of ECS JSON lines, ending when the agent stops.
+pub struct TapBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for TapBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.0.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+/// `GET /tap?component=NAME&component=...&sample=N`: streams the events leaving those
+/// components (every output without a name), every `N`th one.
+fn tap(query: &str, telemetry: &Telemetry) -> Response<Either<Full<Bytes>, TapBody>> {
+    let mut components = Vec::new();
+    let mut sample = 1;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("component", name)) => components.push(name.to_owned()),
+            Some(("sample", n)) if n.parse::<u64>().is_ok_and(|n| n > 0) => {
+                sample = n.parse().unwrap_or(1);
+            }
+            _ => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad query `{pair}`: component=NAME (repeatable), sample=N (N ≥ 1)\n"),
+                )
+            }
+        }
+    }
+    match telemetry.taps.watch(&components, sample) {
+        Ok(rx) => Response::builder()
+            .header("content-type", "application/x-ndjson")
+            .body(Either::Right(TapBody(rx)))
+            .unwrap_or_else(|_| Response::new(Either::Left(Full::default()))),
+        Err(e) => plain(StatusCode::NOT_FOUND, format!("{e}\n")),
+    }
+}
+
+fn plain(status: StatusCode, body: String) -> Response<Either<Full<Bytes>, TapBody>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Either::Left(Full::new(Bytes::from(body))))
+        .unwrap_or_else(|_| Response::new(Either::Left(Full::default())))
+}
+
+fn answer<B>(
+    request: &Request<B>,
+    telemetry: &Telemetry,
+) -> Response<Either<Full<Bytes>, TapBody>> {
     let reply = |status: StatusCode, kind: &str, body: String| {
         Response::builder()
             .status(status)
             .header("content-type", kind)
-            .body(Full::new(Bytes::from(body)))
-            .unwrap_or_default()
+            .body(Either::Left(Full::new(Bytes::from(body))))
+            .unwrap_or_else(|_| Response::new(Either::Left(Full::default())))
     };
     if request.method() != hyper::Method::GET {
         return reply(
@@ -456,10 +523,11 @@ fn answer<B>(request: &Request<B>, telemetry: &Telemetry) -> Response<Full<Bytes
             "text/plain; version=0.0.4",
             telemetry.render(),
         ),
+        "/tap" => tap(request.uri().query().unwrap_or(""), telemetry),
         _ => reply(
             StatusCode::NOT_FOUND,
             "text/plain",
-            "not found: /health, /metrics\n".into(),
+            "not found: /health, /metrics, /tap\n".into(),
         ),
     }
 }

@@ -1,4 +1,4 @@
-//! Command-line interface: `run`, `validate`, `test`, `parse`, `dead-letters`.
+//! Command-line interface: `run`, `validate`, `test`, `parse`, `dead-letters`, `tap`, `top`.
 
 use std::path::PathBuf;
 
@@ -71,6 +71,34 @@ pub enum Command {
         /// `list` or `replay`.
         #[command(subcommand)]
         action: DeadLetterAction,
+    },
+    /// Stream the events leaving components of a running agent as ECS JSON lines (its
+    /// `[api]` must be on). A slow reader loses copies, never slows the agent.
+    Tap {
+        /// The agent's API address (`[api] address`).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8686")]
+        api: String,
+        /// Components to watch (a transform's name covers its named outputs); none: all.
+        components: Vec<String>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// Copy every Nth event only.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sample: u64,
+    },
+    /// A terminal view of a running agent (its `[api]` must be on): each component's event
+    /// rate, totals, errors, lag and the buffer, refreshed every second. Ctrl-C quits.
+    Top {
+        /// The agent's API address (`[api] address`).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8686")]
+        api: String,
+        /// Print one view (rates over one interval) and exit, without clearing the screen.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between refreshes.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        interval: f64,
     },
 }
 

@@ -17,9 +17,19 @@ pub const CHANNEL_CHUNKS: usize = 4;
 pub const SINK_CHUNKS: usize = 1024;
 
 /// The senders of one component.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Fanout {
     senders: Vec<mpsc::Sender<EventChunk>>,
+    /// The output's tap (`auditship tap`): one atomic load per chunk while nobody watches.
+    tap: Option<std::sync::Arc<crate::tap::TapPoint>>,
+}
+
+impl std::fmt::Debug for Fanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fanout")
+            .field("senders", &self.senders.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Every downstream component has stopped.
@@ -31,11 +41,21 @@ impl Fanout {
     /// An output to `senders`.
     #[must_use]
     pub fn new(senders: Vec<mpsc::Sender<EventChunk>>) -> Self {
-        Self { senders }
+        Self { senders, tap: None }
+    }
+
+    /// The same output, tapped at `tap`.
+    #[must_use]
+    pub fn tapped(mut self, tap: std::sync::Arc<crate::tap::TapPoint>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Sends `chunk` to every downstream component, waiting for room.
     pub async fn send(&self, chunk: EventChunk) -> Result<(), Closed> {
+        if let Some(tap) = &self.tap {
+            tap.offer(&chunk);
+        }
         let Some((last, rest)) = self.senders.split_last() else {
             // No downstream: the graph check forbids this, so nothing was delivered.
             return Err(Closed);

@@ -49,9 +49,15 @@ pub mod pipeline_tests;
 
 /// The HTTP API: health probe and Prometheus metrics.
 pub mod api;
+/// `auditship tap` and `auditship top`: clients of a running agent's API.
+pub mod client;
 pub mod shutdown;
 /// Telling systemd the agent is ready, stopping and alive.
 pub mod systemd;
+/// Copies of the events leaving a component, for `auditship tap`.
+pub mod tap;
+/// `auditship tap` and `auditship top`.
+pub mod watch;
 
 pub mod telemetry;
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use auditship::cli::{Cli, Command, DeadLetterAction, LogFormat};
 use auditship::{
-    config, embedded, inspect, parse, pipeline, pipeline_tests, replay, shutdown, telemetry,
+    config, embedded, inspect, parse, pipeline, pipeline_tests, replay, shutdown, telemetry, watch,
 };
 use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +33,59 @@ fn main() -> ExitCode {
         } => parse_files(format, timezone, &files),
         Command::DeadLetters { action } => dead_letters(action),
         Command::Test { config } => test(&config),
+        Command::Tap {
+            api,
+            components,
+            limit,
+            sample,
+        } => watch(|| async move {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            watch::tap(&api, &components, limit, sample, &mut out)
+                .await
+                .map(|_| ())
+        }),
+        Command::Top {
+            api,
+            once,
+            interval,
+        } => watch(|| async move {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            let every = std::time::Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+            watch::top(&api, once, every, &mut out).await
+        }),
+    }
+}
+
+/// Runs a client of the agent's API (`tap`, `top`): 0, 1 when the agent cannot be reached,
+/// 2 when it refuses the request.
+fn watch<F: std::future::Future<Output = Result<(), watch::WatchError>>>(
+    job: impl FnOnce() -> F,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditship: cannot start the runtime: {e}");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+    };
+    match runtime.block_on(job()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(watch::WatchError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e @ watch::WatchError::Refused(_)) => {
+            eprintln!("auditship: {e}");
+            ExitCode::from(USAGE)
+        }
+        Err(e) => {
+            eprintln!("auditship: {e}");
+            ExitCode::from(RUNTIME_FAILURE)
+        }
     }
 }
 

@@ -103,6 +103,8 @@ struct Running {
     transform_views: Vec<api::TransformView>,
     budget: Budget,
     dead_letter: Arc<DeadLetter>,
+    /// Every output's tap, kept across reloads.
+    taps: Arc<crate::tap::Taps>,
 }
 
 /// Everything has settled (or was abandoned): writes the final checkpoints.
@@ -167,7 +169,7 @@ pub async fn run(
     }
     let _stop_api = api_stop.drop_guard();
     let abort = CancellationToken::new();
-    let mut running = start(&plan, &shutdown, &abort)?;
+    let mut running = start(&plan, &shutdown, &abort, telemetry.taps.clone())?;
     show(&telemetry, &running);
     tracing::info!(
         components = plan.components.len(),
@@ -587,6 +589,7 @@ fn wire(
                 .filter_map(|c| senders.get(c.name.as_str()).cloned())
                 .collect(),
         )
+        .tapped(running.taps.point(name))
     };
     let mut fanouts: HashMap<&str, Vec<Fanout>> = HashMap::new();
     for c in &plan.components {
@@ -637,6 +640,12 @@ fn wire(
             (c.name.clone(), out)
         })
         .collect();
+    running.taps.set_outputs(
+        plan.components
+            .iter()
+            .flat_map(|c| c.kind.outputs(&c.name))
+            .collect(),
+    );
     Ok(Wired {
         sinks,
         transforms,
@@ -699,6 +708,7 @@ fn start(
     plan: &Plan,
     shutdown: &CancellationToken,
     abort: &CancellationToken,
+    taps: Arc<crate::tap::Taps>,
 ) -> Result<Running, PipelineError> {
     let mut running = Running {
         sources: Vec::new(),
@@ -711,6 +721,7 @@ fn start(
             plan.dead_letter_max_bytes,
             plan.dead_letter_max_files,
         )),
+        taps,
     };
     let wired = wire(plan, &mut HashMap::new(), &running, abort).map_err(|e| match e {
         ReloadError::Sink { name, reason } => PipelineError::Sink {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::support;
 
 /// `GET path` on `port` over loopback: (status, body).
-fn get(port: u16, path: &str) -> Option<(u16, String)> {
+pub(crate) fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
@@ -23,7 +23,7 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of the sample `name{labels...}` whose labels contain `with`.
-fn sample(metrics: &str, name: &str, with: &str) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, name: &str, with: &str) -> Option<f64> {
     metrics
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -54,7 +54,7 @@ const METRICS: [&str; 17] = [
     "process_open_fds",
 ];
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

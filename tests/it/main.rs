@@ -13,4 +13,5 @@ mod reload;
 mod shutdown;
 mod support;
 mod syslog_sink;
+mod tap;
 mod transforms;

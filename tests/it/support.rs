@@ -123,6 +123,18 @@ pub fn lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Appends `text` to `path` (created if missing), as a writing program does.
+pub fn append_text(path: &Path, text: &str) {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
 /// Reads stdout lines of `child` on a thread; returns a receiver of lines.
 pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     let out = child.stdout.take().expect("piped stdout");

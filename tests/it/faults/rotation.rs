@@ -17,13 +17,7 @@ fn dogtag_line(seq: usize) -> String {
 
 fn append_dogtag(path: &Path, seqs: std::ops::Range<usize>) {
     let text: String = seqs.map(dogtag_line).collect();
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
+    crate::support::append_text(path, &text);
 }
 
 #[test]
