@@ -434,7 +434,7 @@ impl CheckpointStore {
             serde_json::to_vec_pretty(checkpoints).map_err(|e| io(std::io::Error::other(e)))?;
         body.push(b'\n');
         {
-            let mut file = std::fs::File::create(&tmp).map_err(io)?;
+            let mut file = private_file(&tmp).map_err(io)?;
             file.write_all(&body).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
@@ -456,6 +456,18 @@ impl CheckpointStore {
         })?;
         Ok(aside)
     }
+}
+
+/// Creates (or truncates) `path` readable and writable by the owner only, whatever the umask:
+/// checkpoints name the audit files read, dead letters hold audit events.
+pub fn private_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! silently.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -131,9 +132,11 @@ impl DeadLetter {
             let next = rotated.last().map_or(1, |(n, _)| n + 1);
             std::fs::rename(&path, self.dir.join(format!("{CURRENT}.{next}"))).map_err(err)?;
         }
+        // Refused audit events: the owner's alone, whatever the umask.
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(&path)
             .map_err(err)?;
         let before = file.metadata().map_or(0, |m| m.len());

@@ -280,7 +280,7 @@ fn rewrite(path: &Path, lines: &[&str]) -> Result<(), ReplayError> {
     }
     let tmp = path.with_extension("replay.tmp");
     {
-        let mut file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut file = crate::checkpoint::private_file(&tmp).map_err(io)?;
         for line in lines {
             file.write_all(line.as_bytes()).map_err(io)?;
             file.write_all(b"\n").map_err(io)?;

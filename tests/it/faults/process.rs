@@ -235,3 +235,46 @@ fn many_more_files_than_descriptors_are_all_read_and_the_sink_keeps_its_own() {
         assert_eq!(d.get(&(30_000 + f)), Some(&1), "late line of file {f}");
     }
 }
+
+#[test]
+fn files_holding_events_are_never_world_readable_even_under_umask_000() {
+    use crate::http_server::{Answer, Server};
+    use std::os::unix::fs::PermissionsExt as _;
+    // The destination refuses every event on its own: each goes to the dead-letter file.
+    let server = Server::start(vec![]);
+    server.state.lock().unwrap().fallback = Some(Answer::status(400));
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    std::fs::write(&log, "seq 1\nseq 2\n").unwrap();
+    let out = dir.path().join("out/events.ndjson");
+    let data = dir.path().join("data");
+    let config = dir.path().join("p.toml");
+    let text = support::file_to_files(&data, &log, "raw", &[&out]) + &format!(
+        "\n[sinks.refused]\ntype = \"http\"\ninputs = [\"in\"]\nuri = 'http://127.0.0.1:{}/'\nbatch = {{ timeout = \"50ms\" }}\n",
+        server.port
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut child = support::spawn_as(
+        &["sh", "-c", "umask 000; exec \"$0\" \"$@\""],
+        &["run", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let dead = data.join("dead_letter/events.ndjson");
+    let checkpoint = data.join("checkpoints/in.json");
+    let written = support::eventually(Duration::from_secs(20), || {
+        (support::lines(&out).len() == 2 && support::lines(&dead).len() == 2 && checkpoint.exists())
+            .then_some(())
+    });
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(20));
+    assert!(written.is_some(), "{}", support::stderr_text(&mut child));
+    for (path, most) in [(&out, 0o640), (&dead, 0o600), (&checkpoint, 0o600)] {
+        let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            mode & !most,
+            0,
+            "{} is {mode:o}, at most {most:o}",
+            path.display()
+        );
+    }
+}
