@@ -132,7 +132,7 @@ fn bad_config_exits_2_before_anything_starts() {
 }
 
 #[test]
-fn systemd_hears_ready_watchdog_pings_and_stopping_on_its_notify_socket() {
+fn systemd_hears_ready_watchdog_pings_reloading_and_stopping_on_its_notify_socket() {
     let dir = tempfile::tempdir().unwrap();
     let (config, _, _) = raw_pipeline(dir.path(), "one\ntwo\n");
     let socket_path = dir.path().join("notify.sock");
@@ -167,6 +167,25 @@ fn systemd_hears_ready_watchdog_pings_and_stopping_on_its_notify_socket() {
     );
     assert!(
         messages.iter().filter(|m| *m == "WATCHDOG=1").count() >= 3,
+        "{messages:?}"
+    );
+    // A reload says RELOADING, then READY again once applied.
+    support::signal(&child, "HUP");
+    let from = messages.len();
+    for _ in 0..50 {
+        receive(&mut messages, &mut buf);
+        if messages[from..].iter().any(|m| m.starts_with("READY=1")) {
+            break;
+        }
+    }
+    let reload: Vec<&String> = messages[from..]
+        .iter()
+        .filter(|m| *m != "WATCHDOG=1")
+        .collect();
+    assert!(
+        reload.len() == 2
+            && reload[0].starts_with("RELOADING=1\n")
+            && reload[1].starts_with("READY=1\n"),
         "{messages:?}"
     );
     support::signal(&child, "TERM");
