@@ -22,6 +22,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Verifiers `auditship verify --compat` can reproduce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compat {
+    /// Dogtag's `AuditVerify` tool.
+    Auditverify,
+}
+
 /// How the agent writes its own log lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -86,6 +93,27 @@ pub enum Command {
         /// Copy every Nth event only.
         #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         sample: u64,
+    },
+    /// Verify the signature chain of Dogtag signed audit logs, oldest file first. Exit 0 all
+    /// good, 2 a bad signature or an unsigned tail, 1 an error (unreadable file, bad
+    /// certificate), as AuditVerify.
+    Verify {
+        /// The audit signing certificate (PEM or DER).
+        #[arg(long, value_name = "PEM")]
+        cert: PathBuf,
+        /// Reproduce Dogtag's AuditVerify (its counts, verdicts and misreadings) instead of
+        /// the strict verification.
+        #[arg(long, value_enum)]
+        compat: Option<Compat>,
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+        /// The digest of RSA signatures (ECDSA always uses SHA-256).
+        #[arg(long, value_enum, default_value = "sha256")]
+        digest: crate::integrity::cert::Digest,
+        /// The signed audit files, oldest first (the active file last).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// A terminal view of a running agent (its `[api]` must be on): each component's event
     /// rate, totals, errors, lag and the buffer, refreshed every second. Ctrl-C quits.

@@ -44,6 +44,9 @@ pub mod replay;
 
 pub mod checkpoint;
 
+/// Tamper evidence: Dogtag's signed audit logs verified, and shipped events hash-chained.
+pub mod integrity;
+
 pub mod pipeline;
 pub mod pipeline_tests;
 

@@ -45,6 +45,13 @@ fn main() -> ExitCode {
                 .await
                 .map(|_| ())
         }),
+        Command::Verify {
+            cert,
+            compat,
+            json,
+            digest,
+            files,
+        } => verify(&cert, compat.is_some(), json, digest, &files),
         Command::Top {
             api,
             once,
@@ -56,6 +63,88 @@ fn main() -> ExitCode {
             watch::top(&api, once, every, &mut out).await
         }),
     }
+}
+
+/// `auditship verify`: 0 all good, 2 a bad signature or an unsigned tail, 1 an error.
+fn verify(
+    cert: &Path,
+    compat: bool,
+    json: bool,
+    digest: auditship::integrity::cert::Digest,
+    paths: &[PathBuf],
+) -> ExitCode {
+    use auditship::integrity::dogtag;
+    let key = match auditship::integrity::cert::SigningKey::from_file(cert, digest) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("auditship: {e}");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+    };
+    let mut files = Vec::with_capacity(paths.len());
+    for path in paths {
+        match std::fs::read(path) {
+            Ok(bytes) => files.push((path.display().to_string(), bytes)),
+            Err(e) => {
+                eprintln!("auditship: cannot read {}: {e}", path.display());
+                return ExitCode::from(RUNTIME_FAILURE);
+            }
+        }
+    }
+    let mut strict = dogtag::StrictCheck {
+        key: &key,
+        state: dogtag::Strict::new(),
+    };
+    let mut auditverify = dogtag::AuditVerify::new(&key);
+    let check: &mut dyn dogtag::ChainCheck = if compat {
+        &mut auditverify
+    } else {
+        &mut strict
+    };
+    let report = match dogtag::verify(check, &files) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("auditship: {e}\nVerification process FAILED.");
+            return ExitCode::from(RUNTIME_FAILURE);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap_or_default());
+    } else if compat {
+        for f in &report.failures {
+            println!("{}", f.detail);
+        }
+        println!(
+            "\nVerification process complete.\nValid signatures: {}\nInvalid signatures: {}",
+            report.valid, report.invalid
+        );
+    } else {
+        println!(
+            "{} ({}): {} valid, {} invalid signatures{}; {} failures, {} warnings",
+            if report.exit_code() == 0 {
+                "VERIFIED"
+            } else {
+                "FAILED"
+            },
+            key.description,
+            report.valid,
+            report.invalid,
+            if report.unsigned_tail {
+                ", unsigned tail"
+            } else {
+                ""
+            },
+            report.failures.len(),
+            report.warnings.len()
+        );
+        for f in &report.failures {
+            println!("FAIL {}:{} {}: {}", f.file, f.line, f.kind, f.detail);
+        }
+        for w in &report.warnings {
+            println!("warn {}:{} {}: {}", w.file, w.line, w.kind, w.detail);
+        }
+    }
+    ExitCode::from(report.exit_code())
 }
 
 /// Runs a client of the agent's API (`tap`, `top`): 0, 1 when the agent cannot be reached,

@@ -11,6 +11,7 @@ mod parsers;
 mod pipeline_delivery;
 mod reload;
 mod shutdown;
+mod signed;
 mod support;
 mod syslog_sink;
 mod tap;
