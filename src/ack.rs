@@ -13,7 +13,7 @@
 //! returned exactly when the chunk leaves the agent.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::budget::Reservation;
 
@@ -33,7 +33,27 @@ pub trait AckReceiver: Send + Sync {
     /// Called once per chunk `seq` when its last copy is gone; `delivered` is false when any
     /// copy failed or was dropped unsettled.
     fn complete(&self, seq: u64, delivered: bool);
+
+    /// As [`AckReceiver::complete`], with the states the `chain` transforms reached after
+    /// the chunk's events (kept with the checkpoint when the offset passes the chunk).
+    fn complete_chained(&self, seq: u64, delivered: bool, chain: Option<ChainStates>) {
+        let _ = chain;
+        self.complete(seq, delivered);
+    }
 }
+
+/// Where one hash chain stands after an event: its sequence number and hash (hex).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainState {
+    /// The last event's `auditship.chain.seq`.
+    pub seq: u64,
+    /// The last event's `auditship.chain.hash`.
+    pub hash: String,
+}
+
+/// The states of a file's chains, by `chain` transform name.
+pub type ChainStates = std::collections::BTreeMap<String, ChainState>;
 
 /// The shared acknowledgement state of one chunk of lines.
 pub struct ChunkAck {
@@ -41,6 +61,13 @@ pub struct ChunkAck {
     failed: AtomicBool,
     receiver: Option<Arc<dyn AckReceiver>>,
     _reservation: Option<Reservation>,
+    /// The file the chunk was read from (0: none).
+    pub file_id: u64,
+    /// The file's chain states when reading resumed from its checkpoint: where each chain
+    /// continues.
+    pub resume: Option<Arc<ChainStates>>,
+    /// The chain states after this chunk's events (set by `chain` transforms).
+    chain: Mutex<Option<ChainStates>>,
 }
 
 impl ChunkAck {
@@ -56,14 +83,51 @@ impl ChunkAck {
             failed: AtomicBool::new(false),
             receiver,
             _reservation: reservation,
+            file_id: 0,
+            resume: None,
+            chain: Mutex::new(None),
         })
+    }
+
+    /// A chunk of file `file_id`, whose chains resume at `resume`.
+    #[must_use]
+    pub fn of_file(
+        seq: u64,
+        receiver: Arc<dyn AckReceiver>,
+        reservation: Option<Reservation>,
+        file_id: u64,
+        resume: Option<Arc<ChainStates>>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            seq,
+            failed: AtomicBool::new(false),
+            receiver: Some(receiver),
+            _reservation: reservation,
+            file_id,
+            resume,
+            chain: Mutex::new(None),
+        })
+    }
+
+    /// Records where chain `name` stands after this chunk's events.
+    pub fn record_chain(&self, name: &str, state: ChainState) {
+        self.chain
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(ChainStates::new)
+            .insert(name.to_owned(), state);
     }
 }
 
 impl Drop for ChunkAck {
     fn drop(&mut self) {
         if let Some(receiver) = &self.receiver {
-            receiver.complete(self.seq, !self.failed.load(Ordering::Acquire));
+            let chain = self
+                .chain
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            receiver.complete_chained(self.seq, !self.failed.load(Ordering::Acquire), chain);
         }
     }
 }
@@ -110,6 +174,11 @@ impl Acks {
             }
         }
         other.settled = true;
+    }
+
+    /// The chunks covered.
+    pub fn chunks(&self) -> impl Iterator<Item = &Arc<ChunkAck>> {
+        self.chunks.iter()
     }
 
     /// Number of distinct chunks covered.

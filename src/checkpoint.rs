@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ack::AckReceiver;
+use crate::ack::{AckReceiver, ChainStates};
 
 /// Version of the checkpoint file format written by this build.
 pub const FORMAT_VERSION: u32 = 1;
@@ -59,6 +59,10 @@ pub struct FileTracker {
     /// Chunks not yet folded into `acked`: (seq, end offset, state, marker of the end), seq
     /// ascending.
     pending: VecDeque<(u64, u64, ChunkState, Option<Mark>)>,
+    /// Chain states of completed chunks not yet folded, by seq.
+    chained: Vec<(u64, ChainStates)>,
+    /// The chain states at `acked` (those that moved since the tracker was made).
+    acked_chain: ChainStates,
     /// Chunks of other trackers that stand for this file's bytes up to an offset: settled
     /// when this tracker's acknowledged offset reaches it (see [`FileTracker::follow`]).
     followers: Vec<(u64, Arc<Mutex<FileTracker>>, u64)>,
@@ -73,6 +77,8 @@ impl FileTracker {
             acked_mark: None,
             next_seq: 0,
             pending: VecDeque::new(),
+            chained: Vec::new(),
+            acked_chain: ChainStates::new(),
             followers: Vec::new(),
         }
     }
@@ -139,6 +145,20 @@ impl FileTracker {
 
     /// Records the final status of chunk `seq` and advances over the delivered prefix.
     pub fn complete(&mut self, seq: u64, delivered: bool) {
+        self.complete_chained(seq, delivered, None);
+    }
+
+    /// The chain states at the acknowledged offset (only chains that moved this run).
+    #[must_use]
+    pub fn acked_chain(&self) -> &ChainStates {
+        &self.acked_chain
+    }
+
+    /// As [`Self::complete`], with the chain states after the chunk's events.
+    pub fn complete_chained(&mut self, seq: u64, delivered: bool, chain: Option<ChainStates>) {
+        if let Some(chain) = chain.filter(|_| delivered) {
+            self.chained.push((seq, chain));
+        }
         let Some(front) = self.pending.front().map(|p| p.0) else {
             return;
         };
@@ -153,10 +173,14 @@ impl FileTracker {
         } else {
             ChunkState::Failed
         };
-        while let Some(&(_, end, ChunkState::Delivered, mark)) = self.pending.front() {
+        while let Some(&(done, end, ChunkState::Delivered, mark)) = self.pending.front() {
             self.acked = end;
             self.acked_mark = mark;
             self.pending.pop_front();
+            if let Some(i) = self.chained.iter().position(|(s, _)| *s == done) {
+                let (_, states) = self.chained.swap_remove(i);
+                self.acked_chain.extend(states);
+            }
         }
         self.settle_followers();
     }
@@ -182,6 +206,7 @@ impl FileTracker {
     /// Forgets pending chunks and restarts at `offset` (the file was truncated).
     pub fn reset(&mut self, offset: u64) {
         self.pending.clear();
+        self.chained.clear();
         self.acked = offset;
         self.acked_mark = None;
     }
@@ -191,6 +216,12 @@ impl AckReceiver for Mutex<FileTracker> {
     fn complete(&self, seq: u64, delivered: bool) {
         if let Ok(mut tracker) = self.lock() {
             tracker.complete(seq, delivered);
+        }
+    }
+
+    fn complete_chained(&self, seq: u64, delivered: bool, chain: Option<ChainStates>) {
+        if let Ok(mut tracker) = self.lock() {
+            tracker.complete_chained(seq, delivered, chain);
         }
     }
 }
@@ -227,6 +258,9 @@ pub struct FileCheckpoint {
     pub mark_hash: u64,
     /// When this entry was last updated (epoch ms); old entries are pruned.
     pub updated_ms: i64,
+    /// Where each `chain` transform's hash chain of this file stands at `offset`.
+    #[serde(default, skip_serializing_if = "ChainStates::is_empty")]
+    pub chain: ChainStates,
 }
 
 /// The saved positions of one source's files.
@@ -329,19 +363,25 @@ impl CheckpointBook {
                 return Ok(());
             };
             let now = crate::time::now_ms();
-            let live: Vec<(u64, u64, Option<Mark>)> = s
+            let live: Vec<(u64, u64, Option<Mark>, ChainStates)> = s
                 .live
                 .iter()
-                .filter_map(|(id, t)| t.lock().ok().map(|t| (*id, t.acked(), t.acked_mark())))
+                .filter_map(|(id, t)| {
+                    t.lock()
+                        .ok()
+                        .map(|t| (*id, t.acked(), t.acked_mark(), t.acked_chain().clone()))
+                })
                 .collect();
-            for (id, acked, mark) in &live {
-                if let Some(e) = s.entries.iter_mut().find(|e| e.file_id == *id) {
-                    if e.offset != *acked {
-                        e.offset = *acked;
+            for (id, acked, mark, chain) in live {
+                if let Some(e) = s.entries.iter_mut().find(|e| e.file_id == id) {
+                    if e.offset != acked {
+                        e.offset = acked;
                         // An offset without its marker is saved without one (never with
                         // the marker of another offset).
                         (e.mark_len, e.mark_hash) = mark.unwrap_or((0, 0));
                     }
+                    // Chains that moved; the others stay where the checkpoint had them.
+                    e.chain.extend(chain);
                     e.updated_ms = now;
                 }
             }
@@ -548,6 +588,7 @@ mod tests {
             mark_len: 42,
             mark_hash: 7,
             updated_ms: crate::time::now_ms(),
+            chain: ChainStates::new(),
         };
         let book = CheckpointBook::new(store.clone(), vec![]);
         let tracker = std::sync::Arc::new(Mutex::new(FileTracker::new(42)));

@@ -115,6 +115,17 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Check the hash chains of exported events (NDJSON from the file sink, an Elasticsearch
+    /// export, ...; any order): deletions, insertions, edits and reordering. Exit 0 all good,
+    /// 2 a finding, 1 an unreadable file.
+    VerifyChain {
+        /// Print one JSON object instead of the human report.
+        #[arg(long)]
+        json: bool,
+        /// NDJSON files of events stamped by a `chain` transform.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// A terminal view of a running agent (its `[api]` must be on): each component's event
     /// rate, totals, errors, lag and the buffer, refreshed every second. Ctrl-C quits.
     Top {

@@ -2,4 +2,5 @@
 //! event hash-chained.
 
 pub mod cert;
+pub mod chain;
 pub mod dogtag;

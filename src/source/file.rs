@@ -254,6 +254,8 @@ struct Tailed {
     at_path: bool,
     /// The last bytes read (at most [`RECENT_BYTES`]), ending at `read_pos`.
     recent: Vec<u8>,
+    /// Where the file's hash chains stood at the checkpoint reading resumed from.
+    resume: Option<Arc<crate::ack::ChainStates>>,
 }
 
 impl Tailed {
@@ -524,7 +526,13 @@ impl Reader {
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let receiver: Arc<dyn crate::ack::AckReceiver> = f.tracker.clone();
-        let acks = Acks::one(ChunkAck::new(seq, Some(receiver), reservation));
+        let acks = Acks::one(ChunkAck::of_file(
+            seq,
+            receiver,
+            reservation,
+            f.file_id,
+            f.resume.clone(),
+        ));
         let chunk = LineChunk {
             path: f.path_str.clone(),
             file_id: f.file_id,
@@ -688,6 +696,10 @@ impl Reader {
             })
         };
         let mut original = None;
+        // Where the file's hash chains stand, when reading resumes at its checkpoint.
+        let resume = same_inode
+            .filter(|e| e.offset <= len && !e.chain.is_empty())
+            .map(|e| Arc::new(e.chain.clone()));
         let (offset, file_id, why) = if let Some(e) = same_inode {
             if e.offset > len {
                 tracing::warn!(source = %self.name, path = %path.display(), saved = e.offset, size = len, "file is shorter than its checkpoint (truncated while stopped); reading it from the start");
@@ -736,6 +748,11 @@ impl Reader {
                 mark_len: saved_mark.0,
                 mark_hash: saved_mark.1,
                 updated_ms: crate::time::now_ms(),
+                chain: resume
+                    .as_deref()
+                    .filter(|_| why == "checkpoint")
+                    .cloned()
+                    .unwrap_or_default(),
             },
             tracker.clone(),
         );
@@ -754,6 +771,7 @@ impl Reader {
             last_check: Instant::now(),
             at_path: true,
             recent: Vec::new(),
+            resume: resume.filter(|_| why == "checkpoint"),
         }
     }
 
@@ -903,9 +921,11 @@ impl Reader {
                 mark_len: 0,
                 mark_hash: 0,
                 updated_ms: crate::time::now_ms(),
+                chain: crate::ack::ChainStates::new(),
             },
             f.tracker.clone(),
         );
+        f.resume = None;
     }
 
     fn save(&self) {

@@ -1,5 +1,6 @@
 //! Transforms: small synchronous steps that edit a chunk of events in place.
 
+pub mod chain;
 pub mod condition;
 pub mod counted;
 pub mod dedupe;
@@ -19,7 +20,7 @@ pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
 pub const TYPES: &[&str] = &[
-    "filter", "remap", "redact", "enrich", "dedupe", "route", "throttle",
+    "filter", "remap", "redact", "enrich", "dedupe", "route", "throttle", "chain",
 ];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
@@ -105,6 +106,8 @@ pub enum TransformConfig {
     Route(Box<route::Route>),
     /// `throttle`.
     Throttle(Box<throttle::Throttle>),
+    /// `chain`, with its name (its state's key in checkpoints).
+    Chain(String),
 }
 
 impl TransformConfig {
@@ -119,6 +122,7 @@ impl TransformConfig {
             TransformConfig::Remap(_) => "remap",
             TransformConfig::Route(_) => "route",
             TransformConfig::Throttle(_) => "throttle",
+            TransformConfig::Chain(_) => "chain",
         }
     }
 
@@ -169,6 +173,10 @@ impl TransformConfig {
             "enrich" => compiled(doc, section, errors, |c: &enrich::EnrichConfig| {
                 c.compile().map(|e| Self::Enrich(Box::new(e)))
             }),
+            "chain" => {
+                let _: chain::ChainConfig = doc.deserialize(section, errors)?;
+                Some(Self::Chain(short_name(section).to_owned()))
+            }
             _ => None,
         }
     }
@@ -195,6 +203,7 @@ impl TransformConfig {
             Self::Route(r) => Box::new((**r).clone()),
             Self::Remap(r) => Box::new((**r).clone()),
             Self::Throttle(t) => Box::new(t.fresh()),
+            Self::Chain(name) => Box::new(chain::Chainer::new(name)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! auditship's integration tests: one binary, one module per topic.
 
 mod api;
+mod chain;
 mod config_errors;
 mod elasticsearch_sink;
 mod faults;

@@ -37,6 +37,8 @@ struct Parked {
     joiner: RecordJoiner,
     tracker: Arc<Mutex<FileTracker>>,
     recent: Vec<u8>,
+    /// Where the file's hash chains resumed (see `Tailed`).
+    resume: Option<std::sync::Arc<crate::ack::ChainStates>>,
     /// Its size when parked.
     size: u64,
     since: Instant,
@@ -177,6 +179,7 @@ fn park(t: Tailed) -> Parked {
         joiner: t.joiner,
         tracker: t.tracker,
         recent: t.recent,
+        resume: t.resume,
         size,
         since: Instant::now(),
     }
@@ -203,5 +206,6 @@ fn unpark(p: Parked, file: File) -> Tailed {
             .unwrap_or_else(Instant::now),
         at_path: true,
         recent: p.recent,
+        resume: p.resume,
     }
 }
