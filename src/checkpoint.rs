@@ -156,7 +156,12 @@ impl FileTracker {
 
     /// As [`Self::complete`], with the chain states after the chunk's events.
     pub fn complete_chained(&mut self, seq: u64, delivered: bool, chain: Option<ChainStates>) {
-        if let Some(chain) = chain.filter(|_| delivered) {
+        // Behind a failed chunk the offset never moves this run: nothing to keep.
+        let stuck = self
+            .pending
+            .front()
+            .is_some_and(|p| p.2 == ChunkState::Failed);
+        if let Some(chain) = chain.filter(|_| delivered && !stuck) {
             self.chained.push((seq, chain));
         }
         let Some(front) = self.pending.front().map(|p| p.0) else {
@@ -645,5 +650,33 @@ mod tests {
             }
             prop_assert_eq!(t.acked(), prefix * 10);
         }
+    }
+
+    #[test]
+    fn chain_states_are_kept_only_up_to_the_acknowledged_offset() {
+        let state = |seq: u64| {
+            let mut m = ChainStates::new();
+            m.insert(
+                "seal".into(),
+                crate::ack::ChainState {
+                    seq,
+                    hash: format!("h{seq}"),
+                },
+            );
+            Some(m)
+        };
+        let mut t = FileTracker::new(0);
+        let (a, b, c) = (t.register(10), t.register(20), t.register(30));
+        t.complete_chained(b, true, state(2));
+        assert!(t.acked_chain().is_empty(), "b is not acknowledged before a");
+        t.complete_chained(a, true, state(1));
+        assert_eq!(t.acked(), 20);
+        assert_eq!(t.acked_chain()["seal"].seq, 2);
+        t.complete_chained(c, false, state(3));
+        assert_eq!(
+            t.acked_chain()["seal"].seq,
+            2,
+            "a failed chunk's state is never kept"
+        );
     }
 }
