@@ -46,7 +46,8 @@ pub enum CertError {
 
 /// The digest of RSA signatures: SHA-256 since Dogtag 9 (2010); SHA-1 before, SHA-512 where
 /// configured. ECDSA signatures always use SHA-256, whatever the curve.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Digest {
     /// SHA-256 (the default).
     #[default]

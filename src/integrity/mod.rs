@@ -4,3 +4,4 @@
 pub mod cert;
 pub mod chain;
 pub mod dogtag;
+pub mod live;

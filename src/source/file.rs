@@ -71,6 +71,22 @@ pub struct FileSourceConfig {
     /// Files kept open at once (default 1024); past it, the files idle longest are closed and
     /// reopened from where they were read when they grow.
     pub max_open_files: Option<usize>,
+    /// Verify Dogtag's signed audit log as it is read (`dogtag` format only).
+    pub verify_signatures: Option<VerifySignatures>,
+}
+
+/// `verify_signatures = { cert = "...", digest = "sha256", unsigned_after = "15s" }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySignatures {
+    /// The audit signing certificate (PEM or DER).
+    pub cert: PathBuf,
+    /// The digest of RSA signatures (default SHA-256).
+    #[serde(default)]
+    pub digest: crate::integrity::cert::Digest,
+    /// How long records wait for their signature before they ship as unsigned (default 15s:
+    /// Dogtag signs at least every 5 s while it runs).
+    pub unsigned_after: Option<Span>,
 }
 
 impl FileSourceConfig {

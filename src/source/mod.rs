@@ -104,6 +104,18 @@ impl SourceConfig {
                 if config.max_line_bytes.is_some_and(|b| b.0 < 64) {
                     problem("max_line_bytes", "must be at least 64 bytes".to_owned());
                 }
+                if let Some(v) = &config.verify_signatures {
+                    if config.format != parse::Format::Dogtag {
+                        problem(
+                            "verify_signatures",
+                            "only a `dogtag` source can verify signatures".to_owned(),
+                        );
+                    }
+                    if let Err(e) = crate::integrity::cert::SigningKey::from_file(&v.cert, v.digest)
+                    {
+                        problem("verify_signatures", e.to_string());
+                    }
+                }
                 Some(Self::File(config))
             }
             _ => None,
@@ -158,12 +170,23 @@ pub fn spawn(
     let stats = Arc::new(ReadStats::default());
     let lag = Arc::new(Mutex::new(Vec::new()));
     let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let gate = match &config.verify_signatures {
+        Some(v) => Some(parallel::Gate {
+            key: Arc::new(
+                crate::integrity::cert::SigningKey::from_file(&v.cert, v.digest)
+                    .map_err(std::io::Error::other)?,
+            ),
+            unsigned_after_ms: v.unsigned_after.map_or(15_000, |s| s.0.as_millis() as i64),
+        }),
+        None => None,
+    };
     let parse_task = tokio::spawn(parallel::parse_in_order(
         name.clone(),
         rx,
         parser.clone(),
         out,
         workers * 2,
+        gate,
     ));
     let reader = file::Reader {
         name: name.clone(),

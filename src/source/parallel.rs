@@ -43,17 +43,28 @@ struct Pending {
     acks: Acks,
 }
 
+/// Signature verification of a source's files (`verify_signatures`).
+#[derive(Clone)]
+pub struct Gate {
+    /// The audit signing key.
+    pub key: Arc<crate::integrity::cert::SigningKey>,
+    /// How long records wait for their signature.
+    pub unsigned_after_ms: i64,
+}
+
 /// The ordered, sequenced output of one source.
 struct Sequenced {
     parser: Arc<dyn Parser>,
+    gate: Option<Gate>,
     sequencers: HashMap<u64, Box<dyn Sequencer>>,
     pending: VecDeque<Pending>,
 }
 
 impl Sequenced {
-    fn new(parser: Arc<dyn Parser>) -> Self {
+    fn new(parser: Arc<dyn Parser>, gate: Option<Gate>) -> Self {
         Self {
             parser,
+            gate,
             sequencers: HashMap::new(),
             pending: VecDeque::new(),
         }
@@ -68,7 +79,13 @@ impl Sequenced {
             end,
         } = parsed;
         if !self.sequencers.contains_key(&file_id) {
-            match self.parser.sequencer() {
+            let gated = self.gate.as_ref().map(|g| {
+                Box::new(crate::integrity::live::SignatureGate::new(
+                    g.key.clone(),
+                    g.unsigned_after_ms,
+                )) as Box<dyn Sequencer>
+            });
+            match gated.or_else(|| self.parser.sequencer()) {
                 Some(s) => {
                     self.sequencers.insert(file_id, s);
                 }
@@ -151,10 +168,12 @@ pub async fn parse_in_order(
     parser: Arc<dyn Parser>,
     mut out: Rewirable,
     max_in_flight: usize,
+    gate: Option<Gate>,
 ) {
+    let keep_raw = gate.is_some();
     let mut queue: VecDeque<JoinHandle<Parsed>> = VecDeque::new();
     let mut input_open = true;
-    let mut sequenced = Sequenced::new(parser.clone());
+    let mut sequenced = Sequenced::new(parser.clone(), gate);
     loop {
         let holding = sequenced.holding();
         let outgoing = tokio::select! {
@@ -174,7 +193,7 @@ pub async fn parse_in_order(
                     Some(chunk) => {
                         let parser = parser.clone();
                         let source = source.clone();
-                        queue.push_back(tokio::spawn(async move { parse_chunk(&source, chunk, &*parser) }));
+                        queue.push_back(tokio::spawn(async move { parse_chunk(&source, chunk, &*parser, keep_raw) }));
                     }
                     None => input_open = false,
                 }
@@ -203,7 +222,15 @@ pub async fn parse_in_order(
 
 /// Parses one chunk (synchronously).
 #[must_use]
-pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> Parsed {
+///
+/// With `keep_raw`, each event keeps its record's text as read (before any masking) in
+/// `group_key`, for the signature gate.
+pub fn parse_chunk(
+    source: &Arc<str>,
+    chunk: LineChunk,
+    parser: &dyn Parser,
+    keep_raw: bool,
+) -> Parsed {
     let now = crate::time::now_ms();
     let start = chunk.records.first().map_or(0, |r| r.offset);
     let end = chunk.records.last().map_or(0, |r| r.end);
@@ -226,7 +253,12 @@ pub fn parse_chunk(source: &Arc<str>, chunk: LineChunk, parser: &dyn Parser) -> 
         } else {
             now
         };
-        events.push(parse_record(parser, record, origin, created));
+        let raw = keep_raw.then(|| record.text.clone().into_boxed_str());
+        let mut event = parse_record(parser, record, origin, created);
+        if raw.is_some() {
+            event.group_key = raw;
+        }
+        events.push(event);
     }
     Parsed {
         chunk: EventChunk::new(events, chunk.acks),

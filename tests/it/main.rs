@@ -8,6 +8,7 @@ mod faults;
 mod file_source;
 mod http_server;
 mod http_sink;
+mod live_verify;
 mod parsers;
 mod pipeline_delivery;
 mod reload;

@@ -120,6 +120,14 @@ impl<'s> Writer<'s> {
         self.lines.push(line);
     }
 
+    /// Writes a record whose text in the file differs from what was signed: an edit made
+    /// after the writer signed it.
+    pub fn tampered(&mut self, signed: &str, written: &str) {
+        self.record(signed);
+        let last = self.lines.last_mut().unwrap();
+        *last = last.replace(signed, written);
+    }
+
     /// A user event numbered `i`.
     pub fn event(&mut self, i: usize) {
         self.record(&format!("[AuditEvent=AUTH][SubjectID=user{i}][Outcome=Success][AuthMgr=certUserDBAuthMgr] authentication {i}"));

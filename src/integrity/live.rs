@@ -1,0 +1,211 @@
+//! Live verification of a Dogtag signed audit log while it is tailed (`verify_signatures` on a
+//! `dogtag` file source).
+//!
+//! Per file, the records after the last signing record are held until the next one arrives,
+//! then released tagged with the verdict of that signature: `audit_signature_verified`,
+//! `audit_signature_invalid` (with an alert event, `rule.id: audit_signature_invalid`),
+//! or `audit_signature_unsigned` (a crash restart left them unsigned, with a warning event).
+//! Records a signature cannot speak for this run (before the first signature read, e.g. after
+//! the agent restarted mid-segment) are tagged `audit_signature_unverified`. Records held
+//! longer than `unsigned_after` without a signature (the writer stopped, or the file was
+//! rotated away) are released tagged `audit_signature_unsigned` with a warning event; at
+//! shutdown, held records go out tagged `audit_signature_pending`.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::cert::SigningKey;
+use super::dogtag::{signing_record, MAX_SEGMENT_BYTES};
+use crate::event::{Event, Text, Value};
+use crate::parse::Sequencer;
+
+/// Verifies one file's signature chain and holds records until their signature arrives.
+pub struct SignatureGate {
+    key: Arc<SigningKey>,
+    unsigned_after_ms: i64,
+    started: bool,
+    prev_sig_line: Vec<u8>,
+    segment: Vec<u8>,
+    oversize: bool,
+    last_marker_line: Vec<u8>,
+    held: Vec<Event>,
+    /// When the first held record arrived ([`crate::time::monotonic_ms`]).
+    held_since: i64,
+}
+
+impl SignatureGate {
+    /// A gate for a file whose chain is checked with `key`.
+    #[must_use]
+    pub fn new(key: Arc<SigningKey>, unsigned_after_ms: i64) -> Self {
+        Self {
+            key,
+            unsigned_after_ms,
+            started: false,
+            prev_sig_line: Vec::new(),
+            segment: Vec::new(),
+            oversize: false,
+            last_marker_line: Vec::new(),
+            held: Vec::new(),
+            held_since: 0,
+        }
+    }
+
+    /// Releases the held records tagged `tag`.
+    fn release(&mut self, tag: &'static str, out: &mut Vec<Event>) {
+        for mut event in self.held.drain(..) {
+            event.add_tag(tag);
+            out.push(event);
+        }
+    }
+
+    /// The verdict of the signature in `sig_event` (whose line is `line`, signature text
+    /// `text`) on the held records.
+    fn signature(&mut self, sig_event: &Event, line: &[u8], text: &[u8], out: &mut Vec<Event>) {
+        let decoded = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        )
+        .decode(text)
+        .unwrap_or_default();
+        let records = self.held.len();
+        let range = match (self.held.first(), self.held.last()) {
+            (Some(a), Some(b)) => format!("bytes {} to {}", a.origin.offset, b.origin.end),
+            _ => "no records".to_owned(),
+        };
+        if !self.started {
+            // What the first signature read this run covers is not known here.
+            self.release("audit_signature_unverified", out);
+        } else if !self.oversize && self.key.verifies(&self.segment, &decoded) {
+            self.release("audit_signature_verified", out);
+        } else if records > 0 && {
+            let mut seed = self.prev_sig_line.clone();
+            seed.push(b'\n');
+            self.key.verifies(&seed, &decoded)
+        } {
+            out.push(finding(
+                sig_event,
+                "event",
+                "audit_signature_unsigned_gap",
+                "audit-log-unsigned-gap",
+                format!("{records} records ({range}) were never signed: the writer restarted before signing them (a crash, not evidence of tampering)"),
+            ));
+            self.release("audit_signature_unsigned", out);
+        } else if !self.last_marker_line.is_empty()
+            && self.last_marker_line != self.prev_sig_line
+            && {
+                let mut seed = self.last_marker_line.clone();
+                seed.push(b'\n');
+                self.key.verifies(&seed, &decoded)
+            }
+        {
+            self.release("audit_signature_unsigned", out);
+        } else {
+            out.push(finding(
+                sig_event,
+                "alert",
+                "audit_signature_invalid",
+                "audit-log-verification-failed",
+                format!("the signature at byte {} does not verify {records} records ({range}) of {}: records were changed, removed or inserted", sig_event.origin.offset, sig_event.origin.path.as_deref().unwrap_or("?")),
+            ));
+            self.release("audit_signature_invalid", out);
+        }
+        self.started = true;
+        self.prev_sig_line = line.to_vec();
+        self.segment.clear();
+        self.segment.extend_from_slice(line);
+        self.segment.push(b'\n');
+        self.oversize = false;
+    }
+}
+
+/// An event the verifier reports (an alert for a failure, an event for a warning).
+fn finding(
+    at: &Event,
+    kind: &'static str,
+    rule: &'static str,
+    action: &'static str,
+    message: String,
+) -> Event {
+    let mut e = Event::new(String::new(), at.origin.clone(), at.created);
+    e.set_str("message", &message);
+    e.set_original(message);
+    e.set("event.kind", Value::Str(Text::Static(kind)));
+    e.set("event.category", Value::Names(&["process"]));
+    e.set("event.type", Value::Names(&["info"]));
+    e.set("event.action", Value::Str(Text::Static(action)));
+    e.set(
+        "event.outcome",
+        Value::Str(Text::Static(if kind == "alert" {
+            "failure"
+        } else {
+            "unknown"
+        })),
+    );
+    e.set("rule.id", Value::Str(Text::Static(rule)));
+    e
+}
+
+impl Sequencer for SignatureGate {
+    fn push(&mut self, mut event: Event, out: &mut Vec<Event>) {
+        let Some(raw) = event.group_key.take() else {
+            out.push(event);
+            return;
+        };
+        let line = raw.as_bytes();
+        let marked = memchr::memmem::find(line, b"AUDIT_LOG_SIGNING").is_some();
+        if let Some(text) = signing_record(line) {
+            self.signature(&event, line, text, out);
+            out.push(event);
+        } else {
+            if marked {
+                event.add_tag("audit_signature_marker_in_data");
+            }
+            if self.started {
+                if self.segment.len() + line.len() < MAX_SEGMENT_BYTES {
+                    self.segment.extend_from_slice(line);
+                    self.segment.push(b'\n');
+                } else {
+                    self.oversize = true;
+                }
+            }
+            if self.held.is_empty() {
+                self.held_since = crate::time::monotonic_ms();
+            }
+            self.held.push(event);
+        }
+        if marked {
+            self.last_marker_line = line.to_vec();
+        }
+    }
+
+    fn flush(&mut self, now_ms: i64, force: bool, out: &mut Vec<Event>) {
+        if self.held.is_empty() {
+            return;
+        }
+        if force {
+            self.release("audit_signature_pending", out);
+        } else if now_ms - self.held_since >= self.unsigned_after_ms {
+            let first = &self.held[0];
+            out.push(finding(
+                first,
+                "event",
+                "audit_signature_unsigned_tail",
+                "audit-log-unsigned-tail",
+                format!(
+                    "{} records from byte {} of {} were not signed within {} s (the writer stopped, or the file was rotated away)",
+                    self.held.len(),
+                    first.origin.offset,
+                    first.origin.path.as_deref().unwrap_or("?"),
+                    self.unsigned_after_ms / 1000
+                ),
+            ));
+            self.release("audit_signature_unsigned", out);
+        }
+    }
+
+    fn oldest_held(&self) -> Option<u64> {
+        self.held.first().map(|e| e.origin.offset)
+    }
+}
