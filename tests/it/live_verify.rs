@@ -111,13 +111,39 @@ fn a_signed_log_is_verified_while_tailed_and_an_edit_raises_an_alert() {
     // The chain goes on: the next segment verifies again.
     w.event(6);
     w.sign();
-    flush_to(&log, &w, written);
+    written = flush_to(&log, &w, written);
     let events = support::eventually(Duration::from_secs(20), || {
         let e = shipped(&out);
         (!tagged(&e, "user6").is_empty()).then_some(e)
     })
     .expect("the next segment ships");
     assert_eq!(tagged(&events, "user6"), ["audit_signature_verified"]);
+    // Rotation as Dogtag does it: the old file ends with two signatures, is copied aside
+    // and truncated in place; the new one opens with a signature over the old last one.
+    let before = w.lines.len();
+    let old = w.rotate();
+    let tail = old[before..]
+        .iter()
+        .fold(String::new(), |s, l| s + l + "\n");
+    support::append_text(&log, &tail);
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::copy(&log, dir.path().join("ca_audit.20250112082000")).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    w.event(7);
+    w.event(8);
+    w.sign();
+    flush_to(&log, &w, 0);
+    let events = support::eventually(Duration::from_secs(20), || {
+        let e = shipped(&out);
+        (!tagged(&e, "user8").is_empty()).then_some(e)
+    })
+    .expect("the rotated file's records ship");
+    assert_eq!(tagged(&events, "user7"), ["audit_signature_verified"]);
+    assert_eq!(tagged(&events, "user8"), ["audit_signature_verified"]);
     assert_eq!(
         events
             .iter()
