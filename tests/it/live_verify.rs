@@ -2,6 +2,7 @@
 //! their signature and tagged with its verdict, an edit planted mid-stream raising an alert, and
 //! the chain checked again after a rotation.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::signed::{signer, Writer};
@@ -40,22 +41,29 @@ fn flush_to(log: &std::path::Path, w: &Writer, from: usize) -> usize {
     w.lines.len()
 }
 
+/// A pipeline over `dir/ca_audit` verifying with `cert` (`settings` added to the inline
+/// table), delivering to `dir/out.ndjson`; returns the log, the output and the pipeline file.
+fn pipeline(dir: &Path, cert: &Path, settings: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let log = dir.join("ca_audit");
+    let out = dir.join("out.ndjson");
+    let config = dir.join("p.toml");
+    let text = support::file_to_files(&dir.join("data"), &log, "dogtag", &[&out]).replace(
+        "close_after = \"2s\"\n",
+        &format!(
+            "close_after = \"2s\"\nverify_signatures = {{ cert = '{}'{settings} }}\n",
+            cert.display()
+        ),
+    );
+    std::fs::write(&config, text).unwrap();
+    (log, out, config)
+}
+
 #[test]
 fn a_signed_log_is_verified_while_tailed_and_an_edit_raises_an_alert() {
     let dir = tempfile::tempdir().unwrap();
     let signer = signer(dir.path(), "rsa", "digitalSignature");
-    let log = dir.path().join("ca_audit");
+    let (log, out, config) = pipeline(dir.path(), &signer.cert, "");
     std::fs::write(&log, "").unwrap();
-    let out = dir.path().join("out.ndjson");
-    let config = dir.path().join("p.toml");
-    let text = support::file_to_files(&dir.path().join("data"), &log, "dogtag", &[&out]).replace(
-        "close_after = \"2s\"\n",
-        &format!(
-            "close_after = \"2s\"\nverify_signatures = {{ cert = '{}' }}\n",
-            signer.cert.display()
-        ),
-    );
-    std::fs::write(&config, text).unwrap();
     let _agent = support::Running(support::spawn(&[
         "run",
         "--config",
@@ -111,7 +119,7 @@ fn a_signed_log_is_verified_while_tailed_and_an_edit_raises_an_alert() {
     // The chain goes on: the next segment verifies again.
     w.event(6);
     w.sign();
-    written = flush_to(&log, &w, written);
+    flush_to(&log, &w, written);
     let events = support::eventually(Duration::from_secs(20), || {
         let e = shipped(&out);
         (!tagged(&e, "user6").is_empty()).then_some(e)
@@ -158,17 +166,7 @@ fn a_signed_log_is_verified_while_tailed_and_an_edit_raises_an_alert() {
 fn records_left_unsigned_ship_tagged_with_a_warning_after_unsigned_after() {
     let dir = tempfile::tempdir().unwrap();
     let signer = signer(dir.path(), "p256", "digitalSignature");
-    let log = dir.path().join("ca_audit");
-    let out = dir.path().join("out.ndjson");
-    let config = dir.path().join("p.toml");
-    let text = support::file_to_files(&dir.path().join("data"), &log, "dogtag", &[&out]).replace(
-        "close_after = \"2s\"\n",
-        &format!(
-            "close_after = \"2s\"\nverify_signatures = {{ cert = '{}', unsigned_after = \"1s\" }}\n",
-            signer.cert.display()
-        ),
-    );
-    std::fs::write(&config, text).unwrap();
+    let (log, out, config) = pipeline(dir.path(), &signer.cert, ", unsigned_after = \"1s\"");
     let mut w = Writer::start(&signer, Vec::new());
     w.event(1);
     w.sign();
