@@ -6,7 +6,7 @@
 #   bash benches/delivery.sh [LINES]        # default 2,000,000 Dogtag TPS lines (~280 bytes)
 #   BUDGET=64MiB bash benches/delivery.sh   # buffer.max_bytes of the agent (default: the agent's, 8MiB)
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
-#   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap
+#   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap vs chain
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,6 +134,9 @@ del(.dogtag.params_raw)
 if .event.outcome == \"failure\" { .labels.alert = true }
 .labels.token = upcase(string(.dogtag.token.type) ?? \"none\")
 '''" '"m"'
+  run "dogtag → chain (hash chain) → http" dogtag "$HTTP_SINK" '[transforms.c]
+type = "chain"
+inputs = ["in"]' '"c"'
   [ -n "${TRANSFORMS_ONLY:-}" ] && exit 0
 fi
 
