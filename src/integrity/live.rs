@@ -5,8 +5,10 @@
 //! then released tagged with the verdict of that signature: `audit_signature_verified`,
 //! `audit_signature_invalid` (with an alert event, `rule.id: audit_signature_invalid`),
 //! or `audit_signature_unsigned` (a crash restart left them unsigned, with a warning event).
-//! Records a signature cannot speak for this run (before the first signature read, e.g. after
-//! the agent restarted mid-segment) are tagged `audit_signature_unverified`. Records held
+//! When reading resumes inside a file (a restart), the segment under way is rebuilt from the
+//! file's own bytes before the checkpoint, so the chain continues. Records before a file's
+//! first signing record (none in a file Dogtag rotated: it opens with one), whose signature
+//! lies outside what this gate hashed, are tagged `audit_signature_unverified`. Records held
 //! longer than `unsigned_after` without a signature (the writer stopped, or the file was
 //! rotated away) are released tagged `audit_signature_unsigned` with a warning event; at
 //! shutdown, held records go out tagged `audit_signature_pending`.
@@ -32,6 +34,8 @@ pub struct SignatureGate {
     held: Vec<Event>,
     /// When the first held record arrived ([`crate::time::monotonic_ms`]).
     held_since: i64,
+    /// Whether the bytes before the first record read this run were looked at.
+    resumed: bool,
 }
 
 impl SignatureGate {
@@ -48,6 +52,60 @@ impl SignatureGate {
             last_marker_line: Vec::new(),
             held: Vec::new(),
             held_since: 0,
+            resumed: false,
+        }
+    }
+
+    /// Reading starts at `offset` of `path` (a checkpoint): the tailed file is the durable
+    /// buffer, so the segment under way is rebuilt from its bytes: from the last signing
+    /// record before `offset` (looked for in at most [`MAX_SEGMENT_BYTES`]) up to `offset`.
+    /// Without one there (a rotation just before), the first signature read speaks for
+    /// nothing this run can check.
+    fn resume(&mut self, path: &str, offset: u64) {
+        use std::io::{Read as _, Seek as _};
+        if offset == 0 {
+            return;
+        }
+        let from = offset.saturating_sub(MAX_SEGMENT_BYTES as u64);
+        let mut bytes = Vec::new();
+        let read = std::fs::File::open(path).and_then(|mut f| {
+            f.seek(std::io::SeekFrom::Start(from))?;
+            f.take(offset - from).read_to_end(&mut bytes)
+        });
+        if read.is_err() || bytes.len() as u64 != offset - from {
+            return;
+        }
+        let lines: Vec<&[u8]> = bytes
+            .strip_suffix(b"\n")
+            .unwrap_or(&bytes)
+            .split(|b| *b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .collect();
+        // The first line may be cut when reading started mid-file: never taken as a record.
+        let skip = usize::from(from > 0);
+        let Some(at) = lines
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .rev()
+            .find(|(_, l)| signing_record(l).is_some())
+            .map(|(i, _)| i)
+        else {
+            return;
+        };
+        self.started = true;
+        self.prev_sig_line = lines[at].to_vec();
+        self.segment.clear();
+        for line in &lines[at..] {
+            self.segment.extend_from_slice(line);
+            self.segment.push(b'\n');
+        }
+        if let Some(marker) = lines[skip..]
+            .iter()
+            .rev()
+            .find(|l| memchr::memmem::find(l, b"AUDIT_LOG_SIGNING").is_some())
+        {
+            self.last_marker_line = marker.to_vec();
         }
     }
 
@@ -153,6 +211,12 @@ impl Sequencer for SignatureGate {
             out.push(event);
             return;
         };
+        if !self.resumed {
+            self.resumed = true;
+            if let Some(path) = event.origin.path.clone() {
+                self.resume(&path, event.origin.offset);
+            }
+        }
         let line = raw.as_bytes();
         let marked = memchr::memmem::find(line, b"AUDIT_LOG_SIGNING").is_some();
         if let Some(text) = signing_record(line) {

@@ -199,7 +199,8 @@ pub async fn parse_in_order(
                 }
                 None
             }
-            () = tokio::time::sleep(FLUSH_TICK), if holding => sequenced.flush(false),
+            // Once the input is closed (shutdown) everything held is released below, at once.
+            () = tokio::time::sleep(FLUSH_TICK), if holding && input_open => sequenced.flush(false),
             // A reload rewired the output: let go of the old components at once.
             () = out.changed(), if input_open || !queue.is_empty() => None,
             else => break,

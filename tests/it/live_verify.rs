@@ -227,3 +227,46 @@ fn verify_signatures_is_refused_on_another_format_and_with_a_bad_certificate() {
     );
     assert!(err.contains("keyUsage without digitalSignature"), "{err}");
 }
+
+#[test]
+fn a_restart_rebuilds_the_segment_under_way_from_the_file_and_verifies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = signer(dir.path(), "rsa", "digitalSignature");
+    let (log, out, config) = pipeline(dir.path(), &signer.cert, "");
+    let mut w = Writer::start(&signer, Vec::new());
+    w.event(1);
+    w.sign();
+    w.event(2);
+    let written = flush_to(&log, &w, 0);
+    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    support::eventually(Duration::from_secs(20), || {
+        (!tagged(&shipped(&out), "user1").is_empty()).then_some(())
+    })
+    .expect("the first segment ships");
+    // Stopped while user2 waits for its signature: it ships as pending.
+    support::signal(&agent, "TERM");
+    assert_eq!(support::wait_exit(&mut agent, Duration::from_secs(30)), 0);
+    assert_eq!(
+        tagged(&shipped(&out), "user2"),
+        ["audit_signature_pending"],
+        "{:#?}\n{}",
+        shipped(&out),
+        support::stderr_text(&mut agent)
+    );
+    // The writer goes on; the restarted agent hashes the segment from the file.
+    w.event(3);
+    w.sign();
+    flush_to(&log, &w, written);
+    let _agent = support::Running(support::spawn(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let events = support::eventually(Duration::from_secs(20), || {
+        let e = shipped(&out);
+        (!tagged(&e, "user3").is_empty()).then_some(e)
+    })
+    .expect("the segment completes after the restart");
+    assert_eq!(tagged(&events, "user3"), ["audit_signature_verified"]);
+    assert!(!events.iter().any(|e| e["event"]["kind"] == "alert"));
+}
