@@ -4,6 +4,7 @@ pub mod chain;
 pub mod condition;
 pub mod counted;
 pub mod dedupe;
+pub mod detect;
 mod email;
 pub mod enrich;
 pub mod filter;
@@ -20,7 +21,7 @@ pub use filter::{Filter, FilterConfig};
 
 /// Transform types a pipeline file may name.
 pub const TYPES: &[&str] = &[
-    "filter", "remap", "redact", "enrich", "dedupe", "route", "throttle", "chain",
+    "filter", "remap", "redact", "enrich", "dedupe", "route", "throttle", "chain", "detect",
 ];
 
 /// A transform step. Removing events is allowed: the chunk's acknowledgements still cover them.
@@ -108,6 +109,8 @@ pub enum TransformConfig {
     Throttle(Box<throttle::Throttle>),
     /// `chain`, with its name (its state's key in checkpoints).
     Chain(String),
+    /// `detect`, with its rules compiled.
+    Detect(Box<detect::Detect>),
 }
 
 impl TransformConfig {
@@ -123,6 +126,7 @@ impl TransformConfig {
             TransformConfig::Route(_) => "route",
             TransformConfig::Throttle(_) => "throttle",
             TransformConfig::Chain(_) => "chain",
+            TransformConfig::Detect(_) => "detect",
         }
     }
 
@@ -173,6 +177,9 @@ impl TransformConfig {
             "enrich" => compiled(doc, section, errors, |c: &enrich::EnrichConfig| {
                 c.compile().map(|e| Self::Enrich(Box::new(e)))
             }),
+            "detect" => compiled(doc, section, errors, |c: &detect::DetectConfig| {
+                c.compile().map(|d| Self::Detect(Box::new(d)))
+            }),
             "chain" => {
                 let _: chain::ChainConfig = doc.deserialize(section, errors)?;
                 Some(Self::Chain(short_name(section).to_owned()))
@@ -204,6 +211,7 @@ impl TransformConfig {
             Self::Remap(r) => Box::new((**r).clone()),
             Self::Throttle(t) => Box::new(t.fresh()),
             Self::Chain(name) => Box::new(chain::Chainer::new(name)),
+            Self::Detect(d) => Box::new(d.fresh()),
         }
     }
 }

@@ -559,3 +559,42 @@ fn a_vrl_program_that_does_not_compile_is_refused_with_vrls_diagnostic_and_the_l
         "{err}"
     );
 }
+
+#[test]
+fn detect_rules_that_cannot_be_used_are_refused_naming_the_file_and_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("brute.yml"), "title: x\n").unwrap();
+    std::fs::write(
+        dir.path().join("odd.toml"),
+        "[[rule]]\nid = \"odd\"\nname = \"Odd\"\nkind = \"sometimes\"\ncondition = 'exists(.x)'\n",
+    )
+    .unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{0}/data'\n[sources.in]\ntype = \"file\"\ninclude = ['{0}/x.log']\n[transforms.alerts]\ntype = \"detect\"\ninputs = [\"in\"]\nrules = [\"builtin\", '{0}/*.yml', '{0}/*.toml']\nbusiness_hours = {{ days = \"Mon-Funday\", from = \"08:00\", to = \"18:00\" }}\n[sinks.out]\ntype = \"console\"\ninputs = [\"alerts\"]\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let mut child = support::spawn(&["validate", "--config", config.to_str().unwrap()]);
+    assert_eq!(support::wait_exit(&mut child, Duration::from_secs(10)), 2);
+    let err = support::stderr_text(&mut child);
+    assert!(
+        err.contains("brute.yml: Sigma rules are not supported yet"),
+        "{err}"
+    );
+    assert!(
+        err.contains("odd.toml: kind: rule `odd`: unknown kind `sometimes`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("business_hours.days: `Mon-Funday` is not a day"),
+        "{err}"
+    );
+    assert!(
+        err.contains("p.toml:"),
+        "errors name the pipeline file and line: {err}"
+    );
+}

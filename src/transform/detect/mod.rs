@@ -1,0 +1,407 @@
+//! `detect`: forwards every event unchanged and adds alert events (`event.kind: alert`) when a
+//! rule fires: the built-in pack and rule files, of four kinds (match, threshold, sequence,
+//! schedule), windows in event time, state bounded per rule.
+
+pub mod rules;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{Datelike as _, TimeZone as _, Timelike as _};
+use serde::Deserialize;
+
+use crate::chunk::EventChunk;
+use crate::event::{Event, Text, Value};
+use crate::transform::Transform;
+use rules::{full_window, key_of, remember, Groups, Kind, Rule, RuleConfig, Seen};
+
+/// `[transforms.<name>] type = "detect"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectConfig {
+    /// `builtin` and/or globs of rule files (`rules/*.toml`); default `["builtin"]`.
+    #[serde(default = "default_rules")]
+    pub rules: Vec<String>,
+    /// Rules written in the pipeline file (`[[transforms.x.rule]]`).
+    #[serde(default)]
+    pub rule: Vec<RuleConfig>,
+    /// IANA zone of the business hours (default UTC).
+    pub timezone: Option<String>,
+    /// `{ days = "Mon-Fri", from = "08:00", to = "18:00" }` (the default).
+    pub business_hours: Option<BusinessHoursConfig>,
+    /// Keys remembered per windowed rule (default 100,000); the least recently used tenth is
+    /// dropped (and counted) when full.
+    pub max_keys: Option<usize>,
+}
+
+fn default_rules() -> Vec<String> {
+    vec!["builtin".to_owned()]
+}
+
+/// Business hours as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHoursConfig {
+    /// `Mon-Fri`, or a list such as `Mon,Tue,Thu`.
+    pub days: String,
+    /// `HH:MM`.
+    pub from: String,
+    /// `HH:MM`.
+    pub to: String,
+}
+
+/// Weekdays as business-hour ranges name them, Monday first.
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// Business hours, checked.
+#[derive(Debug, Clone)]
+struct BusinessHours {
+    zone: chrono_tz::Tz,
+    /// Bit `n` set: weekday `n` (Monday = 0) is a business day.
+    days: u8,
+    from_min: u32,
+    to_min: u32,
+}
+
+impl BusinessHours {
+    fn parse(
+        zone: Option<&str>,
+        config: Option<&BusinessHoursConfig>,
+    ) -> Result<Self, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let zone = match zone {
+            Some(z) => crate::parse::zone(z).unwrap_or_else(|e| {
+                problems.push(("timezone".to_owned(), e));
+                chrono_tz::UTC
+            }),
+            None => chrono_tz::UTC,
+        };
+        let default = BusinessHoursConfig {
+            days: "Mon-Fri".into(),
+            from: "08:00".into(),
+            to: "18:00".into(),
+        };
+        let config = config.unwrap_or(&default);
+        let day = |s: &str| {
+            DAY_NAMES
+                .iter()
+                .position(|n| s.trim().eq_ignore_ascii_case(n))
+        };
+        let mut days = 0u8;
+        for part in config.days.split(',') {
+            let range = match part.split_once('-') {
+                Some((a, b)) => day(a).zip(day(b)),
+                None => day(part).map(|d| (d, d)),
+            };
+            match range {
+                Some((a, b)) if a <= b => (a..=b).for_each(|d| days |= 1 << d),
+                _ => problems.push((
+                    "business_hours.days".to_owned(),
+                    format!("`{}` is not a day or a range such as Mon-Fri", part.trim()),
+                )),
+            }
+        }
+        let minutes = |key: &str, s: &str, problems: &mut Vec<(String, String)>| {
+            let parsed = s.split_once(':').and_then(|(h, m)| {
+                let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+                (h <= 24 && m < 60).then_some(h * 60 + m)
+            });
+            parsed.unwrap_or_else(|| {
+                problems.push((
+                    format!("business_hours.{key}"),
+                    format!("`{s}` is not a time such as 08:00"),
+                ));
+                0
+            })
+        };
+        let from_min = minutes("from", &config.from, &mut problems);
+        let to_min = minutes("to", &config.to, &mut problems);
+        if problems.is_empty() {
+            Ok(Self {
+                zone,
+                days,
+                from_min,
+                to_min,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Whether the instant `ms` falls outside business hours, in the configured zone.
+    fn outside(&self, ms: i64) -> bool {
+        let Some(local) = self.zone.timestamp_millis_opt(ms).single() else {
+            return false;
+        };
+        let day = local.weekday().num_days_from_monday();
+        let minute = local.hour() * 60 + local.minute();
+        self.days & (1 << day) == 0 || minute < self.from_min || minute >= self.to_min
+    }
+}
+
+/// The compiled transform's settings.
+#[derive(Debug, Clone)]
+pub struct Detect {
+    rules: Arc<Vec<Rule>>,
+    hours: BusinessHours,
+    max_keys: usize,
+}
+
+/// The built-in rule pack.
+const BUILTIN: &str = include_str!("builtin.toml");
+
+/// A rules file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rule: Vec<RuleConfig>,
+}
+
+impl DetectConfig {
+    /// Loads and compiles every rule; the problems as `(key, message)` otherwise.
+    pub fn compile(&self) -> Result<Detect, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut rules = Vec::new();
+        let mut add = |configs: Vec<RuleConfig>,
+                       ruleset: &str,
+                       key: &str,
+                       problems: &mut Vec<(String, String)>| {
+            for c in configs {
+                match Rule::compile(c, ruleset) {
+                    Ok(r) => rules.push(r),
+                    Err((k, m)) => problems.push((key.to_owned(), format!("{ruleset}: {k}: {m}"))),
+                }
+            }
+        };
+        for (i, entry) in self.rules.iter().enumerate() {
+            let key = format!("rules[{i}]");
+            if entry == "builtin" {
+                match toml::from_str::<RulesFile>(BUILTIN) {
+                    Ok(f) => add(f.rule, "auditship", &key, &mut problems),
+                    Err(e) => problems.push((key, format!("the built-in pack: {e}"))),
+                }
+                continue;
+            }
+            let paths: Vec<std::path::PathBuf> = match glob::glob(entry) {
+                Ok(p) => p.filter_map(Result::ok).collect(),
+                Err(e) => {
+                    problems.push((key, format!("`{entry}`: {e}")));
+                    continue;
+                }
+            };
+            if paths.is_empty() {
+                problems.push((key.clone(), format!("`{entry}` matches no rule file")));
+            }
+            for path in paths {
+                let shown = path.display().to_string();
+                if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
+                    problems.push((key.clone(), format!("{shown}: Sigma rules are not supported yet (write the rule as TOML, see the README)")));
+                    continue;
+                }
+                match std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| toml::from_str::<RulesFile>(&t).map_err(|e| e.to_string()))
+                {
+                    Ok(f) => add(f.rule, &shown, &key, &mut problems),
+                    Err(e) => problems.push((key.clone(), format!("{shown}: {e}"))),
+                }
+            }
+        }
+        add(self.rule.clone(), "pipeline", "rule", &mut problems);
+        let mut seen = std::collections::HashSet::new();
+        for r in &rules {
+            if !seen.insert(r.config.id.clone()) {
+                problems.push((
+                    "rules".to_owned(),
+                    format!("rule id `{}` is defined twice", r.config.id),
+                ));
+            }
+        }
+        let hours = BusinessHours::parse(self.timezone.as_deref(), self.business_hours.as_ref());
+        let hours = match hours {
+            Ok(h) => Some(h),
+            Err(p) => {
+                problems.extend(p);
+                None
+            }
+        };
+        match hours {
+            Some(hours) if problems.is_empty() => Ok(Detect {
+                rules: Arc::new(rules),
+                hours,
+                max_keys: self.max_keys.unwrap_or(100_000),
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+impl Detect {
+    /// A running detector with empty state.
+    #[must_use]
+    pub fn fresh(&self) -> Detector {
+        Detector {
+            settings: self.clone(),
+            groups: (0..self.rules.len()).map(|_| Groups::default()).collect(),
+            clock: 0,
+            alerts: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+/// The running transform.
+pub struct Detector {
+    settings: Detect,
+    groups: Vec<Groups>,
+    clock: u64,
+    alerts: Arc<AtomicU64>,
+}
+
+impl Detector {
+    /// The alert `rule` raises for `key` over `seen` (sorted by event time), from `trigger`.
+    fn alert(rule: &Rule, key: Option<&str>, seen: &[Seen], trigger: &Event) -> Event {
+        let start = seen.first().map_or(0, |s| s.at);
+        let end = seen.last().map_or(0, |s| s.at);
+        let message = match key {
+            Some(k) => format!(
+                "{}: {} = {k} ({} events)",
+                rule.config.name,
+                rule.config.group_by.as_deref().unwrap_or(""),
+                seen.len()
+            ),
+            None => rule.config.name.clone(),
+        };
+        let mut a = Event::new(String::new(), trigger.origin.clone(), trigger.created);
+        a.timestamp = Some(end);
+        a.set("event.kind", Value::Str(Text::Static("alert")));
+        a.set("event.category", Value::Names(&["intrusion_detection"]));
+        a.set("event.type", Value::Names(&["info"]));
+        a.set("event.severity", Value::Int(rule.config.severity));
+        a.set("event.start", Value::Time(start));
+        a.set("event.end", Value::Time(end));
+        a.set_str("rule.id", &rule.config.id);
+        a.set_str("rule.name", &rule.config.name);
+        if !rule.config.description.is_empty() {
+            a.set_str("rule.description", &rule.config.description);
+        }
+        a.set_str("rule.ruleset", &rule.ruleset);
+        a.set_str("message", &message);
+        if let (Some(k), Some(path)) = (key, rule.config.group_by.as_deref()) {
+            let text = a.own(k);
+            a.set_dynamic_root(path, Value::Str(text));
+        }
+        let list = |a: &mut Event, items: Vec<&str>| -> Vec<Text> {
+            let mut out: Vec<Text> = Vec::new();
+            let mut kept: Vec<&str> = Vec::new();
+            for i in items {
+                if !kept.contains(&i) {
+                    kept.push(i);
+                    out.push(a.own(i));
+                }
+            }
+            out
+        };
+        let users = list(
+            &mut a,
+            seen.iter().filter_map(|s| s.user.as_deref()).collect(),
+        );
+        if !users.is_empty() {
+            a.set("related.user", Value::List(users));
+        }
+        let ips = list(
+            &mut a,
+            seen.iter().filter_map(|s| s.ip.as_deref()).collect(),
+        );
+        if !ips.is_empty() {
+            a.set("related.ip", Value::List(ips));
+        }
+        let evidence = list(&mut a, seen.iter().map(|s| s.evidence.as_str()).collect());
+        a.set("auditship.alert.evidence", Value::List(evidence));
+        a.set("auditship.alert.count", Value::Int(seen.len() as i64));
+        a.set_original(message);
+        a
+    }
+
+    /// The alert rule `i` raises on `event`, if any.
+    fn check(&mut self, i: usize, event: &Event) -> Option<Event> {
+        let rules = self.settings.rules.clone();
+        let rule = &rules[i];
+        let cap = self.settings.max_keys;
+        self.clock += 1;
+        match &rule.kind {
+            Kind::Match => rule
+                .condition
+                .matches(event)
+                .then(|| Self::alert(rule, None, &[Seen::of(event)], event)),
+            Kind::Schedule => (rule.condition.matches(event)
+                && self.settings.hours.outside(rules::event_time(event)))
+            .then(|| Self::alert(rule, None, &[Seen::of(event)], event)),
+            Kind::Threshold { count, window } => {
+                if !rule.condition.matches(event) {
+                    return None;
+                }
+                let key = key_of(event, rule.config.group_by.as_deref()?)?;
+                let group = self.groups[i].get(&key, cap, self.clock);
+                let seen = Seen::of(event);
+                if seen.at <= group.quiet_until {
+                    return None;
+                }
+                remember(group, seen, *window);
+                let fired = full_window(&group.seen, *count, *window)?.to_vec();
+                group.quiet_until = fired[0].at + window;
+                group.seen.clear();
+                Some(Self::alert(rule, Some(&key), &fired, event))
+            }
+            Kind::Sequence {
+                after,
+                count,
+                window,
+            } => {
+                let path = rule.config.group_by.as_deref()?;
+                if after.matches(event) {
+                    let key = key_of(event, path)?;
+                    let group = self.groups[i].get(&key, cap, self.clock);
+                    remember(group, Seen::of(event), *window);
+                    return None;
+                }
+                if !rule.condition.matches(event) {
+                    return None;
+                }
+                let key = key_of(event, path)?;
+                let group = self.groups[i].keys.get_mut(&key)?;
+                let now = Seen::of(event);
+                let before: Vec<Seen> = group
+                    .seen
+                    .iter()
+                    .filter(|s| s.at <= now.at && now.at - s.at <= *window)
+                    .cloned()
+                    .collect();
+                if (before.len() as u64) < *count {
+                    return None;
+                }
+                group.seen.clear();
+                let mut all = before;
+                all.push(now);
+                Some(Self::alert(rule, Some(&key), &all, event))
+            }
+        }
+    }
+}
+
+impl Transform for Detector {
+    fn apply(&mut self, chunk: &mut EventChunk) {
+        let mut alerts = Vec::new();
+        for event in &chunk.events {
+            for i in 0..self.settings.rules.len() {
+                if let Some(alert) = self.check(i, event) {
+                    alerts.push(alert);
+                }
+            }
+        }
+        if !alerts.is_empty() {
+            self.alerts
+                .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+            chunk.events.extend(alerts);
+        }
+    }
+}

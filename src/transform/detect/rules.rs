@@ -1,0 +1,271 @@
+//! Detection rules: their TOML form, and each kind's state (match, threshold, sequence,
+//! schedule). Windows are in event time (`@timestamp`), so replayed logs raise the same alerts.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::config::units::Span;
+use crate::event::{Event, ValueRef};
+use crate::transform::condition::Condition;
+
+/// One rule as written (`[[rule]]` in a rules file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// `rule.id`.
+    pub id: String,
+    /// `rule.name`.
+    pub name: String,
+    /// `rule.description`.
+    #[serde(default)]
+    pub description: String,
+    /// `event.severity` of its alerts (0-100).
+    #[serde(default = "default_severity")]
+    pub severity: i64,
+    /// `match`, `threshold`, `sequence` or `schedule`.
+    pub kind: String,
+    /// The events the rule counts (match, threshold, schedule) or ends with (sequence).
+    pub condition: String,
+    /// For a sequence: the events that must come first.
+    pub after: Option<String>,
+    /// How many matching events (threshold: at least; sequence: of `after`).
+    pub count: Option<u64>,
+    /// The field whose value groups events (e.g. `user.name`).
+    pub group_by: Option<String>,
+    /// The event-time window.
+    pub window: Option<Span>,
+}
+
+fn default_severity() -> i64 {
+    47
+}
+
+/// What a rule looks for.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// Every matching event.
+    Match,
+    /// At least `count` matching events with one key within `window` ms.
+    Threshold { count: u64, window: i64 },
+    /// At least `count` `after` events, then a `condition` event, one key, within `window`.
+    Sequence {
+        after: Box<Condition>,
+        count: u64,
+        window: i64,
+    },
+    /// A matching event outside business hours.
+    Schedule,
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Its settings as written.
+    pub config: RuleConfig,
+    /// What it counts.
+    pub condition: Condition,
+    /// Its kind.
+    pub kind: Kind,
+    /// Where it came from (`auditship` for the built-in pack, else the file).
+    pub ruleset: String,
+}
+
+impl Rule {
+    /// Compiles `config`; the problem as `(key, message)` otherwise.
+    pub fn compile(config: RuleConfig, ruleset: &str) -> Result<Self, (String, String)> {
+        let cond = |key: &str, text: &str| {
+            Condition::parse(text).map_err(|e| (key.to_owned(), format!("invalid condition {e}")))
+        };
+        let condition = cond("condition", &config.condition)?;
+        let window = || {
+            config
+                .window
+                .map(|w| w.0.as_millis() as i64)
+                .filter(|w| *w > 0)
+                .ok_or_else(|| {
+                    (
+                        "window".to_owned(),
+                        format!(
+                            "rule `{}` of kind `{}` needs a window",
+                            config.id, config.kind
+                        ),
+                    )
+                })
+        };
+        let grouped = || {
+            config.group_by.as_ref().map(|_| ()).ok_or_else(|| {
+                (
+                    "group_by".to_owned(),
+                    format!(
+                        "rule `{}` of kind `{}` needs group_by",
+                        config.id, config.kind
+                    ),
+                )
+            })
+        };
+        let kind = match config.kind.as_str() {
+            "match" => Kind::Match,
+            "schedule" => Kind::Schedule,
+            "threshold" => {
+                grouped()?;
+                Kind::Threshold {
+                    count: config.count.unwrap_or(1).max(1),
+                    window: window()?,
+                }
+            }
+            "sequence" => {
+                grouped()?;
+                let after = config.after.as_deref().ok_or_else(|| {
+                    (
+                        "after".to_owned(),
+                        format!("rule `{}`: a sequence needs `after`", config.id),
+                    )
+                })?;
+                Kind::Sequence {
+                    after: Box::new(cond("after", after)?),
+                    count: config.count.unwrap_or(1).max(1),
+                    window: window()?,
+                }
+            }
+            other => {
+                return Err((
+                    "kind".to_owned(),
+                    format!(
+                        "rule `{}`: unknown kind `{other}` (match, threshold, sequence, schedule)",
+                        config.id
+                    ),
+                ))
+            }
+        };
+        Ok(Self {
+            config,
+            condition,
+            kind,
+            ruleset: ruleset.to_owned(),
+        })
+    }
+}
+
+/// One event a rule counted: when, and where it was read.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// Event time (ms).
+    pub at: i64,
+    /// `path:offset` of its record.
+    pub evidence: String,
+    /// Its `user.name`, `source.ip` (for `related.*`).
+    pub user: Option<String>,
+    /// Its `source.ip`.
+    pub ip: Option<String>,
+}
+
+impl Seen {
+    /// What a rule keeps of `event`.
+    #[must_use]
+    pub fn of(event: &Event) -> Self {
+        let text = |key: &str| {
+            event
+                .get(key)
+                .and_then(|v| v.strings().next().map(str::to_owned))
+        };
+        Self {
+            at: event_time(event),
+            evidence: format!(
+                "{}:{}",
+                event.origin.path.as_deref().unwrap_or("-"),
+                event.origin.offset
+            ),
+            user: text("user.name"),
+            ip: text("source.ip"),
+        }
+    }
+}
+
+/// The event's time in ms (`@timestamp`).
+#[must_use]
+pub fn event_time(event: &Event) -> i64 {
+    match event.get("@timestamp") {
+        Some(ValueRef::Time(t)) => t,
+        _ => event.created,
+    }
+}
+
+/// The value of `path` as a group key.
+#[must_use]
+pub fn key_of(event: &Event, path: &str) -> Option<String> {
+    match event.get(path)? {
+        ValueRef::Int(i) => Some(i.to_string()),
+        ValueRef::Bool(b) => Some(b.to_string()),
+        ValueRef::Time(t) => Some(t.to_string()),
+        v => v
+            .strings()
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    }
+}
+
+/// The state of one key of a windowed rule.
+#[derive(Debug, Default)]
+pub struct Group {
+    /// Counted events, by event time.
+    pub seen: Vec<Seen>,
+    /// No alert for this key before this event time (once per window).
+    pub quiet_until: i64,
+    /// When it was last touched (for eviction).
+    pub touched: u64,
+}
+
+/// The keys of one windowed rule, bounded.
+#[derive(Debug, Default)]
+pub struct Groups {
+    /// By key.
+    pub keys: HashMap<String, Group>,
+    /// Keys dropped to stay under the cap.
+    pub evicted: u64,
+}
+
+impl Groups {
+    /// The group of `key`, evicting the least recently used tenth of the keys first when
+    /// there are `cap` already.
+    pub fn get(&mut self, key: &str, cap: usize, clock: u64) -> &mut Group {
+        if !self.keys.contains_key(key) && self.keys.len() >= cap.max(1) {
+            let mut ages: Vec<u64> = self.keys.values().map(|g| g.touched).collect();
+            let cut = ages.len() / 10;
+            ages.select_nth_unstable(cut);
+            let limit = ages[cut];
+            let before = self.keys.len();
+            self.keys.retain(|_, g| g.touched > limit);
+            self.evicted += (before - self.keys.len()) as u64;
+        }
+        let group = self.keys.entry(key.to_owned()).or_default();
+        group.touched = clock;
+        group
+    }
+}
+
+/// Inserts `seen` in event-time order and drops what is older than `window` before the newest.
+pub fn remember(group: &mut Group, seen: Seen, window: i64) {
+    let at = group.seen.partition_point(|s| s.at <= seen.at);
+    group.seen.insert(at, seen);
+    let newest = group.seen.last().map_or(0, |s| s.at);
+    let keep_from = group.seen.partition_point(|s| s.at < newest - window);
+    group.seen.drain(..keep_from);
+}
+
+/// The events of the first window (`window` ms, in event time) that holds at least `count`
+/// of `seen`, which is sorted.
+#[must_use]
+pub fn full_window(seen: &[Seen], count: u64, window: i64) -> Option<&[Seen]> {
+    let count = count as usize;
+    if seen.len() < count {
+        return None;
+    }
+    (0..=seen.len() - count)
+        .find(|&i| seen[i + count - 1].at - seen[i].at <= window)
+        .map(|i| {
+            let end = seen[i..].partition_point(|s| s.at - seen[i].at <= window) + i;
+            &seen[i..end]
+        })
+}
