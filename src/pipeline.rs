@@ -625,6 +625,7 @@ fn wire(
             outs,
             running.budget.clone(),
             &mut transform_views,
+            &plan.data_dir,
         );
         transforms.push(task);
     }
@@ -789,6 +790,7 @@ fn spawn_chain(
     outs: Vec<Fanout>,
     budget: Budget,
     views: &mut Vec<api::TransformView>,
+    data_dir: &std::path::Path,
 ) -> JoinHandle<()> {
     let steps: Vec<Box<dyn Transform>> = chain
         .iter()
@@ -801,7 +803,7 @@ fn spawn_chain(
                     discarded: discarded.clone(),
                 });
                 let step: Box<dyn Transform> = Box::new(crate::transform::counted::Counted::new(
-                    config.build(),
+                    config.build_in(&t.name, data_dir),
                     discarded,
                 ));
                 Some(step)

@@ -199,6 +199,18 @@ impl TransformConfig {
         }
     }
 
+    /// The running transform of the agent: as [`Self::build`], with the state a restart
+    /// keeps (`detect` windows) in `data_dir`.
+    #[must_use]
+    pub fn build_in(&self, name: &str, data_dir: &std::path::Path) -> Box<dyn Transform> {
+        match self {
+            Self::Detect(d) => {
+                Box::new(d.saved_in(data_dir.join("detect").join(format!("{name}.json"))))
+            }
+            _ => self.build(),
+        }
+    }
+
     /// The running transform.
     #[must_use]
     pub fn build(&self) -> Box<dyn Transform> {

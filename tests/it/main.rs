@@ -3,6 +3,7 @@
 mod api;
 mod chain;
 mod config_errors;
+mod detect;
 mod elasticsearch_sink;
 mod faults;
 mod file_source;

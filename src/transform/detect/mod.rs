@@ -245,8 +245,44 @@ impl Detect {
             groups: (0..self.rules.len()).map(|_| Groups::default()).collect(),
             clock: 0,
             alerts: Arc::new(AtomicU64::new(0)),
+            state_path: None,
         }
     }
+
+    /// A running detector that starts from the windows saved at `path` (then removed, so a
+    /// crash never brings back older state) and saves its own there when it stops.
+    #[must_use]
+    pub fn saved_in(&self, path: std::path::PathBuf) -> Detector {
+        let mut detector = self.fresh();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            match serde_json::from_str::<SavedState>(&text) {
+                Ok(saved) => {
+                    for (i, rule) in self.rules.iter().enumerate() {
+                        if let Some(keys) = saved.rules.get(&rule.config.id) {
+                            for (key, group) in keys {
+                                let g = detector.groups[i].keys.entry(key.clone()).or_default();
+                                g.seen.clone_from(&group.seen);
+                                g.quiet_until = group.quiet_until;
+                            }
+                        }
+                    }
+                    tracing::info!(path = %path.display(), "detect: windows restored");
+                }
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "detect: saved windows unreadable; starting empty");
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        detector.state_path = Some(path);
+        detector
+    }
+}
+
+/// The windows of every rule, by rule id and key, as saved at shutdown.
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
+struct SavedState {
+    rules: std::collections::BTreeMap<String, std::collections::BTreeMap<String, rules::Group>>,
 }
 
 /// The running transform.
@@ -255,6 +291,50 @@ pub struct Detector {
     groups: Vec<Groups>,
     clock: u64,
     alerts: Arc<AtomicU64>,
+    /// Where its windows are saved when it stops.
+    state_path: Option<std::path::PathBuf>,
+}
+
+impl Drop for Detector {
+    fn drop(&mut self) {
+        let Some(path) = &self.state_path else {
+            return;
+        };
+        let mut saved = SavedState::default();
+        for (i, rule) in self.settings.rules.iter().enumerate() {
+            let keys: std::collections::BTreeMap<String, rules::Group> = self.groups[i]
+                .keys
+                .drain()
+                .filter(|(_, g)| !g.seen.is_empty())
+                .collect();
+            if !keys.is_empty() {
+                saved.rules.insert(rule.config.id.clone(), keys);
+            }
+        }
+        if saved.rules.is_empty() {
+            return;
+        }
+        let write = || -> std::io::Result<()> {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.tmp");
+            let body = serde_json::to_vec(&saved).map_err(std::io::Error::other)?;
+            {
+                use std::io::Write as _;
+                let mut file = crate::checkpoint::private_file(&tmp)?;
+                file.write_all(&body)?;
+                file.sync_all()?;
+            }
+            std::fs::rename(&tmp, path)
+        };
+        match write() {
+            Ok(()) => tracing::info!(path = %path.display(), "detect: windows saved"),
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "detect: cannot save windows; a restart starts them empty");
+            }
+        }
+    }
 }
 
 impl Detector {

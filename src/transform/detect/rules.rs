@@ -148,7 +148,7 @@ impl Rule {
 }
 
 /// One event a rule counted: when, and where it was read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
 pub struct Seen {
     /// Event time (ms).
     pub at: i64,
@@ -207,13 +207,14 @@ pub fn key_of(event: &Event, path: &str) -> Option<String> {
 }
 
 /// The state of one key of a windowed rule.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, Deserialize)]
 pub struct Group {
     /// Counted events, by event time.
     pub seen: Vec<Seen>,
     /// No alert for this key before this event time (once per window).
     pub quiet_until: i64,
     /// When it was last touched (for eviction).
+    #[serde(skip)]
     pub touched: u64,
 }
 
