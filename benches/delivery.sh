@@ -8,6 +8,7 @@
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 #   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap vs chain
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
+#   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
@@ -47,7 +48,7 @@ $BUFFER_LINE
 $API_LINE
 [sources.in]
 type = "file"
-include = ['$WORK/tps_audit']
+include = ['${INPUT:-$WORK/tps_audit}']
 format = "$1"
 ${3:-}
 [sinks.out]
@@ -94,6 +95,32 @@ PY
 }
 
 echo "scenario                           end to end         steady state   CPU         per CPU-s            memory"
+# Detection (#15): the built-in pack on the Dogtag workload against the same path without it,
+# then memory with one authentication failure per distinct user (every event a new key):
+# the default cap of 100,000 keys per rule against a cap above the number of keys.
+if [ -n "${DETECT:-}" ]; then
+  HTTP_SINK='type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+  run "dogtag → http (detect off)" dogtag "$HTTP_SINK"
+  run "dogtag → detect builtin → http" dogtag "$HTTP_SINK" '[transforms.d]
+type = "detect"
+inputs = ["in"]' '"d"'
+  python3 - "$WORK/auth_failures" "$LINES" <<'PY'
+import sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "w") as f:
+    for i in range(n):
+        f.write(f"0.http-bio-8443-exec-{i % 16} - [12/Jan/2025:08:{(i // 60) % 60:02d}:{i % 60:02d} CET] [14] [6] [AuditEvent=AUTH][SubjectID=$Unidentified$][Outcome=Failure][AuthMgr=passwdUserDBAuthMgr][AttemptedCred=user{i}] authentication failure\n")
+PY
+  INPUT="$WORK/auth_failures" run "1M keys, detect max_keys 100,000" dogtag "$HTTP_SINK" '[transforms.d]
+type = "detect"
+inputs = ["in"]' '"d"'
+  INPUT="$WORK/auth_failures" run "1M keys, detect max_keys 2,000,000" dogtag "$HTTP_SINK" '[transforms.d]
+type = "detect"
+inputs = ["in"]
+max_keys = 2000000' '"d"'
+  [ -n "${DETECT_ONLY:-}" ] && exit 0
+fi
 # Transforms (#12): filter alone against redact + enrich + route, and a five-statement remap,
 # in the same run.
 if [ -n "${TRANSFORMS:-}" ]; then

@@ -754,9 +754,13 @@ fn users(d: &mut Draft, line: &str, c: &Collected<'_>, kind: &str) {
             d.str("auditd.data.acct", line, &acct);
         }
     }
-    if table::is_group_record(kind) {
-        if let Some(grp) = c.text(Key::Grp) {
+    if let Some(grp) = c.text(Key::Grp) {
+        // A group record names its group; elsewhere (`USER_MGMT op=add-user-to-group`) the
+        // group the account joins is kept as written.
+        if table::is_group_record(kind) {
             d.str("group.name", line, &grp);
+        } else {
+            d.str("auditd.data.grp", line, &grp);
         }
     }
     // Account management names the account's number in `id`.

@@ -620,3 +620,17 @@ fn auditd_syscalls_and_record_types_get_their_action_object_addresses_and_direct
     assert_eq!(at(6572)["event"]["type"][0], "creation");
     assert_eq!(at(6572)["user"]["name"], "ops");
 }
+
+#[test]
+fn auditd_the_group_a_user_is_added_to_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    std::fs::write(
+        &log,
+        "type=USER_MGMT msg=audit(1750001000.101:8801): pid=4120 uid=0 auid=1000 ses=3 subj=unconfined msg='op=add-user-to-group grp=\"sudo\" acct=\"bob\" exe=\"/usr/sbin/usermod\" hostname=? addr=? terminal=pts/0 res=success'\n",
+    )
+    .unwrap();
+    let events = run_parse(&["--format", "auditd", log.to_str().unwrap()]);
+    assert_eq!(events[0]["auditd"]["data"]["grp"], "sudo", "{}", events[0]);
+    assert_eq!(events[0]["user"]["target"]["name"], "bob");
+}
