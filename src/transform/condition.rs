@@ -109,6 +109,35 @@ impl Condition {
         Ok(cond)
     }
 
+    /// A quick test that must pass for the condition to hold: alternatives of a field and
+    /// the string values it must take one of (`None`: no such test). From `==` and `in`
+    /// comparisons with strings; an `and` needs one side's, an `or` both sides'.
+    #[must_use]
+    pub fn required(&self) -> Option<Vec<(String, Vec<String>)>> {
+        match self {
+            Condition::Compare(path, Op::Eq, Literal::Str(l)) => {
+                Some(vec![(path.clone(), vec![l.clone()])])
+            }
+            Condition::Compare(path, Op::In, Literal::Set(items)) => {
+                let values: Option<Vec<String>> = items
+                    .iter()
+                    .map(|i| match i {
+                        Literal::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                Some(vec![(path.clone(), values?)])
+            }
+            Condition::And(a, b) => a.required().or_else(|| b.required()),
+            Condition::Or(a, b) => {
+                let mut all = a.required()?;
+                all.extend(b.required()?);
+                Some(all)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether `event` satisfies the condition.
     #[must_use]
     pub fn matches(&self, event: &Event) -> bool {
@@ -548,6 +577,34 @@ impl Parser {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn required_values_come_from_equalities_and_sets_through_and_and_or() {
+        let c = Condition::parse(
+            r#".event.category == "authentication" and .event.outcome == "failure""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.required(),
+            Some(vec![(
+                "event.category".into(),
+                vec!["authentication".into()]
+            )])
+        );
+        let c =
+            Condition::parse(r#".event.action in ["a", "b"] or (.x == "y" and .z matches "q")"#)
+                .unwrap();
+        assert_eq!(
+            c.required(),
+            Some(vec![
+                ("event.action".into(), vec!["a".into(), "b".into()]),
+                ("x".into(), vec!["y".into()])
+            ])
+        );
+        let c = Condition::parse(r#".event.action == "a" or exists(.b)"#).unwrap();
+        assert_eq!(c.required(), None, "one side of an or without a test");
+    }
+
     use super::*;
     use crate::event::{Origin, Text, Value};
 

@@ -471,8 +471,12 @@ impl Detector {
 impl Transform for Detector {
     fn apply(&mut self, chunk: &mut EventChunk) {
         let mut alerts = Vec::new();
+        let rules = self.settings.rules.clone();
         for event in &chunk.events {
-            for i in 0..self.settings.rules.len() {
+            for (i, rule) in rules.iter().enumerate() {
+                if !rule.may_concern(event) {
+                    continue;
+                }
                 if let Some(alert) = self.check(i, event) {
                     alerts.push(alert);
                 }

@@ -69,6 +69,27 @@ pub struct Rule {
     pub kind: Kind,
     /// Where it came from (`auditship` for the built-in pack, else the file).
     pub ruleset: String,
+    /// Alternatives of a field and values it must take one of for the rule to concern an
+    /// event ([`Condition::required`]), tested before the conditions.
+    pub prefilter: Option<Vec<(String, Vec<String>)>>,
+}
+
+impl Rule {
+    /// Whether the prefilter lets `event` through: some alternative's field has one of its
+    /// values (a field that is not text cannot be judged here: it passes).
+    #[must_use]
+    pub fn may_concern(&self, event: &Event) -> bool {
+        let Some(alternatives) = &self.prefilter else {
+            return true;
+        };
+        alternatives
+            .iter()
+            .any(|(path, values)| match event.get(path) {
+                None => false,
+                Some(ValueRef::Int(_) | ValueRef::Bool(_) | ValueRef::Time(_)) => true,
+                Some(v) => v.strings().any(|s| values.iter().any(|x| x == s)),
+            })
+    }
 }
 
 impl Rule {
@@ -138,11 +159,22 @@ impl Rule {
                 ))
             }
         };
+        let prefilter = match &kind {
+            Kind::Sequence { after, .. } => match (condition.required(), after.required()) {
+                (Some(mut a), Some(b)) => {
+                    a.extend(b);
+                    Some(a)
+                }
+                _ => None,
+            },
+            _ => condition.required(),
+        };
         Ok(Self {
             config,
             condition,
             kind,
             ruleset: ruleset.to_owned(),
+            prefilter,
         })
     }
 }
