@@ -302,3 +302,45 @@ pub fn full_window(seen: &[Seen], count: u64, window: i64) -> Option<&[Seen]> {
             &seen[i..end]
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(at: i64) -> Seen {
+        Seen {
+            at,
+            evidence: String::new(),
+            user: None,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn keys_stay_under_the_cap_and_the_least_recently_used_go_first() {
+        let mut groups = Groups::default();
+        for i in 0..1000u64 {
+            groups.get(&format!("user{i}"), 100, i);
+        }
+        assert!(groups.keys.len() <= 100, "{}", groups.keys.len());
+        assert_eq!(groups.evicted as usize + groups.keys.len(), 1000);
+        assert!(groups.keys.contains_key("user999"), "the newest key stays");
+        assert!(!groups.keys.contains_key("user0"), "the oldest went first");
+    }
+
+    #[test]
+    fn a_full_window_is_found_in_event_time_whatever_the_arrival_order() {
+        let mut group = Group::default();
+        for at in [5, 1, 3, 0, 4, 2] {
+            remember(&mut group, seen(at * 60_000), 600_000);
+        }
+        let win = full_window(&group.seen, 6, 600_000).expect("six within ten minutes");
+        assert_eq!(win.len(), 6);
+        assert_eq!((win[0].at, win[5].at), (0, 300_000));
+        let mut spread = Group::default();
+        for at in [0, 3, 6, 9, 12, 15] {
+            remember(&mut spread, seen(at * 60_000), 600_000);
+        }
+        assert!(full_window(&spread.seen, 6, 600_000).is_none());
+    }
+}
