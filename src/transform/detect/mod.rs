@@ -145,7 +145,14 @@ pub struct Detect {
     rules: Arc<Vec<Rule>>,
     hours: BusinessHours,
     max_keys: usize,
+    /// The fields the rules' prefilters read, each looked up once per event.
+    prefilter_paths: Arc<Vec<String>>,
+    /// Per rule: alternatives of (index into `prefilter_paths`, values), or none.
+    prefilters: Arc<Vec<Option<Prefilter>>>,
 }
+
+/// Alternatives of (index of a field in `Detect::prefilter_paths`, values it must take one of).
+type Prefilter = Vec<(usize, Vec<String>)>;
 
 /// The built-in rule pack.
 const BUILTIN: &str = include_str!("builtin.toml");
@@ -226,11 +233,34 @@ impl DetectConfig {
             }
         };
         match hours {
-            Some(hours) if problems.is_empty() => Ok(Detect {
-                rules: Arc::new(rules),
-                hours,
-                max_keys: self.max_keys.unwrap_or(100_000),
-            }),
+            Some(hours) if problems.is_empty() => {
+                let mut paths: Vec<String> = Vec::new();
+                let prefilters = rules
+                    .iter()
+                    .map(|r| {
+                        r.prefilter.as_ref().map(|alternatives| {
+                            alternatives
+                                .iter()
+                                .map(|(path, values)| {
+                                    let i =
+                                        paths.iter().position(|p| p == path).unwrap_or_else(|| {
+                                            paths.push(path.clone());
+                                            paths.len() - 1
+                                        });
+                                    (i, values.clone())
+                                })
+                                .collect()
+                        })
+                    })
+                    .collect();
+                Ok(Detect {
+                    rules: Arc::new(rules),
+                    hours,
+                    max_keys: self.max_keys.unwrap_or(100_000),
+                    prefilter_paths: Arc::new(paths),
+                    prefilters: Arc::new(prefilters),
+                })
+            }
             _ => Err(problems),
         }
     }
@@ -472,9 +502,14 @@ impl Transform for Detector {
     fn apply(&mut self, chunk: &mut EventChunk) {
         let mut alerts = Vec::new();
         let rules = self.settings.rules.clone();
+        let paths = self.settings.prefilter_paths.clone();
+        let prefilters = self.settings.prefilters.clone();
         for event in &chunk.events {
-            for (i, rule) in rules.iter().enumerate() {
-                if !rule.may_concern(event) {
+            // Each field the prefilters read, looked up once for all rules.
+            let values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 4]> =
+                paths.iter().map(|p| event.get(p)).collect();
+            for i in 0..rules.len() {
+                if !rules::may_concern(prefilters[i].as_deref(), &values) {
                     continue;
                 }
                 if let Some(alert) = self.check(i, event) {

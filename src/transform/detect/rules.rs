@@ -74,22 +74,24 @@ pub struct Rule {
     pub prefilter: Option<Vec<(String, Vec<String>)>>,
 }
 
-impl Rule {
-    /// Whether the prefilter lets `event` through: some alternative's field has one of its
-    /// values (a field that is not text cannot be judged here: it passes).
-    #[must_use]
-    pub fn may_concern(&self, event: &Event) -> bool {
-        let Some(alternatives) = &self.prefilter else {
-            return true;
-        };
-        alternatives
-            .iter()
-            .any(|(path, values)| match event.get(path) {
-                None => false,
-                Some(ValueRef::Int(_) | ValueRef::Bool(_) | ValueRef::Time(_)) => true,
-                Some(v) => v.strings().any(|s| values.iter().any(|x| x == s)),
-            })
-    }
+/// Whether a rule's prefilter lets an event through: some alternative's field (its value in
+/// `fields`, looked up once per event) has one of its values. A field that is not text cannot
+/// be judged here: it passes.
+#[must_use]
+pub fn may_concern(
+    prefilter: Option<&[(usize, Vec<String>)]>,
+    fields: &[Option<ValueRef<'_>>],
+) -> bool {
+    let Some(alternatives) = prefilter else {
+        return true;
+    };
+    alternatives
+        .iter()
+        .any(|(i, values)| match fields.get(*i).copied().flatten() {
+            None => false,
+            Some(ValueRef::Int(_) | ValueRef::Bool(_) | ValueRef::Time(_)) => true,
+            Some(v) => v.strings().any(|s| values.iter().any(|x| x == s)),
+        })
 }
 
 impl Rule {
