@@ -130,23 +130,107 @@ pub fn signing_record(line: &[u8]) -> Option<&[u8]> {
     Some(&message[at + 5..])
 }
 
+/// A signature's text decoded strictly: the standard alphabet, padding optional.
+pub fn decode_signature(text: &[u8]) -> Result<Vec<u8>, base64::DecodeError> {
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+    .decode(text)
+}
+
+/// What a signature after the first says of the segment before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It signs the segment.
+    Verified,
+    /// It signs only the last signing record: the records since were never signed (a writer
+    /// that crashed and restarted).
+    Gap,
+    /// It signs a record that merely contains the marker text (the writer re-seeded on it).
+    Spoof,
+    /// It signs none of these.
+    Invalid,
+}
+
+/// The chain as a writer builds it: the bytes the next signature should cover, and the seeds a
+/// restarted writer signs instead (`SIGNED-AUDIT.md` 5.3). Shared by `auditship verify` and
+/// the live gate.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Segment {
+    /// A signing record was read.
+    pub started: bool,
+    /// The last signing record's line.
+    pub prev_sig_line: Vec<u8>,
+    /// `prev_sig_line` 0x0A and every line since, each with 0x0A.
+    pub bytes: Vec<u8>,
+    /// The segment outgrew [`MAX_SEGMENT_BYTES`] (its bytes are no longer all kept).
+    pub oversize: bool,
+    /// The last line containing the marker text (the writer's restart seed).
+    pub last_marker_line: Vec<u8>,
+}
+
+impl Segment {
+    /// Adds a record's line once a signing record was read; true when this line made the
+    /// segment too large.
+    pub fn feed(&mut self, line: &[u8]) -> bool {
+        if !self.started {
+            return false;
+        }
+        if self.bytes.len() + line.len() < MAX_SEGMENT_BYTES {
+            self.bytes.extend_from_slice(line);
+            self.bytes.push(b'\n');
+            false
+        } else {
+            !std::mem::replace(&mut self.oversize, true)
+        }
+    }
+
+    /// The verdict of `sig` on the segment; `records`: whether records were read since the
+    /// last signing record (only then can a restart have left some unsigned).
+    #[must_use]
+    pub fn verdict(&self, key: &SigningKey, sig: &[u8], records: bool) -> Verdict {
+        let seeded = |line: &[u8]| {
+            let mut seed = Vec::with_capacity(line.len() + 1);
+            seed.extend_from_slice(line);
+            seed.push(b'\n');
+            key.verifies(&seed, sig)
+        };
+        if !self.oversize && key.verifies(&self.bytes, sig) {
+            Verdict::Verified
+        } else if records && seeded(&self.prev_sig_line) {
+            Verdict::Gap
+        } else if !self.last_marker_line.is_empty()
+            && self.last_marker_line != self.prev_sig_line
+            && seeded(&self.last_marker_line)
+        {
+            Verdict::Spoof
+        } else {
+            Verdict::Invalid
+        }
+    }
+
+    /// A signing record `line` was read: it starts the next segment.
+    pub fn restart_at(&mut self, line: &[u8]) {
+        self.started = true;
+        self.prev_sig_line = line.to_vec();
+        self.bytes.clear();
+        self.bytes.extend_from_slice(line);
+        self.bytes.push(b'\n');
+        self.oversize = false;
+    }
+}
+
 /// The strict verifier (`SIGNED-AUDIT.md` section 5).
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Strict {
-    started: bool,
-    /// The last signing record's line.
-    prev_sig_line: Vec<u8>,
+    /// The chain so far.
+    segment: Segment,
     prev_sig_at: Option<Location>,
-    /// Bytes signed by the next signature if nothing is amiss: `prev_sig_line` 0x0A and
-    /// every line since, each with 0x0A.
-    segment: Vec<u8>,
-    /// The segment outgrew [`MAX_SEGMENT_BYTES`].
-    oversize: bool,
     /// The first record after the last signing record, and how many there are.
     first_after: Option<Location>,
     after: u64,
-    /// The last line containing the marker text (the writer's restart seed).
-    last_marker_line: Vec<u8>,
     /// Lines before the first signature.
     prefix_first: Option<Location>,
     prefix_lines: u64,
@@ -167,12 +251,7 @@ impl Strict {
         text: &[u8],
         report: &mut Report,
     ) {
-        let decoded = base64::engine::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-        )
-        .decode(text);
+        let decoded = decode_signature(text);
         let range = |first: &Option<Location>| {
             first.as_ref().map_or_else(
                 || "no records".to_owned(),
@@ -191,16 +270,11 @@ impl Strict {
                     ),
                 );
             }
-            Ok(sig) if !self.started => self.first(key, at, &sig, report),
+            Ok(sig) if !self.segment.started => self.first(key, at, &sig, report),
             Ok(sig) => self.check(key, at, &sig, &range(&self.first_after), report),
         }
-        self.started = true;
-        self.prev_sig_line = line.to_vec();
+        self.segment.restart_at(line);
         self.prev_sig_at = Some(at.clone());
-        self.segment.clear();
-        self.segment.extend_from_slice(line);
-        self.segment.push(b'\n');
-        self.oversize = false;
         self.first_after = None;
         self.after = 0;
     }
@@ -236,54 +310,46 @@ impl Strict {
 
     /// A signature after the first: over the segment, or over a restart seed.
     fn check(&self, key: &SigningKey, at: &Location, sig: &[u8], range: &str, report: &mut Report) {
-        if !self.oversize && key.verifies(&self.segment, sig) {
-            report.valid += 1;
-        } else if self.after > 0 && {
-            let mut seed = self.prev_sig_line.clone();
-            seed.push(b'\n');
-            key.verifies(&seed, sig)
-        } {
-            report.valid += 1;
-            report.warn(
-                self.first_after.as_ref().unwrap_or(at),
-                "unsigned-gap",
-                format!(
-                    "{} records up to {at} were never signed: the writer stopped before signing them and restarted (a crash, not evidence of tampering; nothing signed was changed)",
-                    self.after
-                ),
-            );
-        } else if !self.last_marker_line.is_empty()
-            && self.last_marker_line != self.prev_sig_line
-            && {
-                let mut seed = self.last_marker_line.clone();
-                seed.push(b'\n');
-                key.verifies(&seed, sig)
+        match self.segment.verdict(key, sig, self.after > 0) {
+            Verdict::Verified => report.valid += 1,
+            Verdict::Gap => {
+                report.valid += 1;
+                report.warn(
+                    self.first_after.as_ref().unwrap_or(at),
+                    "unsigned-gap",
+                    format!(
+                        "{} records up to {at} were never signed: the writer stopped before signing them and restarted (a crash, not evidence of tampering; nothing signed was changed)",
+                        self.after
+                    ),
+                );
             }
-        {
-            report.valid += 1;
-            report.warn(
-                at,
-                "reseeded-on-spoof",
-                "the writer restarted from a record that only contains the marker text, not from the last signature".into(),
-            );
-        } else {
-            report.invalid += 1;
-            let what = if self.oversize {
-                format!("the segment exceeded {MAX_SEGMENT_BYTES} bytes")
-            } else {
-                "lines were changed, removed or inserted, or the files are out of order".into()
-            };
-            report.fail(
-                at,
-                "invalid-signature",
-                format!(
-                    "the signature does not verify the segment from {} ({}): {what}",
-                    self.prev_sig_at
-                        .as_ref()
-                        .map_or_else(String::new, ToString::to_string),
-                    range
-                ),
-            );
+            Verdict::Spoof => {
+                report.valid += 1;
+                report.warn(
+                    at,
+                    "reseeded-on-spoof",
+                    "the writer restarted from a record that only contains the marker text, not from the last signature".into(),
+                );
+            }
+            Verdict::Invalid => {
+                report.invalid += 1;
+                let what = if self.segment.oversize {
+                    format!("the segment exceeded {MAX_SEGMENT_BYTES} bytes")
+                } else {
+                    "lines were changed, removed or inserted, or the files are out of order".into()
+                };
+                report.fail(
+                    at,
+                    "invalid-signature",
+                    format!(
+                        "the signature does not verify the segment from {} ({}): {what}",
+                        self.prev_sig_at
+                            .as_ref()
+                            .map_or_else(String::new, ToString::to_string),
+                        range
+                    ),
+                );
+            }
         }
     }
 }
@@ -306,16 +372,12 @@ impl ChainCheck for StrictCheck<'_> {
                 report.warn(at, "marker-in-data", "a record contains the signing marker's text but is not a signing record (AuditVerify would misread it)".into());
             }
             let s = &mut self.state;
-            if s.started {
+            if s.segment.started {
                 if s.first_after.is_none() {
                     s.first_after = Some(at.clone());
                 }
                 s.after += 1;
-                if s.segment.len() + line.len() < MAX_SEGMENT_BYTES {
-                    s.segment.extend_from_slice(line);
-                    s.segment.push(b'\n');
-                } else if !s.oversize {
-                    s.oversize = true;
+                if s.segment.feed(line) {
                     report.fail(
                         at,
                         "segment-too-large",
@@ -330,7 +392,7 @@ impl ChainCheck for StrictCheck<'_> {
             }
         }
         if marked {
-            self.state.last_marker_line = line.to_vec();
+            self.state.segment.last_marker_line = line.to_vec();
         }
         Ok(())
     }
@@ -348,7 +410,7 @@ impl ChainCheck for StrictCheck<'_> {
                     s.after
                 ),
             );
-        } else if !s.started && s.prefix_lines > 0 {
+        } else if !s.segment.started && s.prefix_lines > 0 {
             report.unsigned_tail = true;
             let first = s.prefix_first.clone().unwrap_or_default();
             report.fail(

@@ -15,10 +15,8 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-
 use super::cert::SigningKey;
-use super::dogtag::{signing_record, MAX_SEGMENT_BYTES};
+use super::dogtag::{decode_signature, signing_record, Segment, Verdict, MAX_SEGMENT_BYTES};
 use crate::event::{Event, Text, Value};
 use crate::parse::Sequencer;
 
@@ -26,11 +24,7 @@ use crate::parse::Sequencer;
 pub struct SignatureGate {
     key: Arc<SigningKey>,
     unsigned_after_ms: i64,
-    started: bool,
-    prev_sig_line: Vec<u8>,
-    segment: Vec<u8>,
-    oversize: bool,
-    last_marker_line: Vec<u8>,
+    segment: Segment,
     held: Vec<Event>,
     /// When the first held record arrived ([`crate::time::monotonic_ms`]).
     held_since: i64,
@@ -45,11 +39,7 @@ impl SignatureGate {
         Self {
             key,
             unsigned_after_ms,
-            started: false,
-            prev_sig_line: Vec::new(),
-            segment: Vec::new(),
-            oversize: false,
-            last_marker_line: Vec::new(),
+            segment: Segment::default(),
             held: Vec::new(),
             held_since: 0,
             resumed: false,
@@ -93,19 +83,16 @@ impl SignatureGate {
         else {
             return;
         };
-        self.started = true;
-        self.prev_sig_line = lines[at].to_vec();
-        self.segment.clear();
-        for line in &lines[at..] {
-            self.segment.extend_from_slice(line);
-            self.segment.push(b'\n');
+        self.segment.restart_at(lines[at]);
+        for line in &lines[at + 1..] {
+            self.segment.feed(line);
         }
         if let Some(marker) = lines[skip..]
             .iter()
             .rev()
             .find(|l| memchr::memmem::find(l, b"AUDIT_LOG_SIGNING").is_some())
         {
-            self.last_marker_line = marker.to_vec();
+            self.segment.last_marker_line = marker.to_vec();
         }
     }
 
@@ -120,61 +107,45 @@ impl SignatureGate {
     /// The verdict of the signature in `sig_event` (whose line is `line`, signature text
     /// `text`) on the held records.
     fn signature(&mut self, sig_event: &Event, line: &[u8], text: &[u8], out: &mut Vec<Event>) {
-        let decoded = base64::engine::GeneralPurpose::new(
-            &base64::alphabet::STANDARD,
-            base64::engine::GeneralPurposeConfig::new()
-                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-        )
-        .decode(text)
-        .unwrap_or_default();
+        let decoded = decode_signature(text).unwrap_or_default();
         let records = self.held.len();
         let range = match (self.held.first(), self.held.last()) {
             (Some(a), Some(b)) => format!("bytes {} to {}", a.origin.offset, b.origin.end),
             _ => "no records".to_owned(),
         };
-        if !self.started {
+        let verdict = if self.segment.started {
+            self.segment.verdict(&self.key, &decoded, records > 0)
+        } else {
             // What the first signature read this run covers is not known here.
             self.release("audit_signature_unverified", out);
-        } else if !self.oversize && self.key.verifies(&self.segment, &decoded) {
-            self.release("audit_signature_verified", out);
-        } else if records > 0 && {
-            let mut seed = self.prev_sig_line.clone();
-            seed.push(b'\n');
-            self.key.verifies(&seed, &decoded)
-        } {
-            out.push(finding(
-                sig_event,
-                "event",
-                "audit_signature_unsigned_gap",
-                "audit-log-unsigned-gap",
-                format!("{records} records ({range}) were never signed: the writer restarted before signing them (a crash, not evidence of tampering)"),
-            ));
-            self.release("audit_signature_unsigned", out);
-        } else if !self.last_marker_line.is_empty()
-            && self.last_marker_line != self.prev_sig_line
-            && {
-                let mut seed = self.last_marker_line.clone();
-                seed.push(b'\n');
-                self.key.verifies(&seed, &decoded)
+            self.segment.restart_at(line);
+            return;
+        };
+        match verdict {
+            Verdict::Verified => self.release("audit_signature_verified", out),
+            Verdict::Gap => {
+                out.push(finding(
+                    sig_event,
+                    "event",
+                    "audit_signature_unsigned_gap",
+                    "audit-log-unsigned-gap",
+                    format!("{records} records ({range}) were never signed: the writer restarted before signing them (a crash, not evidence of tampering)"),
+                ));
+                self.release("audit_signature_unsigned", out);
             }
-        {
-            self.release("audit_signature_unsigned", out);
-        } else {
-            out.push(finding(
-                sig_event,
-                "alert",
-                "audit_signature_invalid",
-                "audit-log-verification-failed",
-                format!("the signature at byte {} does not verify {records} records ({range}) of {}: records were changed, removed or inserted", sig_event.origin.offset, sig_event.origin.path.as_deref().unwrap_or("?")),
-            ));
-            self.release("audit_signature_invalid", out);
+            Verdict::Spoof => self.release("audit_signature_unsigned", out),
+            Verdict::Invalid => {
+                out.push(finding(
+                    sig_event,
+                    "alert",
+                    "audit_signature_invalid",
+                    "audit-log-verification-failed",
+                    format!("the signature at byte {} does not verify {records} records ({range}) of {}: records were changed, removed or inserted", sig_event.origin.offset, sig_event.origin.path.as_deref().unwrap_or("?")),
+                ));
+                self.release("audit_signature_invalid", out);
+            }
         }
-        self.started = true;
-        self.prev_sig_line = line.to_vec();
-        self.segment.clear();
-        self.segment.extend_from_slice(line);
-        self.segment.push(b'\n');
-        self.oversize = false;
+        self.segment.restart_at(line);
     }
 }
 
@@ -226,21 +197,14 @@ impl Sequencer for SignatureGate {
             if marked {
                 event.add_tag("audit_signature_marker_in_data");
             }
-            if self.started {
-                if self.segment.len() + line.len() < MAX_SEGMENT_BYTES {
-                    self.segment.extend_from_slice(line);
-                    self.segment.push(b'\n');
-                } else {
-                    self.oversize = true;
-                }
-            }
+            self.segment.feed(line);
             if self.held.is_empty() {
                 self.held_since = crate::time::monotonic_ms();
             }
             self.held.push(event);
         }
         if marked {
-            self.last_marker_line = line.to_vec();
+            self.segment.last_marker_line = line.to_vec();
         }
     }
 
