@@ -51,6 +51,8 @@ pub struct TransformView {
     pub kind: &'static str,
     /// Events it dropped.
     pub discarded: Arc<std::sync::atomic::AtomicU64>,
+    /// A `detect` transform's alerts and evicted keys.
+    pub detect: Option<Arc<crate::transform::detect::Counters>>,
 }
 
 /// A sink as the metrics see it.
@@ -137,6 +139,7 @@ impl Telemetry {
                 t.discarded.load(Ordering::Relaxed),
             );
         }
+        detect_metrics(&mut metric, &lock(&self.transforms));
         sinks_metrics(&mut metric, &sinks);
         metric.family(
             "auditship_tap_dropped_events_total",
@@ -223,6 +226,39 @@ fn sources_metrics(metric: &mut Metrics, sources: &[SourceView]) {
         "Files the sources hold open.",
     );
     metric.sample("auditship_source_files_open", "", open);
+}
+
+/// Alerts raised and keys evicted by each `detect` transform.
+fn detect_metrics(metric: &mut Metrics, transforms: &[TransformView]) {
+    let detectors: Vec<(&TransformView, &crate::transform::detect::Counters)> = transforms
+        .iter()
+        .filter_map(|t| t.detect.as_deref().map(|c| (t, c)))
+        .collect();
+    if detectors.is_empty() {
+        return;
+    }
+    for (name, help, read) in [
+        (
+            "auditship_detect_alerts_total",
+            "Alert events a detect transform raised.",
+            (|c: &crate::transform::detect::Counters| c.alerts.load(Ordering::Relaxed))
+                as fn(&crate::transform::detect::Counters) -> u64,
+        ),
+        (
+            "auditship_detect_evicted_keys_total",
+            "Keys a detect transform dropped (least recently used) to stay under max_keys per rule.",
+            |c| c.evicted.load(Ordering::Relaxed),
+        ),
+    ] {
+        metric.family(name, "counter", help);
+        for (t, c) in &detectors {
+            let labels = format!(
+                "component_id=\"{}\",component_kind=\"transform\",component_type=\"detect\"",
+                escape(&t.name)
+            );
+            metric.sample(name, &labels, read(c));
+        }
+    }
 }
 
 fn sinks_metrics(metric: &mut Metrics, sinks: &[SinkView]) {

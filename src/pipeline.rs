@@ -801,6 +801,10 @@ fn spawn_chain(
                     name: t.name.clone(),
                     kind: config.type_name(),
                     discarded: discarded.clone(),
+                    detect: match config {
+                        crate::transform::TransformConfig::Detect(d) => Some(d.counters()),
+                        _ => None,
+                    },
                 });
                 let step: Box<dyn Transform> = Box::new(crate::transform::counted::Counted::new(
                     config.build_in(&t.name, data_dir),

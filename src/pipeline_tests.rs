@@ -135,6 +135,9 @@ pub fn run(plan: &Plan, tests: &[TestConfig]) -> Vec<Outcome> {
 fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
     let created = crate::time::now_ms();
     let mut at: HashMap<String, Vec<Event>> = HashMap::new();
+    // The records of one source are read as one file, in order: an auditd event written as
+    // several inputs (SYSCALL, PATH, EOE) is grouped as the agent groups it.
+    let mut texts: Vec<(&str, &crate::source::file::FileSourceConfig, String)> = Vec::new();
     for input in &test.inputs {
         let Some(Kind::Source(SourceConfig::File(config))) = plan
             .components
@@ -144,15 +147,23 @@ fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
         else {
             continue;
         };
-        let parser = parse::for_format(config.format, &config.parse_options());
-        let mut value = input.value.clone();
-        if !value.ends_with('\n') {
-            value.push('\n');
+        let i = texts
+            .iter()
+            .position(|(name, ..)| *name == input.insert_at)
+            .unwrap_or_else(|| {
+                texts.push((&input.insert_at, config, String::new()));
+                texts.len() - 1
+            });
+        let buffer = &mut texts[i].2;
+        buffer.push_str(&input.value);
+        if !buffer.ends_with('\n') {
+            buffer.push('\n');
         }
-        let events = crate::inspect::parse_events(value.as_bytes(), "<test>", &*parser, created);
-        at.entry(input.insert_at.clone())
-            .or_default()
-            .extend(events);
+    }
+    for (name, config, text) in texts {
+        let parser = parse::for_format(config.format, &config.parse_options());
+        let events = crate::inspect::parse_events(text.as_bytes(), "<test>", &*parser, created);
+        at.entry(name.to_owned()).or_default().extend(events);
     }
     // Components come in data-path order: every transform after its inputs.
     for c in &plan.components {

@@ -59,3 +59,162 @@ fn a_restart_in_the_middle_of_a_window_keeps_the_count() {
     assert_eq!(found[0]["auditship"]["alert"]["count"], 6);
     assert_eq!(found[0]["event"]["start"], "2025-01-13T09:00:00.000Z");
 }
+
+/// A pipeline reading every `*.log` of `dir/logs` through `detect` (with `extra` settings) into
+/// `dir/out.ndjson`.
+fn detect_pipeline(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let config = dir.join("p.toml");
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{0}/data'\n[sources.kc]\ntype = \"file\"\ninclude = ['{0}/logs/*.log']\nformat = \"keycloak\"\ntimezone = \"UTC\"\n[transforms.alerts]\ntype = \"detect\"\ninputs = [\"kc\"]\n{extra}\n[sinks.out]\ntype = \"file\"\ninputs = [\"alerts\"]\npath = '{0}/out.ndjson'\n",
+            dir.display(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Runs the agent until `lines` lines reached the output, then stops it.
+fn run_until_lines(config: &std::path::Path, out: &std::path::Path, lines: usize) {
+    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let done = support::eventually(Duration::from_secs(20), || {
+        (support::lines(out).len() >= lines).then_some(())
+    });
+    support::signal(&child, "TERM");
+    let code = support::wait_exit(&mut child, Duration::from_secs(30));
+    let err = support::stderr_text(&mut child);
+    assert!(done.is_some(), "{err}");
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn failures_split_across_two_files_out_of_order_are_counted_in_event_time() {
+    // Six failures within six minutes, the odd minutes in one file and the even in another:
+    // the agent reads one file, then the other, so they arrive out of order.
+    let dir = tempfile::tempdir().unwrap();
+    let config = detect_pipeline(dir.path(), "");
+    let logs = dir.path().join("logs");
+    support::append_text(&logs.join("a.log"), &[5, 3, 1].map(failure).concat());
+    support::append_text(&logs.join("b.log"), &[4, 2, 0].map(failure).concat());
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 7);
+    let found = alerts(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["rule"]["id"], "brute_force_login");
+    assert_eq!(found[0]["event"]["start"], "2025-01-13T09:00:00.000Z");
+    assert_eq!(found[0]["event"]["end"], "2025-01-13T09:05:00.000Z");
+    let evidence = found[0]["auditship"]["alert"]["evidence"]
+        .as_array()
+        .unwrap();
+    assert_eq!(evidence.len(), 6, "{evidence:?}");
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("a.log"))
+            && evidence
+                .iter()
+                .any(|e| e.as_str().unwrap().contains("b.log")),
+        "{evidence:?}"
+    );
+}
+
+#[test]
+fn six_failures_eleven_minutes_apart_across_two_files_raise_nothing() {
+    // The same six failures, but the first is eleven minutes before the last: no ten-minute
+    // window holds six, whatever order the files are read in.
+    let dir = tempfile::tempdir().unwrap();
+    let config = detect_pipeline(dir.path(), "");
+    let logs = dir.path().join("logs");
+    support::append_text(&logs.join("a.log"), &[11, 3, 1].map(failure).concat());
+    support::append_text(&logs.join("b.log"), &[4, 2, 0].map(failure).concat());
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 6);
+    // Let the agent go on a moment: an alert would come with the last event's chunk.
+    let found = alerts(&out);
+    assert!(found.is_empty(), "{found:?}");
+    assert_eq!(support::lines(&out).len(), 6);
+}
+
+#[test]
+fn a_sigma_correlation_fires_through_the_agent_and_its_base_rule_stays_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("failures.yml");
+    std::fs::write(
+        &rules,
+        "title: Login failed\nname: failed\nid: base-1\nlogsource: {product: keycloak}\ndetection:\n  selection:\n    event.action: login_error\n  condition: selection\n---\ntitle: Three failures\nid: corr-1\ncorrelation:\n  type: event_count\n  rules: [failed]\n  group-by: [user.name]\n  timespan: 5m\n  condition: {gte: 3}\nlevel: critical\n",
+    )
+    .unwrap();
+    let config = detect_pipeline(dir.path(), &format!("rules = ['{}']", rules.display()));
+    support::append_text(
+        &dir.path().join("logs/a.log"),
+        &(0..3).map(failure).collect::<String>(),
+    );
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 4);
+    let found = alerts(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["rule"]["id"], "corr-1");
+    assert_eq!(found[0]["rule"]["ruleset"], rules.display().to_string());
+    assert_eq!(found[0]["event"]["severity"], 99);
+    assert_eq!(found[0]["user"]["name"], "alice");
+}
+
+#[test]
+fn an_unsupported_sigma_feature_is_refused_naming_the_file_the_rule_and_the_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("encoded.yml");
+    std::fs::write(
+        &rules,
+        "title: Encoded command\nid: enc-1\nlogsource: {product: linux, service: auditd}\ndetection:\n  selection:\n    proctitle|base64offset|contains: curl\n  condition: selection\n",
+    )
+    .unwrap();
+    let config = detect_pipeline(dir.path(), &format!("rules = ['{}']", rules.display()));
+    let output = std::process::Command::new(support::binary())
+        .args(["validate", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("encoded.yml: rule `Encoded command`"), "{err}");
+    assert!(err.contains("`base64offset` is not supported"), "{err}");
+    assert!(err.contains("proctitle|base64offset|contains"), "{err}");
+}
+
+#[test]
+fn keys_evicted_under_the_cap_and_alerts_are_counted_in_the_metrics() {
+    // 30 users with one failure each under a cap of 10 keys per rule: keys are evicted; then one
+    // user fails six times: one alert.
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::api::free_port();
+    let config = detect_pipeline(dir.path(), "max_keys = 10");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text = format!("{text}[api]\naddress = \"127.0.0.1:{port}\"\n");
+    std::fs::write(&config, text).unwrap();
+    let mut lines: String = (0..30)
+        .map(|i| failure(0).replace("username=\"alice\"", &format!("username=\"user{i}\"")))
+        .collect();
+    lines.extend((0..6).map(failure));
+    support::append_text(&dir.path().join("logs/a.log"), &lines);
+    let out = dir.path().join("out.ndjson");
+    let mut child = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let metrics = support::eventually(Duration::from_secs(20), || {
+        let (_, m) = crate::api::get(port, "/metrics")?;
+        (support::lines(&out).len() >= 37
+            && crate::api::sample(&m, "auditship_detect_alerts_total", "alerts") == Some(1.0))
+        .then_some(m)
+    });
+    support::signal(&child, "TERM");
+    support::wait_exit(&mut child, Duration::from_secs(30));
+    let err = support::stderr_text(&mut child);
+    let metrics = metrics.unwrap_or_else(|| panic!("no alert counted: {err}"));
+    let evicted = crate::api::sample(
+        &metrics,
+        "auditship_detect_evicted_keys_total",
+        "component_id=\"alerts\"",
+    );
+    // Each windowed rule keyed by user (brute_force_login, login_after_failures'
+    // failures) holds at most 10 of the 31 users.
+    assert!(evicted.is_some_and(|e| e >= 20.0), "{metrics}");
+}

@@ -582,7 +582,7 @@ fn detect_rules_that_cannot_be_used_are_refused_naming_the_file_and_the_reason()
     assert_eq!(support::wait_exit(&mut child, Duration::from_secs(10)), 2);
     let err = support::stderr_text(&mut child);
     assert!(
-        err.contains("brute.yml: Sigma rules are not supported yet"),
+        err.contains("brute.yml: rule `x`: needs an `id` (or a `name`)"),
         "{err}"
     );
     assert!(

@@ -3,6 +3,7 @@
 //! schedule), windows in event time, state bounded per rule.
 
 pub mod rules;
+pub mod sigma;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -29,6 +30,10 @@ pub struct DetectConfig {
     pub timezone: Option<String>,
     /// `{ days = "Mon-Fri", from = "08:00", to = "18:00" }` (the default).
     pub business_hours: Option<BusinessHoursConfig>,
+    /// Sigma field names and the ECS paths they read (`{ TargetUserName = "user.target.name" }`),
+    /// consulted before the built-in map for `product: linux, service: auditd`.
+    #[serde(default)]
+    pub sigma_field_map: std::collections::BTreeMap<String, String>,
     /// Keys remembered per windowed rule (default 100,000); the least recently used tenth is
     /// dropped (and counted) when full.
     pub max_keys: Option<usize>,
@@ -149,6 +154,17 @@ pub struct Detect {
     prefilter_paths: Arc<Vec<String>>,
     /// Per rule: alternatives of (index into `prefilter_paths`, values), or none.
     prefilters: Arc<Vec<Option<Prefilter>>>,
+    /// What every detector built from these settings counts, for the metrics.
+    counters: Arc<Counters>,
+}
+
+/// What a `detect` transform counts, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Alerts raised.
+    pub alerts: AtomicU64,
+    /// Keys dropped to keep each rule under `max_keys`.
+    pub evicted: AtomicU64,
 }
 
 /// Alternatives of (index of a field in `Detect::prefilter_paths`, values it must take one of).
@@ -165,10 +181,10 @@ struct RulesFile {
 }
 
 impl DetectConfig {
-    /// Loads and compiles every rule; the problems as `(key, message)` otherwise.
-    pub fn compile(&self) -> Result<Detect, Vec<(String, String)>> {
-        let mut problems = Vec::new();
+    /// Every rule of the pack, the files and the pipeline, compiled; problems go to `problems`.
+    fn load(&self, problems: &mut Vec<(String, String)>) -> Vec<Rule> {
         let mut rules = Vec::new();
+        let mut sigma_rules = Vec::new();
         let mut add = |configs: Vec<RuleConfig>,
                        ruleset: &str,
                        key: &str,
@@ -184,7 +200,7 @@ impl DetectConfig {
             let key = format!("rules[{i}]");
             if entry == "builtin" {
                 match toml::from_str::<RulesFile>(BUILTIN) {
-                    Ok(f) => add(f.rule, "auditship", &key, &mut problems),
+                    Ok(f) => add(f.rule, "auditship", &key, problems),
                     Err(e) => problems.push((key, format!("the built-in pack: {e}"))),
                 }
                 continue;
@@ -202,19 +218,33 @@ impl DetectConfig {
             for path in paths {
                 let shown = path.display().to_string();
                 if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-                    problems.push((key.clone(), format!("{shown}: Sigma rules are not supported yet (write the rule as TOML, see the README)")));
+                    let compiled = std::fs::read_to_string(&path)
+                        .map_err(|e| vec![format!("{shown}: {e}")])
+                        .and_then(|t| sigma::compile(&t, &shown, &self.sigma_field_map));
+                    match compiled {
+                        Ok(r) => sigma_rules.extend(r),
+                        Err(p) => problems.extend(p.into_iter().map(|m| (key.clone(), m))),
+                    }
                     continue;
                 }
                 match std::fs::read_to_string(&path)
                     .map_err(|e| e.to_string())
                     .and_then(|t| toml::from_str::<RulesFile>(&t).map_err(|e| e.to_string()))
                 {
-                    Ok(f) => add(f.rule, &shown, &key, &mut problems),
+                    Ok(f) => add(f.rule, &shown, &key, problems),
                     Err(e) => problems.push((key.clone(), format!("{shown}: {e}"))),
                 }
             }
         }
-        add(self.rule.clone(), "pipeline", "rule", &mut problems);
+        add(self.rule.clone(), "pipeline", "rule", problems);
+        rules.extend(sigma_rules);
+        rules
+    }
+
+    /// Loads and compiles every rule; the problems as `(key, message)` otherwise.
+    pub fn compile(&self) -> Result<Detect, Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let rules = self.load(&mut problems);
         let mut seen = std::collections::HashSet::new();
         for r in &rules {
             if !seen.insert(r.config.id.clone()) {
@@ -259,6 +289,7 @@ impl DetectConfig {
                     max_keys: self.max_keys.unwrap_or(100_000),
                     prefilter_paths: Arc::new(paths),
                     prefilters: Arc::new(prefilters),
+                    counters: Arc::default(),
                 })
             }
             _ => Err(problems),
@@ -267,6 +298,12 @@ impl DetectConfig {
 }
 
 impl Detect {
+    /// The counters of the detectors built from these settings.
+    #[must_use]
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
     /// A running detector with empty state.
     #[must_use]
     pub fn fresh(&self) -> Detector {
@@ -274,7 +311,7 @@ impl Detect {
             settings: self.clone(),
             groups: (0..self.rules.len()).map(|_| Groups::default()).collect(),
             clock: 0,
-            alerts: Arc::new(AtomicU64::new(0)),
+            evicted: 0,
             state_path: None,
         }
     }
@@ -320,7 +357,8 @@ pub struct Detector {
     settings: Detect,
     groups: Vec<Groups>,
     clock: u64,
-    alerts: Arc<AtomicU64>,
+    /// Keys evicted so far, as last added to the counters.
+    evicted: u64,
     /// Where its windows are saved when it stops.
     state_path: Option<std::path::PathBuf>,
 }
@@ -466,6 +504,7 @@ impl Detector {
                 after,
                 count,
                 window,
+                ordered: true,
             } => {
                 let path = rule.config.group_by.as_deref()?;
                 if after.matches(event) {
@@ -494,6 +533,39 @@ impl Detector {
                 all.push(now);
                 Some(Self::alert(rule, Some(&key), &all, event))
             }
+            Kind::Sequence {
+                after,
+                window,
+                ordered: false,
+                ..
+            } => {
+                // Either part first: each event of one part looks for the other within the
+                // window, and is remembered when it finds none.
+                let part = if after.matches(event) {
+                    0
+                } else if rule.condition.matches(event) {
+                    1
+                } else {
+                    return None;
+                };
+                let key = key_of(event, rule.config.group_by.as_deref()?)?;
+                let group = self.groups[i].get(&key, cap, self.clock);
+                let mut now = Seen::of(event);
+                now.part = part;
+                let other = group
+                    .seen
+                    .iter()
+                    .position(|s| s.part != part && (s.at - now.at).abs() <= *window);
+                if let Some(j) = other {
+                    let first = group.seen.remove(j);
+                    group.seen.clear();
+                    let mut all = vec![first, now];
+                    all.sort_by_key(|s| s.at);
+                    return Some(Self::alert(rule, Some(&key), &all, event));
+                }
+                remember(group, now, *window);
+                None
+            }
         }
     }
 }
@@ -517,8 +589,18 @@ impl Transform for Detector {
                 }
             }
         }
+        let evicted: u64 = self.groups.iter().map(|g| g.evicted).sum();
+        if evicted > self.evicted {
+            self.settings
+                .counters
+                .evicted
+                .fetch_add(evicted - self.evicted, Ordering::Relaxed);
+            self.evicted = evicted;
+        }
         if !alerts.is_empty() {
-            self.alerts
+            self.settings
+                .counters
+                .alerts
                 .fetch_add(alerts.len() as u64, Ordering::Relaxed);
             chunk.events.extend(alerts);
         }

@@ -48,11 +48,13 @@ pub enum Kind {
     Match,
     /// At least `count` matching events with one key within `window` ms.
     Threshold { count: u64, window: i64 },
-    /// At least `count` `after` events, then a `condition` event, one key, within `window`.
+    /// At least `count` `after` events, then a `condition` event, one key, within `window`
+    /// (`ordered`); or, not ordered, an `after` event and a `condition` event in either order.
     Sequence {
         after: Box<Condition>,
         count: u64,
         window: i64,
+        ordered: bool,
     },
     /// A matching event outside business hours.
     Schedule,
@@ -149,6 +151,7 @@ impl Rule {
                     after: Box::new(cond("after", after)?),
                     count: config.count.unwrap_or(1).max(1),
                     window: window()?,
+                    ordered: true,
                 }
             }
             other => {
@@ -161,6 +164,12 @@ impl Rule {
                 ))
             }
         };
+        Ok(Self::new(config, condition, kind, ruleset))
+    }
+
+    /// A rule of `kind` counting `condition`; its prefilter is derived from the conditions.
+    #[must_use]
+    pub fn new(config: RuleConfig, condition: Condition, kind: Kind, ruleset: &str) -> Self {
         let prefilter = match &kind {
             Kind::Sequence { after, .. } => match (condition.required(), after.required()) {
                 (Some(mut a), Some(b)) => {
@@ -171,13 +180,13 @@ impl Rule {
             },
             _ => condition.required(),
         };
-        Ok(Self {
+        Self {
             config,
             condition,
             kind,
             ruleset: ruleset.to_owned(),
             prefilter,
-        })
+        }
     }
 }
 
@@ -192,6 +201,9 @@ pub struct Seen {
     pub user: Option<String>,
     /// Its `source.ip`.
     pub ip: Option<String>,
+    /// Which part of an unordered sequence it met (0: `after`, 1: the condition).
+    #[serde(default)]
+    pub part: u8,
 }
 
 impl Seen {
@@ -212,6 +224,7 @@ impl Seen {
             ),
             user: text("user.name"),
             ip: text("source.ip"),
+            part: 0,
         }
     }
 }
@@ -315,6 +328,7 @@ mod tests {
             evidence: String::new(),
             user: None,
             ip: None,
+            part: 0,
         }
     }
 
