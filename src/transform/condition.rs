@@ -74,6 +74,22 @@ pub enum Literal {
     Set(Vec<Literal>),
 }
 
+/// Alternatives of a field and the string values it must take one of: one of them must hold.
+pub type Clause = Vec<(String, Vec<String>)>;
+
+/// The one clause that holds when either side's clauses hold: the first of each, joined
+/// (nothing when a side has none).
+#[must_use]
+pub fn either(a: Vec<Clause>, b: Vec<Clause>) -> Vec<Clause> {
+    match (a.into_iter().next(), b.into_iter().next()) {
+        (Some(mut x), Some(y)) => {
+            x.extend(y);
+            vec![x]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// A regex compared by its text (conditions are compared in tests).
 #[derive(Clone, Debug)]
 pub struct Pattern(pub regex::Regex);
@@ -109,14 +125,15 @@ impl Condition {
         Ok(cond)
     }
 
-    /// A quick test that must pass for the condition to hold: alternatives of a field and
-    /// the string values it must take one of (`None`: no such test). From `==` and `in`
-    /// comparisons with strings; an `and` needs one side's, an `or` both sides'.
+    /// Quick tests that must all pass for the condition to hold. Each is a clause:
+    /// alternatives of a field and the string values it must take one of. From `==` and `in`
+    /// comparisons with strings: an `and` needs both sides' clauses; an `or` one clause that
+    /// joins the first clause of each side (none when a side has none). Empty: no such test.
     #[must_use]
-    pub fn required(&self) -> Option<Vec<(String, Vec<String>)>> {
+    pub fn required(&self) -> Vec<Clause> {
         match self {
             Condition::Compare(path, Op::Eq, Literal::Str(l)) => {
-                Some(vec![(path.clone(), vec![l.clone()])])
+                vec![vec![(path.clone(), vec![l.clone()])]]
             }
             Condition::Compare(path, Op::In, Literal::Set(items)) => {
                 let values: Option<Vec<String>> = items
@@ -126,15 +143,15 @@ impl Condition {
                         _ => None,
                     })
                     .collect();
-                Some(vec![(path.clone(), values?)])
+                values.map_or_else(Vec::new, |v| vec![vec![(path.clone(), v)]])
             }
-            Condition::And(a, b) => a.required().or_else(|| b.required()),
-            Condition::Or(a, b) => {
-                let mut all = a.required()?;
-                all.extend(b.required()?);
-                Some(all)
+            Condition::And(a, b) => {
+                let mut all = a.required();
+                all.extend(b.required());
+                all
             }
-            _ => None,
+            Condition::Or(a, b) => either(a.required(), b.required()),
+            _ => Vec::new(),
         }
     }
 
@@ -586,23 +603,24 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.required(),
-            Some(vec![(
-                "event.category".into(),
-                vec!["authentication".into()]
-            )])
+            vec![
+                vec![("event.category".into(), vec!["authentication".into()])],
+                vec![("event.outcome".into(), vec!["failure".into()])],
+            ],
+            "an and needs both"
         );
         let c =
             Condition::parse(r#".event.action in ["a", "b"] or (.x == "y" and .z matches "q")"#)
                 .unwrap();
         assert_eq!(
             c.required(),
-            Some(vec![
+            vec![vec![
                 ("event.action".into(), vec!["a".into(), "b".into()]),
                 ("x".into(), vec!["y".into()])
-            ])
+            ]]
         );
         let c = Condition::parse(r#".event.action == "a" or exists(.b)"#).unwrap();
-        assert_eq!(c.required(), None, "one side of an or without a test");
+        assert!(c.required().is_empty(), "one side of an or without a test");
     }
 
     use super::*;

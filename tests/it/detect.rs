@@ -63,12 +63,17 @@ fn a_restart_in_the_middle_of_a_window_keeps_the_count() {
 /// A pipeline reading every `*.log` of `dir/logs` through `detect` (with `extra` settings) into
 /// `dir/out.ndjson`.
 fn detect_pipeline(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    detect_pipeline_for(dir, "keycloak", extra)
+}
+
+/// As [`detect_pipeline`], for files of `format`.
+fn detect_pipeline_for(dir: &std::path::Path, format: &str, extra: &str) -> std::path::PathBuf {
     let config = dir.join("p.toml");
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     std::fs::write(
         &config,
         format!(
-            "data_dir = '{0}/data'\n[sources.kc]\ntype = \"file\"\ninclude = ['{0}/logs/*.log']\nformat = \"keycloak\"\ntimezone = \"UTC\"\n[transforms.alerts]\ntype = \"detect\"\ninputs = [\"kc\"]\n{extra}\n[sinks.out]\ntype = \"file\"\ninputs = [\"alerts\"]\npath = '{0}/out.ndjson'\n",
+            "data_dir = '{0}/data'\n[sources.kc]\ntype = \"file\"\ninclude = ['{0}/logs/*.log']\nformat = \"{format}\"\ntimezone = \"UTC\"\n[transforms.alerts]\ntype = \"detect\"\ninputs = [\"kc\"]\n{extra}\n[sinks.out]\ntype = \"file\"\ninputs = [\"alerts\"]\npath = '{0}/out.ndjson'\n",
             dir.display(),
         ),
     )
@@ -217,4 +222,56 @@ fn keys_evicted_under_the_cap_and_alerts_are_counted_in_the_metrics() {
     // Each windowed rule keyed by user (brute_force_login, login_after_failures'
     // failures) holds at most 10 of the 31 users.
     assert!(evicted.is_some_and(|e| e >= 20.0), "{metrics}");
+}
+
+#[test]
+fn a_success_read_before_its_failures_is_still_a_login_after_failures() {
+    // Two nodes' logs: the success (09:05) in one file, the three failures before it
+    // (09:01-09:03) in the other. Event time, not the order of reading, decides.
+    let dir = tempfile::tempdir().unwrap();
+    let config = detect_pipeline(dir.path(), "");
+    let logs = dir.path().join("logs");
+    let success = failure(5)
+        .replace("type=\"LOGIN_ERROR\"", "type=\"LOGIN\"")
+        .replace(", error=\"invalid_user_credentials\"", "");
+    support::append_text(&logs.join("a.log"), &success);
+    support::append_text(&logs.join("b.log"), &[3, 1, 2].map(failure).concat());
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 5);
+    let found = alerts(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["rule"]["id"], "login_after_failures");
+    assert_eq!(found[0]["event"]["start"], "2025-01-13T09:01:00.000Z");
+    assert_eq!(found[0]["event"]["end"], "2025-01-13T09:05:00.000Z");
+}
+
+#[test]
+fn eleven_deletions_in_an_hour_across_two_files_out_of_order_are_a_bulk_account_change() {
+    let deletion = |minute: i64| {
+        format!("{{\"id\":{minute},\"username\":\"root-admin\",\"action\":\"user_deleted\",\"resource\":\"u{minute}\",\"details\":\"Deleted user u{minute}\",\"ip_address\":\"192.0.2.5\",\"user_agent\":\"curl/8.5.0\",\"timestamp\":{}}}\n", 1_750_000_000 + minute * 300)
+    };
+    // Deletions every 5 minutes: 0..=50 is eleven within 50 minutes; the later ones first.
+    let dir = tempfile::tempdir().unwrap();
+    let config = detect_pipeline_for(dir.path(), "totp", "");
+    let logs = dir.path().join("logs");
+    support::append_text(
+        &logs.join("a.log"),
+        &[10, 8, 6, 4, 2, 0].map(deletion).concat(),
+    );
+    support::append_text(&logs.join("b.log"), &[9, 7, 5, 3, 1].map(deletion).concat());
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 12);
+    let found = alerts(&out);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["rule"]["id"], "bulk_account_change");
+    assert_eq!(found[0]["auditship"]["alert"]["count"], 11);
+    // Ten of them, the same way, are not.
+    let dir = tempfile::tempdir().unwrap();
+    let config = detect_pipeline_for(dir.path(), "totp", "");
+    let logs = dir.path().join("logs");
+    support::append_text(&logs.join("a.log"), &[9, 7, 5, 3, 1].map(deletion).concat());
+    support::append_text(&logs.join("b.log"), &[8, 6, 4, 2, 0].map(deletion).concat());
+    let out = dir.path().join("out.ndjson");
+    run_until_lines(&config, &out, 10);
+    assert!(alerts(&out).is_empty());
 }

@@ -152,8 +152,8 @@ pub struct Detect {
     max_keys: usize,
     /// The fields the rules' prefilters read, each looked up once per event.
     prefilter_paths: Arc<Vec<String>>,
-    /// Per rule: alternatives of (index into `prefilter_paths`, values), or none.
-    prefilters: Arc<Vec<Option<Prefilter>>>,
+    /// Per rule: clauses of alternatives of (index into `prefilter_paths`, values).
+    prefilters: Arc<Vec<Prefilter>>,
     /// What every detector built from these settings counts, for the metrics.
     counters: Arc<Counters>,
 }
@@ -167,8 +167,9 @@ pub struct Counters {
     pub evicted: AtomicU64,
 }
 
-/// Alternatives of (index of a field in `Detect::prefilter_paths`, values it must take one of).
-type Prefilter = Vec<(usize, Vec<String>)>;
+/// Clauses that must all hold, each of alternatives of (index of a field in
+/// `Detect::prefilter_paths`, values it must take one of).
+type Prefilter = Vec<Vec<(usize, Vec<String>)>>;
 
 /// The built-in rule pack.
 const BUILTIN: &str = include_str!("builtin.toml");
@@ -265,22 +266,24 @@ impl DetectConfig {
         match hours {
             Some(hours) if problems.is_empty() => {
                 let mut paths: Vec<String> = Vec::new();
+                let mut index = |path: &String| {
+                    paths.iter().position(|p| p == path).unwrap_or_else(|| {
+                        paths.push(path.clone());
+                        paths.len() - 1
+                    })
+                };
                 let prefilters = rules
                     .iter()
                     .map(|r| {
-                        r.prefilter.as_ref().map(|alternatives| {
-                            alternatives
-                                .iter()
-                                .map(|(path, values)| {
-                                    let i =
-                                        paths.iter().position(|p| p == path).unwrap_or_else(|| {
-                                            paths.push(path.clone());
-                                            paths.len() - 1
-                                        });
-                                    (i, values.clone())
-                                })
-                                .collect()
-                        })
+                        r.prefilter
+                            .iter()
+                            .map(|clause| {
+                                clause
+                                    .iter()
+                                    .map(|(path, values)| (index(path), values.clone()))
+                                    .collect()
+                            })
+                            .collect()
                     })
                     .collect();
                 Ok(Detect {
@@ -463,7 +466,8 @@ impl Detector {
         if !ips.is_empty() {
             a.set("related.ip", Value::List(ips));
         }
-        let evidence = list(&mut a, seen.iter().map(|s| s.evidence.as_str()).collect());
+        let shown: Vec<String> = seen.iter().map(|s| s.evidence.to_string()).collect();
+        let evidence = list(&mut a, shown.iter().map(String::as_str).collect());
         a.set("auditship.alert.evidence", Value::List(evidence));
         a.set("auditship.alert.count", Value::Int(seen.len() as i64));
         a.set_original(message);
@@ -506,32 +510,25 @@ impl Detector {
                 window,
                 ordered: true,
             } => {
-                let path = rule.config.group_by.as_deref()?;
-                if after.matches(event) {
-                    let key = key_of(event, path)?;
-                    let group = self.groups[i].get(&key, cap, self.clock);
-                    remember(group, Seen::of(event), *window);
+                // Both parts are remembered, so that event time decides the order whatever
+                // order the events are read in (two files, a late node).
+                let part = if after.matches(event) {
+                    0
+                } else if rule.condition.matches(event) {
+                    1
+                } else {
                     return None;
-                }
-                if !rule.condition.matches(event) {
-                    return None;
-                }
-                let key = key_of(event, path)?;
-                let group = self.groups[i].keys.get_mut(&key)?;
-                let now = Seen::of(event);
-                let before: Vec<Seen> = group
-                    .seen
-                    .iter()
-                    .filter(|s| s.at <= now.at && now.at - s.at <= *window)
-                    .cloned()
-                    .collect();
-                if (before.len() as u64) < *count {
-                    return None;
-                }
+                };
+                let key = key_of(event, rule.config.group_by.as_deref()?)?;
+                let group = self.groups[i].get(&key, cap, self.clock);
+                let mut now = Seen::of(event);
+                now.part = part;
+                let new = (now.at, part);
+                remember(group, now, *window);
+                rules::keep_latest(&mut group.seen, *count);
+                let fired = rules::first_sequence(&group.seen, new, *count, *window)?;
                 group.seen.clear();
-                let mut all = before;
-                all.push(now);
-                Some(Self::alert(rule, Some(&key), &all, event))
+                Some(Self::alert(rule, Some(&key), &fired, event))
             }
             Kind::Sequence {
                 after,
@@ -578,10 +575,11 @@ impl Transform for Detector {
         let prefilters = self.settings.prefilters.clone();
         for event in &chunk.events {
             // Each field the prefilters read, looked up once for all rules.
-            let values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 4]> =
-                paths.iter().map(|p| event.get(p)).collect();
+            let mut values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 8]> =
+                smallvec::smallvec![None; paths.len()];
+            event.get_many(&paths, &mut values);
             for i in 0..rules.len() {
-                if !rules::may_concern(prefilters[i].as_deref(), &values) {
+                if !rules::may_concern(&prefilters[i], &values) {
                     continue;
                 }
                 if let Some(alert) = self.check(i, event) {

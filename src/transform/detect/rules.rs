@@ -71,29 +71,29 @@ pub struct Rule {
     pub kind: Kind,
     /// Where it came from (`auditship` for the built-in pack, else the file).
     pub ruleset: String,
-    /// Alternatives of a field and values it must take one of for the rule to concern an
-    /// event ([`Condition::required`]), tested before the conditions.
-    pub prefilter: Option<Vec<(String, Vec<String>)>>,
+    /// Clauses (alternatives of a field and values it must take one of) that must all hold
+    /// for the rule to concern an event ([`Condition::required`]), tested before the
+    /// conditions. Empty: every event.
+    pub prefilter: Vec<crate::transform::condition::Clause>,
 }
 
-/// Whether a rule's prefilter lets an event through: some alternative's field (its value in
-/// `fields`, looked up once per event) has one of its values. A field that is not text cannot
-/// be judged here: it passes.
+/// Whether a rule's prefilter lets an event through: in every clause, some alternative's field
+/// (its value in `fields`, looked up once per event) has one of its values. A field that is
+/// not text cannot be judged here: it passes.
 #[must_use]
 pub fn may_concern(
-    prefilter: Option<&[(usize, Vec<String>)]>,
+    prefilter: &[Vec<(usize, Vec<String>)>],
     fields: &[Option<ValueRef<'_>>],
 ) -> bool {
-    let Some(alternatives) = prefilter else {
-        return true;
-    };
-    alternatives
-        .iter()
-        .any(|(i, values)| match fields.get(*i).copied().flatten() {
-            None => false,
-            Some(ValueRef::Int(_) | ValueRef::Bool(_) | ValueRef::Time(_)) => true,
-            Some(v) => v.strings().any(|s| values.iter().any(|x| x == s)),
-        })
+    prefilter.iter().all(|clause| {
+        clause
+            .iter()
+            .any(|(i, values)| match fields.get(*i).copied().flatten() {
+                None => false,
+                Some(ValueRef::Int(_) | ValueRef::Bool(_) | ValueRef::Time(_)) => true,
+                Some(v) => v.strings().any(|s| values.iter().any(|x| x == s)),
+            })
+    })
 }
 
 impl Rule {
@@ -171,13 +171,10 @@ impl Rule {
     #[must_use]
     pub fn new(config: RuleConfig, condition: Condition, kind: Kind, ruleset: &str) -> Self {
         let prefilter = match &kind {
-            Kind::Sequence { after, .. } => match (condition.required(), after.required()) {
-                (Some(mut a), Some(b)) => {
-                    a.extend(b);
-                    Some(a)
-                }
-                _ => None,
-            },
+            // An event concerns a sequence when it meets either part.
+            Kind::Sequence { after, .. } => {
+                crate::transform::condition::either(condition.required(), after.required())
+            }
             _ => condition.required(),
         };
         Self {
@@ -195,8 +192,8 @@ impl Rule {
 pub struct Seen {
     /// Event time (ms).
     pub at: i64,
-    /// `path:offset` of its record.
-    pub evidence: String,
+    /// Where its record was read (`path:offset`).
+    pub evidence: Evidence,
     /// Its `user.name`, `source.ip` (for `related.*`).
     pub user: Option<String>,
     /// Its `source.ip`.
@@ -217,15 +214,47 @@ impl Seen {
         };
         Self {
             at: event_time(event),
-            evidence: format!(
-                "{}:{}",
-                event.origin.path.as_deref().unwrap_or("-"),
-                event.origin.offset
-            ),
+            evidence: Evidence {
+                path: event.origin.path.clone(),
+                offset: event.origin.offset,
+            },
             user: text("user.name"),
             ip: text("source.ip"),
             part: 0,
         }
+    }
+}
+
+/// Where a counted record was read: shared with its event (no copy per event), written as
+/// `path:offset` in alerts and in the saved windows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// `log.file.path` (`-` when none).
+    pub path: Option<std::sync::Arc<str>>,
+    /// `log.offset`.
+    pub offset: u64,
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.path.as_deref().unwrap_or("-"), self.offset)
+    }
+}
+
+impl serde::Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Evidence {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let (path, offset) = text.rsplit_once(':').unwrap_or((&text, "0"));
+        Ok(Self {
+            path: (path != "-").then(|| std::sync::Arc::from(path)),
+            offset: offset.parse().unwrap_or(0),
+        })
     }
 }
 
@@ -318,6 +347,70 @@ pub fn full_window(seen: &[Seen], count: u64, window: i64) -> Option<&[Seen]> {
         })
 }
 
+/// Events of a sequence's second part kept per key, the latest in event time: they wait for
+/// first-part events read late (another file, a lagging node).
+pub const LATE_ENDS: usize = 8;
+
+/// Bounds one key of a sequence (sorted by event time): the latest `count` + [`LATE_ENDS`]
+/// first-part events and the latest [`LATE_ENDS`] second-part events stay, so a user failing
+/// or succeeding thousands of times in a window costs no more than a few.
+pub fn keep_latest(seen: &mut Vec<Seen>, count: u64) {
+    let limits = [
+        usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .saturating_add(LATE_ENDS),
+        LATE_ENDS,
+    ];
+    if seen.len() <= limits[1] {
+        return;
+    }
+    let mut over = [0usize; 2];
+    for s in seen.iter() {
+        over[usize::from(s.part.min(1))] += 1;
+    }
+    over = [
+        over[0].saturating_sub(limits[0]),
+        over[1].saturating_sub(limits[1]),
+    ];
+    if over == [0, 0] {
+        return;
+    }
+    // The oldest come first: drop each part's excess from the front.
+    seen.retain(|s| {
+        let part = usize::from(s.part.min(1));
+        if over[part] > 0 {
+            over[part] -= 1;
+            false
+        } else {
+            true
+        }
+    });
+}
+
+/// The first event of the second part (`part` 1) that has at least `count` events of the first
+/// part (`part` 0) before it in event time and within `window`: those events and it, by time.
+/// `seen` is sorted by event time. Only the ends that `new` (the event just remembered, at
+/// that time and of that part) can complete are tested: itself, or the ends after it.
+#[must_use]
+pub fn first_sequence(seen: &[Seen], new: (i64, u8), count: u64, window: i64) -> Option<Vec<Seen>> {
+    let (at, part) = new;
+    let starts_before = |end: i64| {
+        seen.iter()
+            .filter(move |s| s.part == 0 && s.at <= end && end - s.at <= window)
+    };
+    let end = seen.iter().filter(|s| s.part == 1).find(|end| {
+        let concerned = if part == 1 {
+            end.at == at
+        } else {
+            end.at >= at && end.at - at <= window
+        };
+        concerned && starts_before(end.at).count() as u64 >= count
+    })?;
+    let mut all: Vec<Seen> = starts_before(end.at).cloned().collect();
+    all.push(end.clone());
+    Some(all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +418,7 @@ mod tests {
     fn seen(at: i64) -> Seen {
         Seen {
             at,
-            evidence: String::new(),
+            evidence: Evidence::default(),
             user: None,
             ip: None,
             part: 0,
@@ -342,6 +435,55 @@ mod tests {
         assert_eq!(groups.evicted as usize + groups.keys.len(), 1000);
         assert!(groups.keys.contains_key("user999"), "the newest key stays");
         assert!(!groups.keys.contains_key("user0"), "the oldest went first");
+    }
+
+    #[test]
+    fn a_sequence_is_found_in_event_time_whatever_the_arrival_order() {
+        let mut group = Group::default();
+        // The success (minute 5) is read first, the three failures (minutes 1-3) later.
+        let mut success = seen(5 * 60_000);
+        success.part = 1;
+        remember(&mut group, success, 600_000);
+        for at in [3, 1] {
+            remember(&mut group, seen(at * 60_000), 600_000);
+        }
+        assert!(
+            first_sequence(&group.seen, (60_000, 0), 3, 600_000).is_none(),
+            "two failures"
+        );
+        remember(&mut group, seen(2 * 60_000), 600_000);
+        let found =
+            first_sequence(&group.seen, (120_000, 0), 3, 600_000).expect("three failures, then");
+        assert_eq!(found.len(), 4);
+        assert_eq!(found[3].part, 1);
+        // A failure after the success does not count towards it.
+        let mut late = Group::default();
+        let mut success = seen(0);
+        success.part = 1;
+        remember(&mut late, success, 600_000);
+        for at in [1, 2, 3] {
+            remember(&mut late, seen(at * 60_000), 600_000);
+        }
+        assert!(first_sequence(&late.seen, (180_000, 0), 3, 600_000).is_none());
+    }
+
+    #[test]
+    fn a_sequence_key_keeps_only_its_latest_events_of_each_part() {
+        let mut group = Group::default();
+        for at in 0..1000 {
+            let mut s = seen(at);
+            s.part = u8::from(at % 2 == 0);
+            remember(&mut group, s, 600_000);
+            keep_latest(&mut group.seen, 3);
+        }
+        let ends = group.seen.iter().filter(|s| s.part == 1).count();
+        let starts = group.seen.len() - ends;
+        assert_eq!((starts, ends), (3 + LATE_ENDS, LATE_ENDS));
+        assert_eq!(
+            group.seen.last().map(|s| s.at),
+            Some(999),
+            "the newest stay"
+        );
     }
 
     #[test]
