@@ -5,6 +5,7 @@ pub mod console;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod relp;
 pub mod retry;
 pub mod syslog;
@@ -26,7 +27,14 @@ pub use file::{FileSink, FileSinkConfig};
 pub use http::{HttpSink, HttpSinkConfig};
 
 /// Sink types a pipeline file may name.
-pub const TYPES: &[&str] = &["console", "file", "http", "elasticsearch", "syslog"];
+pub const TYPES: &[&str] = &[
+    "console",
+    "file",
+    "http",
+    "elasticsearch",
+    "syslog",
+    "kafka",
+];
 
 /// Events gathered into one batch at most (console and file sinks).
 pub const MAX_BATCH_EVENTS: usize = 4096;
@@ -174,6 +182,8 @@ pub enum SinkConfig {
     Elasticsearch(Box<elasticsearch::ElasticsearchSinkConfig>),
     /// `syslog`.
     Syslog(Box<syslog::SyslogSinkConfig>),
+    /// `kafka`.
+    Kafka(Box<kafka::KafkaSinkConfig>),
 }
 
 impl SinkConfig {
@@ -186,6 +196,7 @@ impl SinkConfig {
             SinkConfig::Http(_) => "http",
             SinkConfig::Elasticsearch(_) => "elasticsearch",
             SinkConfig::Syslog(_) => "syslog",
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -222,6 +233,11 @@ impl SinkConfig {
                 let config: syslog::SyslogSinkConfig = doc.deserialize(section, errors)?;
                 let problems = config.check();
                 (Self::Syslog(Box::new(config)), problems)
+            }
+            "kafka" => {
+                let config: kafka::KafkaSinkConfig = doc.deserialize(section, errors)?;
+                let problems = config.check();
+                (Self::Kafka(Box::new(config)), problems)
             }
             _ => return None,
         };
@@ -272,6 +288,13 @@ impl SinkConfig {
                     }
                 });
                 tokio::spawn(drive(sink, input, c.batch.limits(), concurrency, ctx))
+            }
+            Self::Kafka(c) => {
+                let sink = kafka::KafkaSink::new(&ctx.name, c, ctx.dead_letter.clone())?;
+                ctx.max_attempts = c.retry.max_attempts;
+                // Two batches in flight: librdkafka pipelines them; one key stays in order
+                // unless a message of it is sent again.
+                tokio::spawn(drive(sink, input, c.batch.limits(), 2, ctx))
             }
             Self::Syslog(c) => {
                 ctx.max_attempts = c.retry.max_attempts;

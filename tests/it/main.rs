@@ -9,6 +9,7 @@ mod faults;
 mod file_source;
 mod http_server;
 mod http_sink;
+mod kafka;
 mod live_verify;
 mod parsers;
 mod pipeline_delivery;
