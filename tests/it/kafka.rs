@@ -186,6 +186,37 @@ fn pipeline(dir: &Path, broker: &Broker, topic: &str) -> std::path::PathBuf {
     config
 }
 
+/// A broker with the topic `audit` (3 partitions), and a pipeline of a file of `lines` lines
+/// into it.
+fn fed(lines: usize) -> (Broker, tempfile::TempDir, std::path::PathBuf) {
+    let broker = Broker::start();
+    broker.create_topic("audit", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..lines).map(line).collect();
+    std::fs::write(dir.path().join("audit.log"), text).unwrap();
+    let config = pipeline(dir.path(), &broker, "audit");
+    (broker, dir, config)
+}
+
+/// Reads the topic again and again (4 minutes at most) until each of the `lines` lines came.
+fn every_line(broker: &Broker, lines: usize) -> BTreeMap<usize, usize> {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let mut seen = BTreeMap::new();
+    while Instant::now() < deadline {
+        seen = sequences(&consume(
+            broker,
+            "audit",
+            3,
+            usize::MAX,
+            Duration::from_secs(3),
+        ));
+        if seen.len() == lines {
+            break;
+        }
+    }
+    seen
+}
+
 /// The `seq` of each message's original line, and how many times each came.
 fn sequences(got: &[Got]) -> BTreeMap<usize, usize> {
     let mut seen = BTreeMap::new();
@@ -203,12 +234,7 @@ fn sequences(got: &[Got]) -> BTreeMap<usize, usize> {
 #[test]
 fn every_line_reaches_the_topic_once_with_its_key_always_in_one_partition() {
     const LINES: usize = 100_000;
-    let broker = Broker::start();
-    broker.create_topic("audit", 3);
-    let dir = tempfile::tempdir().unwrap();
-    let text: String = (0..LINES).map(line).collect();
-    std::fs::write(dir.path().join("audit.log"), text).unwrap();
-    let config = pipeline(dir.path(), &broker, "audit");
+    let (broker, _dir, config) = fed(LINES);
     let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
     let got = consume(&broker, "audit", 3, LINES, Duration::from_secs(240));
     support::signal(&agent, "TERM");
@@ -247,12 +273,7 @@ fn every_line_reaches_the_topic_once_with_its_key_always_in_one_partition() {
 #[test]
 fn a_sigkill_mid_stream_loses_nothing() {
     const LINES: usize = 30_000;
-    let broker = Broker::start();
-    broker.create_topic("audit", 3);
-    let dir = tempfile::tempdir().unwrap();
-    let text: String = (0..LINES).map(line).collect();
-    std::fs::write(dir.path().join("audit.log"), text).unwrap();
-    let config = pipeline(dir.path(), &broker, "audit");
+    let (broker, _dir, config) = fed(LINES);
     let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
     // Killed once some (not all) messages are in the topic.
     let some = consume(&broker, "audit", 3, 2_000, Duration::from_secs(60));
@@ -260,15 +281,7 @@ fn a_sigkill_mid_stream_loses_nothing() {
     support::signal(&agent, "KILL");
     support::wait_exit(&mut agent, Duration::from_secs(10));
     let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let mut seen = BTreeMap::new();
-    while Instant::now() < deadline {
-        let got = consume(&broker, "audit", 3, usize::MAX, Duration::from_secs(3));
-        seen = sequences(&got);
-        if seen.len() == LINES {
-            break;
-        }
-    }
+    let seen = every_line(&broker, LINES);
     support::signal(&agent, "TERM");
     support::wait_exit(&mut agent, Duration::from_secs(30));
     let err = support::stderr_text(&mut agent);
@@ -295,12 +308,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[test]
 fn a_broker_that_stops_answering_for_ten_seconds_loses_nothing_and_memory_stays_bounded() {
     const LINES: usize = 60_000;
-    let broker = Broker::start();
-    broker.create_topic("audit", 3);
-    let dir = tempfile::tempdir().unwrap();
-    let text: String = (0..LINES).map(line).collect();
-    std::fs::write(dir.path().join("audit.log"), text).unwrap();
-    let config = pipeline(dir.path(), &broker, "audit");
+    let (broker, _dir, config) = fed(LINES);
     let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
     let some = consume(&broker, "audit", 3, 2_000, Duration::from_secs(60));
     assert!(!some.is_empty(), "nothing produced before the stop");
@@ -322,20 +330,7 @@ fn a_broker_that_stops_answering_for_ten_seconds_loses_nothing_and_memory_stays_
         .status()
         .unwrap()
         .success());
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let mut seen = BTreeMap::new();
-    while Instant::now() < deadline {
-        seen = sequences(&consume(
-            &broker,
-            "audit",
-            3,
-            usize::MAX,
-            Duration::from_secs(3),
-        ));
-        if seen.len() == LINES {
-            break;
-        }
-    }
+    let seen = every_line(&broker, LINES);
     support::signal(&agent, "TERM");
     let code = support::wait_exit(&mut agent, Duration::from_secs(30));
     let err = support::stderr_text(&mut agent);
