@@ -8,6 +8,7 @@
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 #   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap vs chain
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
+#   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http
 #   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ API_LINE=""
 WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-cargo build --release --quiet --bin auditship --example bench_receiver
+cargo build --release --quiet --bin auditship --example bench_receiver --example kafka_counter
 AGENT=target/release/auditship
 RECEIVER=target/release/examples/bench_receiver
 
@@ -61,7 +62,11 @@ run() { # name format sink-toml [transforms-toml sink-inputs]
   local name=$1 format=$2 sink=$3 transforms=${4:-} inputs=${5:-} port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   rm -rf "$WORK/data" "$WORK/count"
-  "$RECEIVER" "$port" "$WORK/count" &
+  if [ -n "${RECEIVER_CMD:-}" ]; then
+    $RECEIVER_CMD "$WORK/count" &
+  else
+    "$RECEIVER" "$port" "$WORK/count" &
+  fi
   local rpid=$!
   sleep 0.3
   write_config "$format" "${sink//PORT/$port}" "$transforms" "$inputs"
@@ -95,6 +100,27 @@ PY
 }
 
 echo "scenario                           end to end         steady state   CPU         per CPU-s            memory"
+# Kafka (#16): file -> kafka (a tansu broker in memory on loopback, read back by kafka_counter)
+# against file -> http (bench_receiver) in the same run.
+if [ -n "${KAFKA:-}" ]; then
+  TANSU=$(command -v tansu || echo "$HOME/.cargo/bin/tansu")
+  kport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$TANSU" broker --listener-url "tcp://127.0.0.1:$kport" --advertised-listener-url "tcp://127.0.0.1:$kport" --storage-engine memory://tansu/ >/dev/null 2>&1 &
+  for _ in $(seq 1 100); do "$TANSU" topic list --broker "tcp://127.0.0.1:$kport" >/dev/null 2>&1 && break; sleep 0.1; done
+  HTTP_SINK='type = "http"
+uri = "http://127.0.0.1:PORT/ingest"'
+  run "dogtag → http" dogtag "$HTTP_SINK"
+  for codec in none lz4 zstd; do
+    "$TANSU" topic create "bench-$codec" --partitions 3 --broker "tcp://127.0.0.1:$kport" >/dev/null
+    RECEIVER_CMD="target/release/examples/kafka_counter 127.0.0.1:$kport bench-$codec 3" \
+      run "dogtag → kafka ($codec)" dogtag "type = \"kafka\"
+bootstrap_servers = \"127.0.0.1:$kport\"
+topic = \"bench-$codec\"
+key_field = \"user.name\"
+compression = \"$codec\""
+  done
+  [ -n "${KAFKA_ONLY:-}" ] && exit 0
+fi
 # Detection (#15): the built-in pack on the Dogtag workload against the same path without it,
 # then memory with one authentication failure per distinct user (every event a new key):
 # the default cap of 100,000 keys per rule against a cap above the number of keys.

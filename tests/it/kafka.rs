@@ -108,6 +108,20 @@ struct Got {
     headers: BTreeMap<String, String>,
 }
 
+impl Broker {
+    /// A consumer of the brokers at `servers` (no group management: partitions are assigned).
+    fn reader(servers: &str) -> BaseConsumer {
+        ClientConfig::new()
+            .set("bootstrap.servers", servers)
+            .set("group.id", "auditship-test-reader")
+            .set("enable.auto.commit", "false")
+            .set("session.timeout.ms", "6000")
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .unwrap()
+    }
+}
+
 /// Reads `topic` (all `partitions`) from the beginning until `want` messages came or
 /// `limit` passed.
 fn consume(
@@ -117,14 +131,23 @@ fn consume(
     want: usize,
     limit: Duration,
 ) -> Vec<Got> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker.address())
-        .set("group.id", "auditship-test-reader")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .unwrap();
+    read(
+        &Broker::reader(&broker.address()),
+        topic,
+        partitions,
+        want,
+        limit,
+    )
+}
+
+/// As [`consume`], with `consumer`.
+fn read(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    limit: Duration,
+) -> Vec<Got> {
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment
@@ -425,5 +448,53 @@ fn settings_that_would_weaken_delivery_are_refused_before_anything_starts() {
     assert!(
         !err.contains("hunter2-secret"),
         "the password stays out of the errors: {err}"
+    );
+}
+
+#[test]
+fn produce_errors_injected_by_a_mock_cluster_are_retried_without_duplicates() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    const LINES: usize = 5_000;
+    // librdkafka's own in-process mock cluster, listening on loopback: faults a real broker
+    // cannot be asked for.
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("audit", 3, 3).unwrap();
+    let errors = [
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE,
+    ];
+    // Sixteen failed produce requests, in turn, before any succeeds.
+    let injected: Vec<RDKafkaRespErr> = errors.iter().cycle().take(16).copied().collect();
+    mock.request_errors(RDKafkaApiKey::Produce, &injected);
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..LINES).map(line).collect();
+    std::fs::write(dir.path().join("audit.log"), text).unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = '{0}/data'\n[sources.in]\ntype = \"file\"\ninclude = ['{0}/audit.log']\nformat = \"keycloak\"\ntimezone = \"UTC\"\n[sinks.k]\ntype = \"kafka\"\ninputs = [\"in\"]\nbootstrap_servers = \"{1}\"\ntopic = \"audit\"\nkey_field = \"user.name\"\n",
+            dir.path().display(),
+            mock.bootstrap_servers()
+        ),
+    )
+    .unwrap();
+    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let reader = Broker::reader(&mock.bootstrap_servers());
+    // One more than written: read until the limit, so that a duplicate would show.
+    let got = read(&reader, "audit", 3, LINES + 1, Duration::from_secs(10));
+    support::signal(&agent, "TERM");
+    let code = support::wait_exit(&mut agent, Duration::from_secs(30));
+    let err = support::stderr_text(&mut agent);
+    assert_eq!(code, 0, "{err}");
+    let seen = sequences(&got);
+    assert_eq!(seen.len(), LINES, "{err}");
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicates.is_empty(),
+        "idempotence keeps retries single: {duplicates:?}"
     );
 }
