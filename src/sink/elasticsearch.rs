@@ -582,6 +582,13 @@ fn word_hash(seed: u64, bytes: &[u8]) -> u64 {
 /// Renders an index template for `event` (lower-cased, as Elasticsearch requires).
 #[must_use]
 pub fn render_index(template: &str, event: &Event) -> String {
+    render_template(template, event).to_lowercase()
+}
+
+/// Renders a name template for `event`: `{{ field.path }}` (its value, or `unknown`) and
+/// `%Y`, `%m`, `%d` of the event's time, in the case written.
+#[must_use]
+pub fn render_template(template: &str, event: &Event) -> String {
     let ms = event.timestamp.unwrap_or(event.created);
     let (y, mo, d) = crate::time::civil_from_days(ms.div_euclid(86_400_000));
     let mut out = String::with_capacity(template.len() + 16);
@@ -621,7 +628,7 @@ pub fn render_index(template: &str, event: &Event) -> String {
             rest = &rest[c.len_utf8()..];
         }
     }
-    out.to_lowercase()
+    out
 }
 
 #[cfg(test)]

@@ -291,6 +291,28 @@ impl KafkaSink {
         })
     }
 
+    /// The topic of `event`: the template rendered (in the case written), with every
+    /// character Kafka does not allow in a topic name (`[A-Za-z0-9._-]`) as `_`; a template
+    /// without placeholders as written.
+    fn topic_of(&self, event: &Event) -> std::borrow::Cow<'_, str> {
+        if !self.topic.contains("{{") && !self.topic.contains('%') {
+            return std::borrow::Cow::Borrowed(&self.topic);
+        }
+        let rendered = super::elasticsearch::render_template(&self.topic, event);
+        std::borrow::Cow::Owned(
+            rendered
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// Sends the events `which` of `events` and waits for every delivery report.
     async fn round(&mut self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
         let mut pending = Vec::with_capacity(which.len());
@@ -301,7 +323,7 @@ impl KafkaSink {
             let event = &events[i];
             let mut payload = Vec::with_capacity(1024);
             event.write_json(&mut payload);
-            let topic = super::elasticsearch::render_index(&self.topic, event);
+            let topic = self.topic_of(event);
             let key = self
                 .key_field
                 .as_deref()

@@ -498,3 +498,32 @@ fn produce_errors_injected_by_a_mock_cluster_are_retried_without_duplicates() {
         "idempotence keeps retries single: {duplicates:?}"
     );
 }
+
+#[test]
+fn a_topic_template_keeps_its_case_and_replaces_what_kafka_does_not_allow() {
+    let broker = Broker::start();
+    broker.create_topic("Audit-keycloak_failure", 1);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("audit.log"),
+        (0..10).map(line).collect::<String>(),
+    )
+    .unwrap();
+    let config = pipeline(
+        dir.path(),
+        &broker,
+        "Audit-{{ event.module }} {{ event.outcome }}",
+    );
+    let mut agent = support::spawn(&["run", "--config", config.to_str().unwrap()]);
+    let got = consume(
+        &broker,
+        "Audit-keycloak_failure",
+        1,
+        10,
+        Duration::from_secs(30),
+    );
+    support::signal(&agent, "TERM");
+    support::wait_exit(&mut agent, Duration::from_secs(30));
+    let err = support::stderr_text(&mut agent);
+    assert_eq!(sequences(&got).len(), 10, "{err}");
+}
