@@ -561,6 +561,7 @@ impl Detector {
                     return Some(Self::alert(rule, Some(&key), &all, event));
                 }
                 remember(group, now, *window);
+                rules::keep_latest(&mut group.seen, 1);
                 None
             }
         }
@@ -602,5 +603,60 @@ impl Transform for Detector {
                 .fetch_add(alerts.len() as u64, Ordering::Relaxed);
             chunk.events.extend(alerts);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Origin, Text};
+
+    /// A detector of the Sigma file `yaml` alone.
+    fn detector(yaml: &str) -> (Detector, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.yml");
+        std::fs::write(&path, yaml).unwrap();
+        let config = DetectConfig {
+            rules: vec![path.display().to_string()],
+            rule: Vec::new(),
+            timezone: None,
+            business_hours: None,
+            sigma_field_map: std::collections::BTreeMap::new(),
+            max_keys: None,
+        };
+        (config.compile().unwrap().fresh(), dir)
+    }
+
+    fn event(action: &'static str, user: &str, at: i64) -> Event {
+        let mut e = Event::new(String::new(), Origin::default(), at);
+        e.timestamp = Some(at);
+        e.set("event.action", Value::Str(Text::Static(action)));
+        e.set_str("user.name", user);
+        e
+    }
+
+    #[test]
+    fn an_unordered_sequence_keeps_a_few_events_per_key_whatever_the_flood() {
+        let (mut d, _dir) = detector(
+            "title: A\nname: a\nid: a\nlogsource: {product: x}\ndetection:\n  s: {event.action: UNLOCK}\n  condition: s\n---\ntitle: B\nname: b\nid: b\nlogsource: {product: x}\ndetection:\n  s: {event.action: UPDATE_PASSWORD}\n  condition: s\n---\ntitle: Both\nid: both\ncorrelation:\n  type: temporal\n  rules: [a, b]\n  group-by: [user.name]\n  timespan: 10m\n",
+        );
+        // Ten thousand unlocks of one user within a minute: no alert, a bounded window.
+        let flood: Vec<Event> = (0..10_000).map(|i| event("UNLOCK", "bob", i)).collect();
+        let mut chunk = EventChunk::new(flood, crate::ack::Acks::none());
+        d.apply(&mut chunk);
+        assert_eq!(chunk.events.len(), 10_000, "no alert yet");
+        let kept = d.groups[0].keys.get("bob").map_or(0, |g| g.seen.len());
+        assert!(kept <= 1 + rules::LATE_ENDS, "{kept} events kept");
+        // The other part fires once.
+        let mut chunk = EventChunk::new(
+            vec![event("UPDATE_PASSWORD", "bob", 20_000)],
+            crate::ack::Acks::none(),
+        );
+        d.apply(&mut chunk);
+        assert_eq!(chunk.events.len(), 2);
+        assert!(matches!(
+            chunk.events[1].get("rule.id"),
+            Some(crate::event::ValueRef::Str("both"))
+        ));
     }
 }
