@@ -508,7 +508,7 @@ impl Detector {
                 after,
                 count,
                 window,
-                ordered: true,
+                ordered,
             } => {
                 // Both parts are remembered, so that event time decides the order whatever
                 // order the events are read in (two files, a late node).
@@ -523,46 +523,29 @@ impl Detector {
                 let group = self.groups[i].get(&key, cap, self.clock);
                 let mut now = Seen::of(event);
                 now.part = part;
+                if !*ordered {
+                    // Either part first: the other part within the window ends it.
+                    let other = group
+                        .seen
+                        .iter()
+                        .position(|s| s.part != part && (s.at - now.at).abs() <= *window);
+                    if let Some(j) = other {
+                        let first = group.seen.remove(j);
+                        group.seen.clear();
+                        let mut all = vec![first, now];
+                        all.sort_by_key(|s| s.at);
+                        return Some(Self::alert(rule, Some(&key), &all, event));
+                    }
+                    remember(group, now, *window);
+                    rules::keep_latest(&mut group.seen, 1);
+                    return None;
+                }
                 let new = (now.at, part);
                 remember(group, now, *window);
                 rules::keep_latest(&mut group.seen, *count);
                 let fired = rules::first_sequence(&group.seen, new, *count, *window)?;
                 group.seen.clear();
                 Some(Self::alert(rule, Some(&key), &fired, event))
-            }
-            Kind::Sequence {
-                after,
-                window,
-                ordered: false,
-                ..
-            } => {
-                // Either part first: each event of one part looks for the other within the
-                // window, and is remembered when it finds none.
-                let part = if after.matches(event) {
-                    0
-                } else if rule.condition.matches(event) {
-                    1
-                } else {
-                    return None;
-                };
-                let key = key_of(event, rule.config.group_by.as_deref()?)?;
-                let group = self.groups[i].get(&key, cap, self.clock);
-                let mut now = Seen::of(event);
-                now.part = part;
-                let other = group
-                    .seen
-                    .iter()
-                    .position(|s| s.part != part && (s.at - now.at).abs() <= *window);
-                if let Some(j) = other {
-                    let first = group.seen.remove(j);
-                    group.seen.clear();
-                    let mut all = vec![first, now];
-                    all.sort_by_key(|s| s.at);
-                    return Some(Self::alert(rule, Some(&key), &all, event));
-                }
-                remember(group, now, *window);
-                rules::keep_latest(&mut group.seen, 1);
-                None
             }
         }
     }
