@@ -174,6 +174,9 @@ pub struct Event {
     pub origin: Origin,
     /// A document rendered before (a replayed dead letter): written out as it is.
     rendered: Option<Box<str>>,
+    /// The document id given by an earlier hop (a `kafka` source reading what an auditship
+    /// `kafka` sink produced): sinks use it instead of computing one from the origin.
+    pub(crate) id: Option<Box<str>>,
 }
 
 impl Event {
@@ -191,6 +194,7 @@ impl Event {
             group_key: None,
             origin,
             rendered: None,
+            id: None,
         }
     }
 
@@ -214,6 +218,7 @@ impl Event {
             group_key: None,
             origin,
             rendered: None,
+            id: None,
         }
     }
 
@@ -423,38 +428,86 @@ impl Event {
         let serde_json::Value::Object(map) = value else {
             return Err("not a JSON object".to_owned());
         };
+        let (path, offset) = log_of(&map);
+        let origin = Origin {
+            source: source.clone(),
+            // The file's fingerprint is not in the document: its path stands in, so that
+            // equal lines at equal offsets of two files keep distinct document ids.
+            file_id: path.map_or(0, |p| crate::source::fingerprint::fnv1a(p.as_bytes())),
+            path: path.map(Arc::from),
+            offset,
+            end: 0,
+        };
+        let mut event = Self::from_document(&map, document, origin, crate::time::now_ms());
+        event.rendered = Some(document.into());
+        Ok(event)
+    }
+
+    /// An event for the ECS document `map` (whose text is `document`) that an auditship wrote:
+    /// `event.original` (the document itself when it has none), `@timestamp` and
+    /// `event.created` (`created` when it has none) become the event's own, every other leaf a
+    /// field, so that writing the event gives the document back (keys sorted). When `origin`
+    /// names a file, `log.file.path` and `log.offset` are the origin's (see [`log_of`]).
+    #[must_use]
+    pub fn from_document(
+        map: &serde_json::Map<String, serde_json::Value>,
+        document: &str,
+        origin: Origin,
+        created: i64,
+    ) -> Self {
         let str_at = |path: &[&str]| {
             let mut v = map.get(path[0])?;
             for key in &path[1..] {
                 v = v.get(key)?;
             }
-            v.as_str().map(str::to_owned)
+            v.as_str()
         };
-        let original = str_at(&["event", "original"]).unwrap_or_else(|| document.to_owned());
+        let original = str_at(&["event", "original"])
+            .unwrap_or(document)
+            .to_owned();
         let created = str_at(&["event", "created"])
-            .and_then(|t| crate::time::parse_rfc3339(&t))
-            .unwrap_or_else(crate::time::now_ms);
-        let path = str_at(&["log", "file", "path"]);
-        let origin = Origin {
-            source: source.clone(),
-            // The file's fingerprint is not in the document: its path stands in, so that
-            // equal lines at equal offsets of two files keep distinct document ids.
-            file_id: path
-                .as_deref()
-                .map_or(0, |p| crate::source::fingerprint::fnv1a(p.as_bytes())),
-            path: path.map(|p| Arc::from(p.as_str())),
-            offset: map
-                .get("log")
-                .and_then(|l| l.get("offset"))
-                .and_then(serde_json::Value::as_u64)
-                .unwrap_or(0),
-            end: 0,
-        };
+            .and_then(crate::time::parse_rfc3339)
+            .unwrap_or(created);
+        let from_file = origin.path.is_some();
         let mut event = Self::new(original, origin, created);
-        event.timestamp = str_at(&["@timestamp"]).and_then(|t| crate::time::parse_rfc3339(&t));
-        crate::parse::json::flatten_into(&map, &mut event);
-        event.rendered = Some(document.into());
-        Ok(event)
+        event.timestamp = str_at(&["@timestamp"]).and_then(crate::time::parse_rfc3339);
+        crate::parse::json::flatten_into(map, &mut event);
+        // What the event writes itself is not kept twice.
+        let own: &[&str] = if from_file {
+            &[
+                "@timestamp",
+                "event.created",
+                "event.original",
+                "log.file.path",
+                "log.offset",
+            ]
+        } else {
+            &["@timestamp", "event.created", "event.original"]
+        };
+        let mut fields = std::mem::take(&mut event.fields);
+        fields.retain(|f| !own.contains(&event.text(f.key)));
+        event.fields = fields;
+        event
+    }
+
+    /// The document id an earlier hop gave this event, if any.
+    #[must_use]
+    pub fn given_id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+
+    /// Keeps `id` as the event's document id (see [`Event::given_id`]) when it is one an
+    /// auditship could have written (1 to 128 of `[A-Za-z0-9._:-]`); false otherwise.
+    pub fn set_given_id(&mut self, id: &str) -> bool {
+        let fits = !id.is_empty()
+            && id.len() <= 128
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if fits {
+            self.id = Some(id.into());
+        }
+        fits
     }
 
     /// The event as an ECS JSON string.
@@ -464,6 +517,21 @@ impl Event {
         self.write_json(&mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// `log.file.path` and `log.offset` (0 when absent) of an ECS document.
+#[must_use]
+pub fn log_of(map: &serde_json::Map<String, serde_json::Value>) -> (Option<&str>, u64) {
+    let log = map.get("log");
+    let path = log
+        .and_then(|l| l.get("file"))
+        .and_then(|f| f.get("path"))
+        .and_then(serde_json::Value::as_str);
+    let offset = log
+        .and_then(|l| l.get("offset"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
+    (path, offset)
 }
 
 /// The string a [`Text`] handle stands for, given the buffers it may point into.

@@ -9,6 +9,7 @@
 pub mod auditd;
 pub mod dogtag;
 pub mod draft;
+pub mod ecs;
 pub mod json;
 pub mod keycloak;
 pub mod raw;

@@ -527,13 +527,21 @@ impl Sink for ElasticsearchSink {
 pub fn document_id(event: &Event) -> String {
     let mut out = Vec::with_capacity(34);
     write_document_id(event, &mut out);
-    String::from_utf8(out[1..33].to_vec()).unwrap_or_default()
+    String::from_utf8(out[1..out.len() - 1].to_vec()).unwrap_or_default()
 }
 
-/// Appends the document id, as a JSON string, to `out`.
+/// Appends the document id, as a JSON string, to `out`: the one an earlier hop gave the
+/// event ([`Event::given_id`]: only characters that need no escaping), else one made from
+/// where the event was read and its original text.
 pub(crate) fn write_document_id(event: &Event, out: &mut Vec<u8>) {
     use crate::source::fingerprint::fnv1a;
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    if let Some(id) = event.given_id() {
+        out.push(b'"');
+        out.extend_from_slice(id.as_bytes());
+        out.push(b'"');
+        return;
+    }
     let mut origin = [0u8; 16];
     origin[..8].copy_from_slice(&event.origin.file_id.to_le_bytes());
     origin[8..].copy_from_slice(&event.origin.offset.to_le_bytes());

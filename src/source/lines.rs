@@ -23,6 +23,8 @@ pub struct Record {
     pub partial: bool,
     /// When its first line was read, epoch ms (0: not stamped; the parse time is used).
     pub read_at: i64,
+    /// The document id an earlier hop gave it (a Kafka message's `auditship.id` header).
+    pub id: Option<Box<str>>,
 }
 
 /// Splits a byte stream into lines, across reads of any size.
@@ -88,6 +90,7 @@ impl LineSplitter {
                 invalid_utf8,
                 partial: false,
                 read_at: 0,
+                id: None,
             });
             self.partial_offset = end;
             self.skipped = 0;
@@ -132,6 +135,7 @@ impl LineSplitter {
             invalid_utf8,
             partial: true,
             read_at: 0,
+            id: None,
         };
         self.partial_offset = record.end;
         self.skipped = 0;
@@ -287,6 +291,7 @@ mod tests {
             invalid_utf8: false,
             partial: false,
             read_at: 0,
+            id: None,
         };
         j.push(line("head", 0), true, &mut out);
         let mut offset = 5;

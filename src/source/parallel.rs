@@ -243,7 +243,8 @@ pub fn parse_chunk(
         }
         let origin = Origin {
             source: source.clone(),
-            path: Some(chunk.path.clone()),
+            // An empty path: not read from a file (a Kafka partition).
+            path: (!chunk.path.is_empty()).then(|| chunk.path.clone()),
             file_id: chunk.file_id,
             offset: record.offset,
             end: record.end,
@@ -284,6 +285,9 @@ pub fn parse_record(
     created: i64,
 ) -> Event {
     let mut event = parser.parse(record.text, origin, created);
+    if let Some(id) = &record.id {
+        event.set_given_id(id);
+    }
     if record.truncated {
         event.add_tag("audit_truncated");
     }
