@@ -286,6 +286,8 @@ pub struct Checkpoints {
 #[derive(Debug)]
 pub struct CheckpointBook {
     store: CheckpointStore,
+    /// False for a source whose checkpoints live elsewhere (a Kafka group's offsets).
+    persist: bool,
     state: Mutex<BookState>,
     /// When the checkpoints were last written (epoch ms; 0: not yet).
     saved_ms: std::sync::atomic::AtomicI64,
@@ -310,7 +312,18 @@ impl CheckpointBook {
                 entries: loaded,
                 live: Vec::new(),
             }),
+            persist: true,
             saved_ms: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    /// A book with no files that never writes: for a source that keeps its checkpoints
+    /// elsewhere (a Kafka consumer group's committed offsets).
+    #[must_use]
+    pub fn empty(data_dir: &Path, name: &str) -> Self {
+        Self {
+            persist: false,
+            ..Self::new(CheckpointStore::new(data_dir, name), Vec::new())
         }
     }
 
@@ -363,6 +376,9 @@ impl CheckpointBook {
 
     /// Folds live offsets into the entries and writes the checkpoint file.
     pub fn save(&self) -> Result<(), CheckpointError> {
+        if !self.persist {
+            return Ok(());
+        }
         let snapshot = {
             let Ok(mut s) = self.state.lock() else {
                 return Ok(());

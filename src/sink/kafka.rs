@@ -153,12 +153,12 @@ impl KafkaSinkConfig {
     #[must_use]
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        if self.bootstrap_servers.trim().is_empty() {
-            problems.push((
-                "bootstrap_servers",
-                "must name at least one broker".to_owned(),
-            ));
-        }
+        check_shared(
+            &self.bootstrap_servers,
+            self.sasl.as_ref(),
+            self.tls.as_ref(),
+            &mut problems,
+        );
         if self.topic.trim().is_empty() {
             problems.push(("topic", "must not be empty".to_owned()));
         }
@@ -168,27 +168,6 @@ impl KafkaSinkConfig {
             .filter(|a| !matches!(*a, "all" | "1" | "0"))
         {
             problems.push(("acks", format!("`{a}` is not all, 1 or 0")));
-        }
-        if let Some(s) = &self.sasl {
-            if !matches!(
-                s.mechanism.as_str(),
-                "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
-            ) {
-                problems.push((
-                    "sasl.mechanism",
-                    format!(
-                        "`{}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-                        s.mechanism
-                    ),
-                ));
-            }
-        }
-        if let Some(t) = &self.tls {
-            for file in [&t.ca_file, &t.crt_file, &t.key_file].into_iter().flatten() {
-                if !file.is_file() {
-                    problems.push(("tls", format!("{} is not a readable file", file.display())));
-                }
-            }
         }
         for key in self.librdkafka_options.keys() {
             if GUARDED.contains(&key.as_str()) {
@@ -215,39 +194,80 @@ impl KafkaSinkConfig {
                     .to_string(),
             )
             .set("linger.ms", "5");
-        let tls = self.tls.as_ref().filter(|t| t.enabled);
-        let protocol = match (tls.is_some(), self.sasl.is_some()) {
-            (false, false) => "plaintext",
-            (true, false) => "ssl",
-            (false, true) => "sasl_plaintext",
-            (true, true) => "sasl_ssl",
-        };
-        c.set("security.protocol", protocol);
-        if let Some(s) = &self.sasl {
-            c.set("sasl.mechanism", &s.mechanism)
-                .set("sasl.username", &s.username)
-                .set("sasl.password", &s.password);
-        }
-        if let Some(t) = tls {
-            let path = |p: &std::path::PathBuf| p.display().to_string();
-            if let Some(ca) = &t.ca_file {
-                c.set("ssl.ca.location", path(ca));
-            }
-            if let Some(crt) = &t.crt_file {
-                c.set("ssl.certificate.location", path(crt));
-            }
-            if let Some(key) = &t.key_file {
-                c.set("ssl.key.location", path(key));
-            }
-            c.set(
-                "enable.ssl.certificate.verification",
-                if t.verify { "true" } else { "false" },
-            );
-        }
+        secure(&mut c, self.sasl.as_ref(), self.tls.as_ref());
         for (k, v) in &self.librdkafka_options {
             c.set(k, v);
         }
         c
+    }
+}
+
+/// Sets `security.protocol` and the SASL and TLS settings of a producer or consumer.
+pub(crate) fn secure(c: &mut ClientConfig, sasl: Option<&Sasl>, tls: Option<&KafkaTls>) {
+    let tls = tls.filter(|t| t.enabled);
+    let protocol = match (tls.is_some(), sasl.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    c.set("security.protocol", protocol);
+    if let Some(s) = sasl {
+        c.set("sasl.mechanism", &s.mechanism)
+            .set("sasl.username", &s.username)
+            .set("sasl.password", &s.password);
+    }
+    if let Some(t) = tls {
+        let path = |p: &std::path::PathBuf| p.display().to_string();
+        if let Some(ca) = &t.ca_file {
+            c.set("ssl.ca.location", path(ca));
+        }
+        if let Some(crt) = &t.crt_file {
+            c.set("ssl.certificate.location", path(crt));
+        }
+        if let Some(key) = &t.key_file {
+            c.set("ssl.key.location", path(key));
+        }
+        c.set(
+            "enable.ssl.certificate.verification",
+            if t.verify { "true" } else { "false" },
+        );
+    }
+}
+
+/// Problems of the settings a producer and a consumer share: `(key, message)`.
+pub(crate) fn check_shared(
+    bootstrap_servers: &str,
+    sasl: Option<&Sasl>,
+    tls: Option<&KafkaTls>,
+    problems: &mut Vec<(&'static str, String)>,
+) {
+    if bootstrap_servers.trim().is_empty() {
+        problems.push((
+            "bootstrap_servers",
+            "must name at least one broker".to_owned(),
+        ));
+    }
+    if let Some(s) = sasl {
+        if !matches!(
+            s.mechanism.as_str(),
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+        ) {
+            problems.push((
+                "sasl.mechanism",
+                format!(
+                    "`{}` is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                    s.mechanism
+                ),
+            ));
+        }
+    }
+    if let Some(t) = tls {
+        for file in [&t.ca_file, &t.crt_file, &t.key_file].into_iter().flatten() {
+            if !file.is_file() {
+                problems.push(("tls", format!("{} is not a readable file", file.display())));
+            }
+        }
     }
 }
 

@@ -1,9 +1,12 @@
-//! Sources: where events come from. Today one type, `file`; its reader hands chunks of records
-//! to an order-preserving parse stage that uses every core.
+//! Sources: where events come from: `file` (tailed files) and `kafka` (a consumer group). A
+//! source's reader thread hands chunks of records to an order-preserving parse stage that uses
+//! every core; each chunk carries the acknowledgement its checkpoint (a file offset, a
+//! partition's committed offset) waits for.
 
 pub mod discover;
 pub mod file;
 pub mod fingerprint;
+pub mod kafka;
 pub mod lines;
 pub mod parallel;
 
@@ -24,7 +27,7 @@ pub use file::{FileLag, FileSourceConfig, ReadStats};
 use lines::Record;
 
 /// Source types a pipeline file may name.
-pub const TYPES: &[&str] = &["file"];
+pub const TYPES: &[&str] = &["file", "kafka"];
 
 /// Records read from one file, with the acknowledgement that covers their bytes.
 #[derive(Debug)]
@@ -41,9 +44,12 @@ pub struct LineChunk {
 
 /// A source's checked settings.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built once per configuration load
 pub enum SourceConfig {
     /// `file`.
     File(FileSourceConfig),
+    /// `kafka`.
+    Kafka(Box<kafka::KafkaSourceConfig>),
 }
 
 impl SourceConfig {
@@ -118,6 +124,17 @@ impl SourceConfig {
                 }
                 Some(Self::File(config))
             }
+            "kafka" => {
+                let config: kafka::KafkaSourceConfig = doc.deserialize(section, errors)?;
+                for (key, message) in config.check() {
+                    errors.push(doc.error(
+                        section.span_of(key.split('.').next().unwrap_or(key)),
+                        &format!("{}.{key}", section.name),
+                        &message,
+                    ));
+                }
+                Some(Self::Kafka(Box::new(config)))
+            }
             _ => None,
         }
     }
@@ -160,7 +177,10 @@ pub fn spawn(
     ctx: &SourceContext,
     out: Fanout,
 ) -> std::io::Result<SourceHandle> {
-    let SourceConfig::File(config) = config;
+    let config = match config {
+        SourceConfig::File(config) => config,
+        SourceConfig::Kafka(config) => return spawn_kafka(name, config, ctx, out),
+    };
     let name: Arc<str> = Arc::from(name);
     let parser = parse::for_format(config.format, &config.parse_options());
     let book = file::open_book(&ctx.data_dir, &name);
@@ -211,6 +231,52 @@ pub fn spawn(
         parser: parse_task,
         stats,
         lag,
+        rewire: Some(rewire),
+        stop,
+    })
+}
+
+/// Starts a `kafka` source: a consumer thread feeding the same parse stage as a file's.
+fn spawn_kafka(
+    name: &str,
+    config: &kafka::KafkaSourceConfig,
+    ctx: &SourceContext,
+    out: Fanout,
+) -> std::io::Result<SourceHandle> {
+    let name: Arc<str> = Arc::from(name);
+    let consumer = kafka::subscribe(&name, config).map_err(std::io::Error::other)?;
+    let (tx, rx) = mpsc::channel(crate::fanout::CHANNEL_CHUNKS);
+    let (out, rewire) = crate::fanout::Rewirable::new(out);
+    let stop = ctx.shutdown.child_token();
+    let stats = Arc::new(ReadStats::default());
+    let workers = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let parse_task = tokio::spawn(parallel::parse_in_order(
+        name.clone(),
+        rx,
+        config.parser(),
+        out,
+        workers * 2,
+        None,
+    ));
+    let reader = kafka::KafkaReader {
+        name: name.clone(),
+        config: config.clone(),
+        budget: ctx.budget.clone(),
+        out: tx,
+        shutdown: stop.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        stats: stats.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("kafka-{name}"))
+        .spawn(move || reader.run(consumer))?;
+    Ok(SourceHandle {
+        // No file checkpoints: the group's committed offsets are the checkpoint.
+        book: Arc::new(CheckpointBook::empty(&ctx.data_dir, &name)),
+        reader: Some(thread),
+        parser: parse_task,
+        stats,
+        lag: Arc::new(Mutex::new(Vec::new())),
         rewire: Some(rewire),
         stop,
     })

@@ -94,6 +94,16 @@ impl FakeEs {
         self.docs.lock().unwrap().values().map(HashMap::len).sum()
     }
 
+    /// Every stored document, by id.
+    pub(crate) fn documents(&self) -> HashMap<String, String> {
+        self.docs
+            .lock()
+            .unwrap()
+            .values()
+            .flat_map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect()
+    }
+
     fn indices(&self) -> Vec<String> {
         let mut v: Vec<String> = self.docs.lock().unwrap().keys().cloned().collect();
         v.sort();
@@ -101,7 +111,7 @@ impl FakeEs {
     }
 }
 
-fn start(es: &Arc<FakeEs>) -> Server {
+pub(crate) fn start(es: &Arc<FakeEs>) -> Server {
     let es = es.clone();
     Server::with_responder(Arc::new(move |m, p, b| Some(es.answer(m, p, b))))
 }

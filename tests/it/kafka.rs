@@ -14,8 +14,8 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use crate::support;
 
 /// A tansu broker on loopback; stopped with SIGTERM (SIGKILL after 5 s) when dropped.
-struct Broker {
-    child: Child,
+pub(crate) struct Broker {
+    pub(crate) child: Child,
     port: u16,
 }
 
@@ -29,7 +29,7 @@ fn tansu() -> std::path::PathBuf {
 }
 
 impl Broker {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let port = crate::api::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(tansu())
@@ -65,7 +65,7 @@ impl Broker {
             .is_ok_and(|s| s.success())
     }
 
-    fn create_topic(&self, name: &str, partitions: u32) {
+    pub(crate) fn create_topic(&self, name: &str, partitions: u32) {
         assert!(
             self.tansu(&[
                 "topic",
@@ -78,7 +78,7 @@ impl Broker {
         );
     }
 
-    fn address(&self) -> String {
+    pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 }
@@ -101,16 +101,16 @@ impl Drop for Broker {
 }
 
 /// One message as read back.
-struct Got {
-    partition: i32,
-    key: Option<String>,
-    value: serde_json::Value,
-    headers: BTreeMap<String, String>,
+pub(crate) struct Got {
+    pub(crate) partition: i32,
+    pub(crate) key: Option<String>,
+    pub(crate) value: serde_json::Value,
+    pub(crate) headers: BTreeMap<String, String>,
 }
 
 impl Broker {
     /// A consumer of the brokers at `servers` (no group management: partitions are assigned).
-    fn reader(servers: &str) -> BaseConsumer {
+    pub(crate) fn reader(servers: &str) -> BaseConsumer {
         ClientConfig::new()
             .set("bootstrap.servers", servers)
             .set("group.id", "auditship-test-reader")
@@ -124,7 +124,7 @@ impl Broker {
 
 /// Reads `topic` (all `partitions`) from the beginning until `want` messages came or
 /// `limit` passed.
-fn consume(
+pub(crate) fn consume(
     broker: &Broker,
     topic: &str,
     partitions: i32,
@@ -185,7 +185,7 @@ fn read(
 }
 
 /// A Keycloak login failure of user `n % 97`, the `n`th line.
-fn line(n: usize) -> String {
+pub(crate) fn line(n: usize) -> String {
     format!(
         "2025-01-13 09:{:02}:{:02},{:03} INFO  [org.keycloak.events] (executor-thread-1) type=\"LOGIN_ERROR\", realmId=\"acme\", clientId=\"portal\", userId=\"null\", ipAddress=\"203.0.113.9\", error=\"invalid_user_credentials\", username=\"user{}\", seq=\"{n}\"\n",
         (n / 60_000) % 60,
@@ -195,7 +195,7 @@ fn line(n: usize) -> String {
     )
 }
 
-fn pipeline(dir: &Path, broker: &Broker, topic: &str) -> std::path::PathBuf {
+pub(crate) fn pipeline(dir: &Path, broker: &Broker, topic: &str) -> std::path::PathBuf {
     let config = dir.join("p.toml");
     std::fs::write(
         &config,
@@ -241,7 +241,7 @@ fn every_line(broker: &Broker, lines: usize) -> BTreeMap<usize, usize> {
 }
 
 /// The `seq` of each message's original line, and how many times each came.
-fn sequences(got: &[Got]) -> BTreeMap<usize, usize> {
+pub(crate) fn sequences(got: &[Got]) -> BTreeMap<usize, usize> {
     let mut seen = BTreeMap::new();
     for g in got {
         let original = g.value["event"]["original"].as_str().unwrap_or_default();
@@ -317,7 +317,7 @@ fn a_sigkill_mid_stream_loses_nothing() {
 }
 
 /// The agent's resident memory in KiB (`VmRSS`).
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
@@ -427,12 +427,7 @@ fn settings_that_would_weaken_delivery_are_refused_before_anything_starts() {
         ),
     )
     .unwrap();
-    let out = Command::new(support::binary())
-        .args(["validate", "--config", config.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = support::refused(&config);
     assert!(
         err.contains("sinks.k.acks") && err.contains("`some` is not all, 1 or 0"),
         "{err}"

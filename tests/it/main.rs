@@ -10,6 +10,7 @@ mod file_source;
 mod http_server;
 mod http_sink;
 mod kafka;
+mod kafka_source;
 mod live_verify;
 mod parsers;
 mod pipeline_delivery;

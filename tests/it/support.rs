@@ -324,3 +324,15 @@ impl SinkSetup {
         v["files"][0]["offset"].as_u64().unwrap_or(0)
     }
 }
+
+/// Runs `auditship validate` on `config`, expects it to refuse (exit 2) and returns what it
+/// said.
+pub fn refused(config: &Path) -> String {
+    let out = Command::new(binary())
+        .args(["validate", "--config", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    err
+}
