@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -189,6 +190,8 @@ struct Partition {
     file_id: u64,
     /// The offset last committed (the next message to read after a restart).
     committed: u64,
+    /// The offset after the last message read.
+    next: u64,
     /// Messages read and not yet handed on.
     batch: Vec<Record>,
 }
@@ -201,14 +204,56 @@ pub struct Group {
     name: Arc<str>,
     parts: Mutex<HashMap<Key, Partition>>,
     drain: Duration,
+    /// The reader waits for room with its partitions paused: partitions assigned meanwhile
+    /// are paused too.
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl ClientContext for Group {}
 
 impl ConsumerContext for Group {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(list) => {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        list: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.start_at_committed(consumer, list);
+                let assigned = if cooperative {
+                    consumer.incremental_assign(list)
+                } else {
+                    consumer.assign(list)
+                };
+                let names: Vec<String> = list
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}/{}", e.topic(), e.partition()))
+                    .collect();
+                // librdkafka keeps a partition's pause across a revoke and a new assignment: a
+                // partition paused when it was taken away would come back paused for good
+                // (the tests caught one that never read again). Each new assignment is set
+                // to what the reader is doing now.
+                let _ = if self.paused.load(Ordering::Acquire) {
+                    consumer.pause(list)
+                } else {
+                    consumer.resume(list)
+                };
+                match assigned {
+                    Ok(()) => {
+                        tracing::info!(source = %self.name, partitions = ?names, "Kafka partitions assigned");
+                    }
+                    Err(e) => {
+                        tracing::error!(source = %self.name, partitions = ?names, error = %e, "cannot take the Kafka partitions assigned");
+                    }
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 let keys: Vec<Key> = list
                     .elements()
                     .iter()
@@ -216,27 +261,43 @@ impl ConsumerContext for Group {
                     .collect();
                 let given_up = self.take(|k| keys.contains(k));
                 self.let_go(consumer, given_up, "revoked");
+                let _ = if cooperative {
+                    consumer.incremental_unassign(list)
+                } else {
+                    consumer.unassign()
+                };
             }
-            Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => {
-                tracing::warn!(source = %self.name, error = %e, "Kafka consumer group rebalance failed");
+            other => {
+                let code: rdkafka::error::RDKafkaErrorCode = other.into();
+                tracing::warn!(source = %self.name, error = %code, "Kafka consumer group rebalance failed");
+                let all = self.take(|_| true);
+                self.let_go(consumer, all, "rebalance error");
+                let _ = consumer.unassign();
             }
-        }
-    }
-
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(list) = rebalance {
-            let names: Vec<String> = list
-                .elements()
-                .iter()
-                .map(|e| format!("{}/{}", e.topic(), e.partition()))
-                .collect();
-            tracing::info!(source = %self.name, partitions = ?names, "Kafka partitions assigned");
         }
     }
 }
 
 impl Group {
+    /// Sets each partition of `list` to start at the group's committed offset. librdkafka
+    /// may otherwise go on from where this member's own fetcher was when the partition comes
+    /// back to it, past messages it read but let go unsent (a hole the tests caught).
+    fn start_at_committed(&self, consumer: &BaseConsumer<Self>, list: &mut TopicPartitionList) {
+        match consumer.committed_offsets(list.clone(), Duration::from_secs(10)) {
+            Ok(committed) => {
+                for e in committed.elements() {
+                    if let Offset::Offset(o) = e.offset() {
+                        let _ =
+                            list.set_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(source = %self.name, error = %e, "cannot read the group's committed offsets; the partitions start where librdkafka says");
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Partition>> {
         self.parts.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -342,6 +403,7 @@ pub fn subscribe(name: &str, config: &KafkaSourceConfig) -> Result<BaseConsumer<
         name: Arc::from(name),
         parts: Mutex::new(HashMap::new()),
         drain: config.drain(),
+        paused: std::sync::atomic::AtomicBool::new(false),
     };
     let consumer: BaseConsumer<Group> = config
         .client_config()
@@ -482,9 +544,15 @@ impl KafkaReader {
                 tracker: Arc::new(Mutex::new(FileTracker::new(offset))),
                 file_id: crate::source::fingerprint::fnv1a(&name) | 1,
                 committed: offset,
+                next: offset,
                 batch: Vec::new(),
             }
         });
+        if offset < part.next {
+            // Read before (a fetch that restarted behind what was read): in hand already.
+            return None;
+        }
+        part.next = offset + 1;
         part.batch.push(record);
         (part.batch.len() >= chunk_messages).then_some(key)
     }
@@ -573,17 +641,17 @@ impl KafkaReader {
                 break done;
             }
             if paused.is_none() {
-                if let Ok(assigned) = consumer.assignment() {
-                    if consumer.pause(&assigned).is_ok() {
-                        paused = Some(assigned);
-                    }
-                }
+                consumer.context().paused.store(true, Ordering::Release);
+                let assigned = consumer.assignment().unwrap_or_default();
+                let _ = consumer.pause(&assigned);
+                paused = Some(assigned);
             }
             if let Some(Ok(message)) = consumer.poll(Duration::ZERO) {
                 self.add(consumer, &message, usize::MAX);
             }
         };
         if let Some(list) = paused {
+            consumer.context().paused.store(false, Ordering::Release);
             // Partitions revoked meanwhile are not ours to resume: resume what is assigned.
             let assigned = consumer.assignment().unwrap_or(list);
             let _ = consumer.resume(&assigned);
