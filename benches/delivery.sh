@@ -8,7 +8,7 @@
 #   DOWN_SECS=600 bash benches/delivery.sh 4000000   # the sink-down run: 10 minutes, ~1 GB backlog
 #   TRANSFORMS=1 TRANSFORMS_ONLY=1 bash benches/delivery.sh 1000000   # filter vs redact+enrich+route vs remap vs chain
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
-#   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http
+#   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http; then kafka source -> http
 #   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,14 +43,16 @@ echo "input: $LINES lines, $((BYTES / 1024 / 1024)) MiB"
 write_config() { # format sink-toml [transforms-toml sink-inputs]: one file source, one sink "out"
   # (Quotes inside ${4:-...} in a here-document are dropped: the default is set outside it.)
   local inputs=${4:-'"in"'}
+  local source="[sources.in]
+type = \"file\"
+include = ['${INPUT:-$WORK/tps_audit}']
+format = \"$1\""
+  [ -n "${SOURCE_TOML:-}" ] && source=$SOURCE_TOML
   cat > "$WORK/p.toml" <<TOML
 data_dir = '$WORK/data'
 $BUFFER_LINE
 $API_LINE
-[sources.in]
-type = "file"
-include = ['${INPUT:-$WORK/tps_audit}']
-format = "$1"
+$source
 ${3:-}
 [sinks.out]
 inputs = [$inputs]
@@ -119,6 +121,26 @@ topic = \"bench-$codec\"
 key_field = \"user.name\"
 compression = \"$codec\""
   done
+  # The aggregator side: the documents just produced (bench-none), read back by a kafka
+  # source in a consumer group and shipped to http. Its baseline, in the same run: a bare
+  # librdkafka member of a group reading the same topic (kafka_counter with a group).
+  start=$(date +%s.%N)
+  target/release/examples/kafka_counter "127.0.0.1:$kport" bench-none 3 "$WORK/gcount" bench-baseline &
+  gpid=$!
+  for _ in $(seq 1 12000); do
+    [ "$(cat "$WORK/gcount" 2>/dev/null || echo 0)" -ge "$LINES" ] 2>/dev/null && break
+    sleep 0.05
+  done
+  end=$(date +%s.%N)
+  kill $gpid; wait $gpid 2>/dev/null || true
+  python3 -c "import sys; n=int(sys.argv[1]); s=float(sys.argv[3])-float(sys.argv[2]); print(f\"{'kafka group reader alone':<34} {n/s:>10,.0f} events/s\")" "$LINES" "$start" "$end"
+  SOURCE_TOML="[sources.in]
+type = \"kafka\"
+bootstrap_servers = \"127.0.0.1:$kport\"
+topics = [\"bench-none\"]
+group_id = \"bench-aggregator\"
+librdkafka_options = { \"fetch.wait.max.ms\" = \"10\" }" \
+    run "kafka (ecs) → http" raw "$HTTP_SINK"
   [ -n "${KAFKA_ONLY:-}" ] && exit 0
 fi
 # Detection (#15): the built-in pack on the Dogtag workload against the same path without it,

@@ -63,6 +63,10 @@ pub struct ChunkAck {
     _reservation: Option<Reservation>,
     /// The file the chunk was read from (0: none).
     pub file_id: u64,
+    /// When this agent read the chunk's first record, epoch ms (0: not stamped). Batches
+    /// count their timeout from it: an event's own `event.created` may be far older (a
+    /// document another agent read, taken from Kafka).
+    pub read_at: i64,
     /// The file's chain states when reading resumed from its checkpoint: where each chain
     /// continues.
     pub resume: Option<Arc<ChainStates>>,
@@ -84,18 +88,21 @@ impl ChunkAck {
             receiver,
             _reservation: reservation,
             file_id: 0,
+            read_at: 0,
             resume: None,
             chain: Mutex::new(None),
         })
     }
 
-    /// A chunk of file `file_id`, whose chains resume at `resume`.
+    /// A chunk of file `file_id` (or Kafka partition) whose first record was read at
+    /// `read_at`, and whose chains resume at `resume`.
     #[must_use]
     pub fn of_file(
         seq: u64,
         receiver: Arc<dyn AckReceiver>,
         reservation: Option<Reservation>,
         file_id: u64,
+        read_at: i64,
         resume: Option<Arc<ChainStates>>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -104,6 +111,7 @@ impl ChunkAck {
             receiver: Some(receiver),
             _reservation: reservation,
             file_id,
+            read_at,
             resume,
             chain: Mutex::new(None),
         })

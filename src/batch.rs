@@ -1,5 +1,5 @@
 //! Batching: a batch closes at `max_events`, at `max_bytes`, or `timeout` after its first
-//! event was read (`event.created`), whichever comes first; it carries the acknowledgements of
+//! event was read by this agent (the chunk's stamp; else `event.created`), whichever comes first; it carries the acknowledgements of
 //! every chunk it holds. Counting from the read rather than from the event's arrival means an
 //! event that already waited upstream (a multi-line record held for continuation lines, an
 //! auditd event held for its last record) does not wait a full timeout again.
@@ -78,10 +78,15 @@ impl Batcher {
             Some(chunk) => chunk,
             None => self.input.recv().await?,
         };
-        let waited = first
-            .events
-            .first()
-            .map_or(0, |e| crate::time::now_ms() - e.created);
+        // When this agent read it: the chunk's stamp, else the first event's `event.created`.
+        let read = first
+            .acks
+            .chunks()
+            .map(|c| c.read_at)
+            .filter(|t| *t > 0)
+            .min()
+            .or_else(|| first.events.first().map(|e| e.created));
+        let waited = read.map_or(0, |t| crate::time::now_ms() - t);
         let waited = Duration::from_millis(u64::try_from(waited).unwrap_or(0));
         let deadline = tokio::time::Instant::now() + self.limits.timeout.saturating_sub(waited);
         let mut acks = Acks::none();
@@ -213,5 +218,36 @@ mod tests {
         tx.send(chunk(crate::time::now_ms())).await.unwrap();
         let next = tokio::time::timeout(std::time::Duration::from_secs(1), b.next()).await;
         assert!(next.is_err(), "a fresh batch must wait for its timeout");
+    }
+
+    #[tokio::test]
+    async fn a_document_created_long_ago_but_read_just_now_waits_for_company() {
+        let (tx, rx) = mpsc::channel(4);
+        let limits = Limits {
+            max_events: 100,
+            max_bytes: usize::MAX,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let mut b = Batcher::new(rx, limits);
+        // A document whose `event.created` is a day old (another agent read it), taken from
+        // Kafka now: the batch counts from now, so it gathers more than this one event.
+        let day_old = crate::time::now_ms() - 86_400_000;
+        let log = Arc::new(Log::default());
+        let ack = ChunkAck::of_file(
+            1,
+            log as Arc<dyn AckReceiver>,
+            None,
+            7,
+            crate::time::now_ms(),
+            None,
+        );
+        tx.send(EventChunk::new(
+            vec![Event::new("e".into(), Origin::default(), day_old)],
+            Acks::one(ack),
+        ))
+        .await
+        .unwrap();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(1), b.next()).await;
+        assert!(next.is_err(), "the batch must wait for its timeout");
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //!  files ─▶ source::file (reader thread: discover, fingerprint, tail, frame lines)
+//!  Kafka ─▶ source::kafka (consumer-group member: partitions as chunks of messages)
 //!        ─▶ source::parallel (parse on every core, file order kept) ─▶ parse::<format>
 //!        ─▶ transform::* (filter, ...)  ─▶ sink::* (console, file, ...)
 //!                  ▲                                          │ settle
-//!        checkpoint ◀──────────── ack (all sinks) ◀───────────┘
+//!  checkpoint / committed offset ◀──── ack (all sinks) ◀──────┘
 //! ```
 //! Channels between stages are bounded and a byte budget bounds everything in flight, so a
-//! slow sink stops the reader and the backlog stays in the files.
+//! slow sink stops the reader and the backlog stays in the files (or in Kafka).
 
 pub mod time;
 

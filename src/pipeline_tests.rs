@@ -16,6 +16,7 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -136,10 +137,11 @@ fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
     let created = crate::time::now_ms();
     let mut at: HashMap<String, Vec<Event>> = HashMap::new();
     // The records of one source are read as one file, in order: an auditd event written as
-    // several inputs (SYSCALL, PATH, EOE) is grouped as the agent groups it.
-    let mut texts: Vec<(&str, &crate::source::file::FileSourceConfig, String)> = Vec::new();
+    // several inputs (SYSCALL, PATH, EOE) is grouped as the agent groups it. A `kafka`
+    // source's inputs are its messages, one per line.
+    let mut texts: Vec<(&str, Arc<dyn parse::Parser>, String)> = Vec::new();
     for input in &test.inputs {
-        let Some(Kind::Source(SourceConfig::File(config))) = plan
+        let Some(Kind::Source(source)) = plan
             .components
             .iter()
             .find(|c| c.name == input.insert_at)
@@ -151,7 +153,13 @@ fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
             .iter()
             .position(|(name, ..)| *name == input.insert_at)
             .unwrap_or_else(|| {
-                texts.push((&input.insert_at, config, String::new()));
+                let parser = match source {
+                    SourceConfig::File(config) => {
+                        parse::for_format(config.format, &config.parse_options())
+                    }
+                    SourceConfig::Kafka(config) => config.parser(),
+                };
+                texts.push((&input.insert_at, parser, String::new()));
                 texts.len() - 1
             });
         let buffer = &mut texts[i].2;
@@ -160,8 +168,7 @@ fn run_one(plan: &Plan, test: &TestConfig) -> Outcome {
             buffer.push('\n');
         }
     }
-    for (name, config, text) in texts {
-        let parser = parse::for_format(config.format, &config.parse_options());
+    for (name, parser, text) in texts {
         let events = crate::inspect::parse_events(text.as_bytes(), "<test>", &*parser, created);
         at.entry(name.to_owned()).or_default().extend(events);
     }

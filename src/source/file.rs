@@ -542,11 +542,13 @@ impl Reader {
             .records
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let receiver: Arc<dyn crate::ack::AckReceiver> = f.tracker.clone();
+        let read_at = records.iter().map(|r| r.read_at).filter(|t| *t > 0).min();
         let acks = Acks::one(ChunkAck::of_file(
             seq,
             receiver,
             reservation,
             f.file_id,
+            read_at.unwrap_or(0),
             f.resume.clone(),
         ));
         let chunk = LineChunk {
