@@ -186,15 +186,22 @@ mod tests {
         assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
     }
 
+    /// Batches of up to 100 events that wait 5 s for company.
+    fn five_second_batcher(rx: mpsc::Receiver<EventChunk>) -> Batcher {
+        Batcher::new(
+            rx,
+            Limits {
+                max_events: 100,
+                max_bytes: usize::MAX,
+                timeout: std::time::Duration::from_secs(5),
+            },
+        )
+    }
+
     #[tokio::test]
     async fn the_timeout_counts_from_when_the_first_event_was_read() {
         let (tx, rx) = mpsc::channel(4);
-        let limits = Limits {
-            max_events: 100,
-            max_bytes: usize::MAX,
-            timeout: std::time::Duration::from_secs(5),
-        };
-        let mut b = Batcher::new(rx, limits);
+        let mut b = five_second_batcher(rx);
         let now = crate::time::now_ms();
         let chunk = |created| {
             EventChunk::new(
@@ -223,12 +230,7 @@ mod tests {
     #[tokio::test]
     async fn a_document_created_long_ago_but_read_just_now_waits_for_company() {
         let (tx, rx) = mpsc::channel(4);
-        let limits = Limits {
-            max_events: 100,
-            max_bytes: usize::MAX,
-            timeout: std::time::Duration::from_secs(5),
-        };
-        let mut b = Batcher::new(rx, limits);
+        let mut b = five_second_batcher(rx);
         // A document whose `event.created` is a day old (another agent read it), taken from
         // Kafka now: the batch counts from now, so it gathers more than this one event.
         let day_old = crate::time::now_ms() - 86_400_000;

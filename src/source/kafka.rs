@@ -520,7 +520,7 @@ impl KafkaReader {
         message: &BorrowedMessage<'_>,
         chunk_messages: usize,
     ) -> Option<Key> {
-        let key = (message.topic().to_owned(), message.partition());
+        let (topic, partition) = (message.topic(), message.partition());
         let offset = u64::try_from(message.offset()).ok()?;
         let payload = message.payload().unwrap_or_default();
         let (text, invalid_utf8) = match std::str::from_utf8(payload) {
@@ -548,19 +548,25 @@ impl KafkaReader {
             id,
         };
         let mut parts = consumer.context().lock();
-        let part = parts.entry(key.clone()).or_insert_with(|| {
-            let mut name = key.0.as_bytes().to_vec();
+        // A partition's key is allocated when it is first seen, not for every message.
+        let known = |k: &Key| k.1 == partition && k.0 == topic;
+        if !parts.keys().any(known) {
+            let mut name = topic.as_bytes().to_vec();
             name.push(0);
-            name.extend_from_slice(&key.1.to_le_bytes());
-            Partition {
-                tracker: Arc::new(Mutex::new(FileTracker::new(offset))),
-                file_id: crate::source::fingerprint::fnv1a(&name) | 1,
-                committed: offset,
-                next: offset,
-                batch: Vec::new(),
-                bytes: 0,
-            }
-        });
+            name.extend_from_slice(&partition.to_le_bytes());
+            parts.insert(
+                (topic.to_owned(), partition),
+                Partition {
+                    tracker: Arc::new(Mutex::new(FileTracker::new(offset))),
+                    file_id: crate::source::fingerprint::fnv1a(&name) | 1,
+                    committed: offset,
+                    next: offset,
+                    batch: Vec::new(),
+                    bytes: 0,
+                },
+            );
+        }
+        let (key, part) = parts.iter_mut().find(|(k, _)| known(k))?;
         if offset < part.next {
             // Read before (a fetch that restarted behind what was read): in hand already.
             return None;
@@ -575,7 +581,8 @@ impl KafkaReader {
         part.batch.push(record);
         // As a file is read: chunks of at most `READ_BYTES` of text, so that several fit in
         // the memory budget at once and the sinks' batches fill while more is read.
-        (part.batch.len() >= chunk_messages || part.bytes >= super::file::READ_BYTES).then_some(key)
+        (part.batch.len() >= chunk_messages || part.bytes >= super::file::READ_BYTES)
+            .then(|| key.clone())
     }
 
     /// Hands the batch of partition `key` on: reserves budget, registers it with the
