@@ -19,7 +19,7 @@ use crate::dead_letter::DeadLetter;
 use crate::fanout::{Fanout, CHANNEL_CHUNKS, SINK_CHUNKS};
 use crate::sink::{SinkContext, SinkError, SinkStats};
 use crate::source::{SourceContext, SourceHandle};
-use crate::transform::Transform;
+use crate::transform::{Ahead, Chain, Prepared, Transform};
 
 /// Why the pipeline stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -816,7 +816,7 @@ fn spawn_chain(
         })
         .collect();
     tokio::spawn(run_transform(
-        Box::new(crate::transform::Chain::new(steps)),
+        crate::transform::Chain::new(steps),
         rx,
         outs,
         budget,
@@ -828,34 +828,51 @@ fn chain_width() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// Runs a chain of transforms on its input. A chain whose every transform can fork
-/// ([`Transform::fork`]) works on up to [`chain_width`] chunks at once on the runtime's
-/// threads, and sends the results strictly in arrival order (a FIFO of tasks, as the
-/// parsers do); one with `dedupe` or `throttle` works on one chunk at a time.
+/// Runs a chain of transforms on its input, sending the results strictly in arrival order.
+/// A chain whose every transform can fork ([`Transform::fork`]) works on up to
+/// [`chain_width`] chunks at once on the runtime's threads (a FIFO of tasks, as the parsers
+/// do). One with a transform that keeps state (`dedupe`, `throttle`, `detect`) runs the steps
+/// before it and its preparer that way ([`Chain::ahead`]), and the rest one chunk at a time,
+/// in order.
 async fn run_transform(
-    mut transform: Box<dyn Transform>,
+    mut chain: Chain,
     mut input: mpsc::Receiver<EventChunk>,
     outs: Vec<Fanout>,
     budget: Budget,
 ) {
-    type Done = (Box<dyn Transform>, Vec<EventChunk>, usize);
+    /// A copy of what runs on several chunks at once: the whole chain, or its part ahead.
+    enum Worker {
+        Whole(Box<dyn Transform>),
+        Ahead(Ahead),
+    }
+    /// What a worker made of one chunk.
+    enum Out {
+        Done(Vec<EventChunk>),
+        Ahead(Option<(EventChunk, Option<Prepared>)>),
+    }
     let width = chain_width();
-    let mut idle: Vec<Box<dyn Transform>> = if width > 1 {
-        (0..width).map_while(|_| transform.fork()).collect()
+    let fresh = |chain: &Chain| {
+        chain
+            .fork()
+            .map(Worker::Whole)
+            .or_else(|| chain.ahead().map(Worker::Ahead))
+    };
+    let mut idle: Vec<Worker> = if width > 1 {
+        (0..width).map_while(|_| fresh(&chain)).collect()
     } else {
         Vec::new()
     };
     if idle.len() < 2 {
         while let Some(chunk) = input.recv().await {
             let before = chunk.approx_bytes();
-            let chunks = transform.split(chunk);
+            let chunks = chain.split(chunk);
             if !emit(chunks, before, &outs, &budget).await {
                 return;
             }
         }
         return;
     }
-    let mut running: std::collections::VecDeque<JoinHandle<Done>> =
+    let mut running: std::collections::VecDeque<JoinHandle<(Worker, Out, usize)>> =
         std::collections::VecDeque::new();
     let mut open = true;
     loop {
@@ -864,27 +881,41 @@ async fn run_transform(
             done = async { running.front_mut().expect("guarded by !is_empty").await }, if !running.is_empty() => {
                 running.pop_front();
                 match done {
-                    Ok((fork, chunks, before)) => {
-                        idle.push(fork);
+                    Ok((worker, out, before)) => {
+                        idle.push(worker);
+                        let chunks = match out {
+                            Out::Done(chunks) => chunks,
+                            // The ordered part, here, in arrival order.
+                            Out::Ahead(Some((chunk, prepared))) => chain.split_behind(chunk, prepared),
+                            Out::Ahead(None) => Vec::new(),
+                        };
                         if !emit(chunks, before, &outs, &budget).await {
                             return;
                         }
                     }
                     Err(e) => {
                         // The chunk's acknowledgements went with the task: its lines stay
-                        // unacknowledged (re-read after a restart). A fresh fork replaces it.
+                        // unacknowledged (re-read after a restart). A fresh copy replaces it.
                         tracing::error!(error = %e, "a transform task failed; its events stay unacknowledged");
-                        idle.extend(transform.fork());
+                        idle.extend(fresh(&chain));
                     }
                 }
             }
             next = input.recv(), if open && !idle.is_empty() => match next {
                 Some(chunk) => {
-                    let mut fork = idle.pop().expect("guarded by !is_empty");
+                    let worker = idle.pop().expect("guarded by !is_empty");
                     running.push_back(tokio::spawn(async move {
                         let before = chunk.approx_bytes();
-                        let chunks = fork.split(chunk);
-                        (fork, chunks, before)
+                        match worker {
+                            Worker::Whole(mut w) => {
+                                let out = Out::Done(w.split(chunk));
+                                (Worker::Whole(w), out, before)
+                            }
+                            Worker::Ahead(mut a) => {
+                                let out = Out::Ahead(a.run(chunk));
+                                (Worker::Ahead(a), out, before)
+                            }
+                        }
                     }));
                 }
                 None => open = false,

@@ -60,6 +60,23 @@ pub enum Text {
 }
 
 impl Text {
+    /// The length of the text in bytes, without reading it.
+    #[inline]
+    #[must_use]
+    pub fn len(self) -> usize {
+        match self {
+            Text::Static(s) => s.len(),
+            Text::Original(r) | Text::Scratch(r) => r.end.saturating_sub(r.start) as usize,
+        }
+    }
+
+    /// Whether the text is empty.
+    #[inline]
+    #[must_use]
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
     /// The range of `sub` inside `line`, when `sub` is a slice of `line`. Parsers work on the
     /// borrowed line and keep ranges; the event then owns a copy of the line, so the ranges
     /// stay valid without copying each value.
@@ -263,6 +280,7 @@ impl Event {
 
     /// The string a [`Text`] handle stands for (empty if the handle is out of range).
     #[must_use]
+    #[inline]
     pub fn text(&self, text: Text) -> &str {
         resolve(&self.original, &self.scratch, text)
     }
@@ -361,11 +379,20 @@ impl Event {
         if missing == 0 {
             return;
         }
-        // The last value of a key wins, as in `get`: read backwards, fill each slot once.
+        // The last value of a key wins, as in `get`: read backwards, fill each slot once. A
+        // key whose length no wanted key has is passed over without being read.
+        let mut lengths = 0u64;
+        for key in keys {
+            lengths |= 1u64 << key.len().min(63);
+        }
         for field in self.fields.iter().rev() {
+            let len = field.key.len();
+            if lengths & (1u64 << len.min(63)) == 0 {
+                continue;
+            }
             let name = self.text(field.key);
             for (key, slot) in keys.iter().zip(out.iter_mut()) {
-                if slot.is_none() && key.len() == name.len() && key == name {
+                if slot.is_none() && key.len() == len && key == name {
                     *slot = Some(self.view(&field.value));
                     missing -= 1;
                     break;
@@ -535,6 +562,7 @@ pub fn log_of(map: &serde_json::Map<String, serde_json::Value>) -> (Option<&str>
 }
 
 /// The string a [`Text`] handle stands for, given the buffers it may point into.
+#[inline]
 pub(crate) fn resolve<'a>(original: &'a str, scratch: &'a str, text: Text) -> &'a str {
     match text {
         Text::Static(s) => s,

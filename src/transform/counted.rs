@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::Transform;
+use super::{Prepare, Prepared, Transform};
 use crate::chunk::EventChunk;
 
 /// `inner`, counting into `discarded` the events that go in and come out on no output.
@@ -38,6 +38,17 @@ impl Transform for Counted {
     fn split(&mut self, chunk: EventChunk) -> Vec<EventChunk> {
         let before = chunk.events.len();
         let out = self.inner.split(chunk);
+        self.count(before, out.iter().map(|c| c.events.len()).sum());
+        out
+    }
+
+    fn preparer(&self) -> Option<Arc<dyn Prepare>> {
+        self.inner.preparer()
+    }
+
+    fn split_prepared(&mut self, chunk: EventChunk, prepared: Prepared) -> Vec<EventChunk> {
+        let before = chunk.events.len();
+        let out = self.inner.split_prepared(chunk, prepared);
         self.count(before, out.iter().map(|c| c.events.len()).sum());
         out
     }

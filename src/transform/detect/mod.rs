@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::chunk::EventChunk;
 use crate::event::{Event, Text, Value};
 use crate::transform::Transform;
-use rules::{full_window, key_of, remember, Groups, Kind, Rule, RuleConfig, Seen};
+use rules::{full_window, remember, Groups, Kind, Rule, RuleConfig, Seen};
 
 /// `[transforms.<name>] type = "detect"`.
 #[derive(Debug, Deserialize)]
@@ -154,6 +154,10 @@ pub struct Detect {
     prefilter_paths: Arc<Vec<String>>,
     /// Per rule: clauses of alternatives of (index into `prefilter_paths`, values).
     prefilters: Arc<Vec<Prefilter>>,
+    /// Where `user.name` and `source.ip` (what a rule keeps of an event) are in
+    /// `prefilter_paths`, and each rule's `group_by`.
+    kept_at: [usize; 2],
+    group_at: Arc<Vec<Option<usize>>>,
     /// What every detector built from these settings counts, for the metrics.
     counters: Arc<Counters>,
 }
@@ -286,12 +290,22 @@ impl DetectConfig {
                             .collect()
                     })
                     .collect();
+                let kept_at = [
+                    index(&"user.name".to_owned()),
+                    index(&"source.ip".to_owned()),
+                ];
+                let group_at = rules
+                    .iter()
+                    .map(|r| r.config.group_by.as_ref().map(&mut index))
+                    .collect();
                 Ok(Detect {
                     rules: Arc::new(rules),
                     hours,
                     max_keys: self.max_keys.unwrap_or(100_000),
                     prefilter_paths: Arc::new(paths),
                     prefilters: Arc::new(prefilters),
+                    kept_at,
+                    group_at: Arc::new(group_at),
                     counters: Arc::default(),
                 })
             }
@@ -474,27 +488,25 @@ impl Detector {
         a
     }
 
-    /// The alert rule `i` raises on `event`, if any.
-    fn check(&mut self, i: usize, event: &Event) -> Option<Event> {
+    /// The alert `hit`'s rule raises on `event` (the hit's event), if any, with the rule's
+    /// state for the hit's key.
+    fn check(&mut self, hit: Hit, event: &Event) -> Option<Event> {
         let rules = self.settings.rules.clone();
-        let rule = &rules[i];
+        let rule = &rules[hit.rule as usize];
         let cap = self.settings.max_keys;
         self.clock += 1;
+        let Hit { key, seen, .. } = hit;
+        let key = match (&rule.kind, key) {
+            (Kind::Match | Kind::Schedule, _) => {
+                return Some(Self::alert(rule, None, &[seen], event));
+            }
+            (_, Some(key)) => key,
+            (_, None) => return None,
+        };
+        let group = self.groups[hit.rule as usize].get(&key, cap, self.clock);
         match &rule.kind {
-            Kind::Match => rule
-                .condition
-                .matches(event)
-                .then(|| Self::alert(rule, None, &[Seen::of(event)], event)),
-            Kind::Schedule => (rule.condition.matches(event)
-                && self.settings.hours.outside(rules::event_time(event)))
-            .then(|| Self::alert(rule, None, &[Seen::of(event)], event)),
+            Kind::Match | Kind::Schedule => None,
             Kind::Threshold { count, window } => {
-                if !rule.condition.matches(event) {
-                    return None;
-                }
-                let key = key_of(event, rule.config.group_by.as_deref()?)?;
-                let group = self.groups[i].get(&key, cap, self.clock);
-                let seen = Seen::of(event);
                 if seen.at <= group.quiet_until {
                     return None;
                 }
@@ -505,24 +517,15 @@ impl Detector {
                 Some(Self::alert(rule, Some(&key), &fired, event))
             }
             Kind::Sequence {
-                after,
                 count,
                 window,
                 ordered,
+                ..
             } => {
                 // Both parts are remembered, so that event time decides the order whatever
                 // order the events are read in (two files, a late node).
-                let part = if after.matches(event) {
-                    0
-                } else if rule.condition.matches(event) {
-                    1
-                } else {
-                    return None;
-                };
-                let key = key_of(event, rule.config.group_by.as_deref()?)?;
-                let group = self.groups[i].get(&key, cap, self.clock);
-                let mut now = Seen::of(event);
-                now.part = part;
+                let now = seen;
+                let part = now.part;
                 if !*ordered {
                     // Either part first: the other part within the window ends it.
                     let other = group
@@ -549,26 +552,16 @@ impl Detector {
             }
         }
     }
-}
 
-impl Transform for Detector {
-    fn apply(&mut self, chunk: &mut EventChunk) {
+    /// Updates the rules' state with `hits` (in event order), and adds their alerts to `chunk`.
+    fn commit(&mut self, chunk: &mut EventChunk, hits: Vec<Hit>) {
         let mut alerts = Vec::new();
-        let rules = self.settings.rules.clone();
-        let paths = self.settings.prefilter_paths.clone();
-        let prefilters = self.settings.prefilters.clone();
-        for event in &chunk.events {
-            // Each field the prefilters read, looked up once for all rules.
-            let mut values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 8]> =
-                smallvec::smallvec![None; paths.len()];
-            event.get_many(&paths, &mut values);
-            for i in 0..rules.len() {
-                if !rules::may_concern(&prefilters[i], &values) {
-                    continue;
-                }
-                if let Some(alert) = self.check(i, event) {
-                    alerts.push(alert);
-                }
+        for hit in hits {
+            let Some(event) = chunk.events.get(hit.event as usize) else {
+                continue;
+            };
+            if let Some(alert) = self.check(hit, event) {
+                alerts.push(alert);
             }
         }
         let evicted: u64 = self.groups.iter().map(|g| g.evicted).sum();
@@ -586,6 +579,115 @@ impl Transform for Detector {
                 .fetch_add(alerts.len() as u64, Ordering::Relaxed);
             chunk.events.extend(alerts);
         }
+    }
+}
+
+/// One rule's concern with one event, found without the rules' state: a match or schedule
+/// rule that fires, or an event a threshold or sequence rule counts (with its key).
+#[derive(Debug)]
+pub struct Hit {
+    /// The event's index in its chunk.
+    event: u32,
+    /// The rule's index.
+    rule: u32,
+    /// The key the event has for the rule (`group_by`), for windowed rules.
+    key: Option<String>,
+    /// What the rule keeps of the event (for a sequence, with its part).
+    seen: Seen,
+}
+
+impl Detect {
+    /// Every rule's concern with every event of `chunk`, in event order then rule order: the
+    /// part of detection that reads no state, so it may run on several chunks at once.
+    #[must_use]
+    pub fn hits(&self, chunk: &EventChunk) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let paths = &self.prefilter_paths;
+        for (e, event) in chunk.events.iter().enumerate() {
+            // Each field the prefilters read, looked up once for all rules.
+            let mut values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 8]> =
+                smallvec::smallvec![None; paths.len()];
+            event.get_many(paths, &mut values);
+            for (i, rule) in self.rules.iter().enumerate() {
+                if !rules::may_concern(&self.prefilters[i], &values) {
+                    continue;
+                }
+                let part = match &rule.kind {
+                    Kind::Match | Kind::Threshold { .. } => {
+                        rule.condition.matches(event).then_some(0)
+                    }
+                    Kind::Schedule => (rule.condition.matches(event)
+                        && self.hours.outside(rules::event_time(event)))
+                    .then_some(0),
+                    Kind::Sequence { after, .. } => {
+                        if after.matches(event) {
+                            Some(0)
+                        } else {
+                            rule.condition.matches(event).then_some(1)
+                        }
+                    }
+                };
+                let Some(part) = part else {
+                    continue;
+                };
+                let key = match (&rule.kind, self.group_at[i]) {
+                    (Kind::Match | Kind::Schedule, _) => None,
+                    (_, Some(at)) => match values[at].and_then(rules::key_of_value) {
+                        Some(k) => Some(k),
+                        None => continue,
+                    },
+                    (_, None) => continue,
+                };
+                let text =
+                    |at: usize| values[at].and_then(|v| v.strings().next().map(str::to_owned));
+                let seen = Seen {
+                    at: rules::event_time(event),
+                    evidence: rules::Evidence {
+                        path: event.origin.path.clone(),
+                        offset: event.origin.offset,
+                    },
+                    user: text(self.kept_at[0]),
+                    ip: text(self.kept_at[1]),
+                    part,
+                };
+                hits.push(Hit {
+                    event: u32::try_from(e).unwrap_or(u32::MAX),
+                    rule: u32::try_from(i).unwrap_or(u32::MAX),
+                    key,
+                    seen,
+                });
+            }
+        }
+        hits
+    }
+}
+
+impl crate::transform::Prepare for Detect {
+    fn prepare(&self, chunk: &EventChunk) -> crate::transform::Prepared {
+        Box::new(self.hits(chunk))
+    }
+}
+
+impl Transform for Detector {
+    fn apply(&mut self, chunk: &mut EventChunk) {
+        let hits = self.settings.hits(chunk);
+        self.commit(chunk, hits);
+    }
+
+    fn preparer(&self) -> Option<Arc<dyn crate::transform::Prepare>> {
+        Some(Arc::new(self.settings.clone()))
+    }
+
+    fn split_prepared(
+        &mut self,
+        mut chunk: EventChunk,
+        prepared: crate::transform::Prepared,
+    ) -> Vec<EventChunk> {
+        match prepared.downcast::<Vec<Hit>>() {
+            Ok(hits) => self.commit(&mut chunk, *hits),
+            Err(_) => self.apply(&mut chunk),
+        }
+        vec![chunk]
     }
 }
 

@@ -203,28 +203,6 @@ pub struct Seen {
     pub part: u8,
 }
 
-impl Seen {
-    /// What a rule keeps of `event`.
-    #[must_use]
-    pub fn of(event: &Event) -> Self {
-        let text = |key: &str| {
-            event
-                .get(key)
-                .and_then(|v| v.strings().next().map(str::to_owned))
-        };
-        Self {
-            at: event_time(event),
-            evidence: Evidence {
-                path: event.origin.path.clone(),
-                offset: event.origin.offset,
-            },
-            user: text("user.name"),
-            ip: text("source.ip"),
-            part: 0,
-        }
-    }
-}
-
 /// Where a counted record was read: shared with its event (no copy per event), written as
 /// `path:offset` in alerts and in the saved windows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -270,7 +248,13 @@ pub fn event_time(event: &Event) -> i64 {
 /// The value of `path` as a group key.
 #[must_use]
 pub fn key_of(event: &Event, path: &str) -> Option<String> {
-    match event.get(path)? {
+    key_of_value(event.get(path)?)
+}
+
+/// [`key_of`] for a value already looked up.
+#[must_use]
+pub fn key_of_value(value: ValueRef<'_>) -> Option<String> {
+    match value {
         ValueRef::Int(i) => Some(i.to_string()),
         ValueRef::Bool(b) => Some(b.to_string()),
         ValueRef::Time(t) => Some(t.to_string()),
