@@ -330,6 +330,7 @@ impl Detect {
             clock: 0,
             evicted: 0,
             state_path: None,
+            paths: std::collections::HashMap::new(),
         }
     }
 
@@ -378,6 +379,9 @@ pub struct Detector {
     evicted: u64,
     /// Where its windows are saved when it stops.
     state_path: Option<std::path::PathBuf>,
+    /// The detector's own copies of the file paths of recent events, by the address of the
+    /// events' copy (kept, so that the address is not reused).
+    paths: std::collections::HashMap<usize, (Arc<str>, Arc<str>)>,
 }
 
 impl Drop for Detector {
@@ -553,13 +557,32 @@ impl Detector {
         }
     }
 
+    /// The detector's own copy of a file path: the events' copy is shared by every stage, and
+    /// counting references to it from here would contend with them on every event.
+    fn own_path(&mut self, path: Option<&Arc<str>>) -> Option<Arc<str>> {
+        let path = path?;
+        let key = Arc::as_ptr(path).cast::<u8>() as usize;
+        if let Some((theirs, ours)) = self.paths.get(&key) {
+            if Arc::ptr_eq(theirs, path) {
+                return Some(ours.clone());
+            }
+        }
+        if self.paths.len() >= 64 {
+            self.paths.clear();
+        }
+        let ours: Arc<str> = Arc::from(&**path);
+        self.paths.insert(key, (path.clone(), ours.clone()));
+        Some(ours)
+    }
+
     /// Updates the rules' state with `hits` (in event order), and adds their alerts to `chunk`.
     fn commit(&mut self, chunk: &mut EventChunk, hits: Vec<Hit>) {
         let mut alerts = Vec::new();
-        for hit in hits {
+        for mut hit in hits {
             let Some(event) = chunk.events.get(hit.event as usize) else {
                 continue;
             };
+            hit.seen.evidence.path = self.own_path(event.origin.path.as_ref());
             if let Some(alert) = self.check(hit, event) {
                 alerts.push(alert);
             }
@@ -642,8 +665,9 @@ impl Detect {
                     |at: usize| values[at].and_then(|v| v.strings().next().map(str::to_owned));
                 let seen = Seen {
                     at: rules::event_time(event),
+                    // The path is added in order ([`Detector::commit`]).
                     evidence: rules::Evidence {
-                        path: event.origin.path.clone(),
+                        path: None,
                         offset: event.origin.offset,
                     },
                     user: text(self.kept_at[0]),
