@@ -380,10 +380,17 @@ impl Event {
             return;
         }
         // The last value of a key wins, as in `get`: read backwards, fill each slot once. A
-        // key whose length no wanted key has is passed over without being read.
+        // key whose length no wanted key has is passed over without being read, and one
+        // whose length and last byte no wanted key has without being compared.
         let mut lengths = 0u64;
+        let mut shapes = 0u128;
+        let shape = |k: &str| {
+            let last = k.as_bytes().last().copied().unwrap_or(0);
+            1u128 << ((k.len() * 31 + usize::from(last)) & 127)
+        };
         for key in keys {
             lengths |= 1u64 << key.len().min(63);
+            shapes |= shape(key);
         }
         for field in self.fields.iter().rev() {
             let len = field.key.len();
@@ -391,6 +398,9 @@ impl Event {
                 continue;
             }
             let name = self.text(field.key);
+            if shapes & shape(name) == 0 {
+                continue;
+            }
             for (key, slot) in keys.iter().zip(out.iter_mut()) {
                 if slot.is_none() && key.len() == len && key == name {
                     *slot = Some(self.view(&field.value));

@@ -168,6 +168,54 @@ impl Condition {
     }
 }
 
+/// A condition whose fields are places in a list of values looked up beforehand
+/// ([`Event::get_many`]), for a transform that tests many conditions on each event.
+#[derive(Clone, Debug)]
+pub enum Indexed {
+    /// Both hold.
+    And(Box<Indexed>, Box<Indexed>),
+    /// Either holds.
+    Or(Box<Indexed>, Box<Indexed>),
+    /// Does not hold.
+    Not(Box<Indexed>),
+    /// The field is present.
+    Exists(usize),
+    /// A comparison of a field with a literal.
+    Compare(usize, Op, Literal),
+}
+
+impl Condition {
+    /// The condition with each field replaced by `place(field)`: where its value will be.
+    #[must_use]
+    pub fn indexed(&self, place: &mut impl FnMut(&str) -> usize) -> Indexed {
+        match self {
+            Condition::And(a, b) => {
+                Indexed::And(Box::new(a.indexed(place)), Box::new(b.indexed(place)))
+            }
+            Condition::Or(a, b) => {
+                Indexed::Or(Box::new(a.indexed(place)), Box::new(b.indexed(place)))
+            }
+            Condition::Not(a) => Indexed::Not(Box::new(a.indexed(place))),
+            Condition::Exists(path) => Indexed::Exists(place(path)),
+            Condition::Compare(path, op, lit) => Indexed::Compare(place(path), *op, lit.clone()),
+        }
+    }
+}
+
+impl Indexed {
+    /// Whether the condition holds of an event whose fields' values are `values`.
+    #[must_use]
+    pub fn matches(&self, values: &[Option<ValueRef<'_>>]) -> bool {
+        match self {
+            Indexed::And(a, b) => a.matches(values) && b.matches(values),
+            Indexed::Or(a, b) => a.matches(values) || b.matches(values),
+            Indexed::Not(a) => !a.matches(values),
+            Indexed::Exists(at) => values.get(*at).copied().flatten().is_some(),
+            Indexed::Compare(at, op, lit) => compare(values.get(*at).copied().flatten(), *op, lit),
+        }
+    }
+}
+
 fn compare(value: Option<ValueRef<'_>>, op: Op, lit: &Literal) -> bool {
     let Some(value) = value else {
         return op == Op::Ne;

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::chunk::EventChunk;
 use crate::event::{Event, Text, Value};
+use crate::transform::condition::Indexed;
 use crate::transform::Transform;
 use rules::{full_window, remember, Groups, Kind, Rule, RuleConfig, Seen};
 
@@ -158,6 +159,9 @@ pub struct Detect {
     /// `prefilter_paths`, and each rule's `group_by`.
     kept_at: [usize; 2],
     group_at: Arc<Vec<Option<usize>>>,
+    /// Each rule's condition, and a sequence's `after`, over `prefilter_paths` (which hold
+    /// every field the conditions read): an event's fields are looked up once for all rules.
+    conditions: Arc<Vec<(Indexed, Option<Indexed>)>>,
     /// What every detector built from these settings counts, for the metrics.
     counters: Arc<Counters>,
 }
@@ -298,6 +302,17 @@ impl DetectConfig {
                     .iter()
                     .map(|r| r.config.group_by.as_ref().map(&mut index))
                     .collect();
+                let mut place = |path: &str| index(&path.to_owned());
+                let conditions = rules
+                    .iter()
+                    .map(|r| {
+                        let after = match &r.kind {
+                            Kind::Sequence { after, .. } => Some(after.indexed(&mut place)),
+                            _ => None,
+                        };
+                        (r.condition.indexed(&mut place), after)
+                    })
+                    .collect();
                 Ok(Detect {
                     rules: Arc::new(rules),
                     hours,
@@ -306,6 +321,7 @@ impl DetectConfig {
                     prefilters: Arc::new(prefilters),
                     kept_at,
                     group_at: Arc::new(group_at),
+                    conditions: Arc::new(conditions),
                     counters: Arc::default(),
                 })
             }
@@ -628,25 +644,24 @@ impl Detect {
         let paths = &self.prefilter_paths;
         for (e, event) in chunk.events.iter().enumerate() {
             // Each field the prefilters read, looked up once for all rules.
-            let mut values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 8]> =
+            let mut values: smallvec::SmallVec<[Option<crate::event::ValueRef<'_>>; 16]> =
                 smallvec::smallvec![None; paths.len()];
             event.get_many(paths, &mut values);
             for (i, rule) in self.rules.iter().enumerate() {
                 if !rules::may_concern(&self.prefilters[i], &values) {
                     continue;
                 }
+                let (condition, after) = &self.conditions[i];
                 let part = match &rule.kind {
-                    Kind::Match | Kind::Threshold { .. } => {
-                        rule.condition.matches(event).then_some(0)
-                    }
-                    Kind::Schedule => (rule.condition.matches(event)
+                    Kind::Match | Kind::Threshold { .. } => condition.matches(&values).then_some(0),
+                    Kind::Schedule => (condition.matches(&values)
                         && self.hours.outside(rules::event_time(event)))
                     .then_some(0),
-                    Kind::Sequence { after, .. } => {
-                        if after.matches(event) {
+                    Kind::Sequence { .. } => {
+                        if after.as_ref().is_some_and(|a| a.matches(&values)) {
                             Some(0)
                         } else {
-                            rule.condition.matches(event).then_some(1)
+                            condition.matches(&values).then_some(1)
                         }
                     }
                 };
