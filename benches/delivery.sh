@@ -10,6 +10,7 @@
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
 #   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http; then kafka source -> http
 #   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
+#   PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # gen_audit.py tps/keycloak → _bulk (gzip, none), tps → http gzip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
@@ -21,7 +22,7 @@ WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 cargo build --release --quiet --bin auditship --example bench_receiver --example kafka_counter
-AGENT=target/release/auditship
+AGENT=${AGENT:-target/release/auditship}  # AGENT=/path/to/another/build: the same scenarios on it
 RECEIVER=target/release/examples/bench_receiver
 
 python3 - "$WORK/tps_audit" "$LINES" <<'PY'
@@ -142,6 +143,25 @@ group_id = \"bench-aggregator\"
 librdkafka_options = { \"fetch.wait.max.ms\" = \"10\" }" \
     run "kafka (ecs) → http" raw "$HTTP_SINK"
   [ -n "${KAFKA_ONLY:-}" ] && exit 0
+fi
+# The peers' workload (#17): ../shared/bench/gen_audit.py's TPS and Keycloak lines, tailed from
+# the start into a loopback _bulk receiver with default settings (gzip on, full ECS, ack-gated
+# checkpoints); the same TPS lines without compression and to the http sink, in the same run.
+if [ -n "${PEERS:-}" ]; then
+  GEN=${GEN_AUDIT:-../shared/bench/gen_audit.py}
+  python3 "$GEN" --kind tps --lines "$LINES" --out "$WORK/gen_tps.log"
+  python3 "$GEN" --kind keycloak --lines "$LINES" --out "$WORK/gen_keycloak.log"
+  echo "gen_audit: tps $(( $(stat -c %s "$WORK/gen_tps.log") / LINES )) bytes/line, keycloak $(( $(stat -c %s "$WORK/gen_keycloak.log") / LINES )) bytes/line"
+  ES_SINK='type = "elasticsearch"
+endpoints = ["http://127.0.0.1:PORT"]'
+  INPUT="$WORK/gen_tps.log" run "tps → _bulk gzip (default)" dogtag "$ES_SINK"
+  INPUT="$WORK/gen_tps.log" run "tps → _bulk none" dogtag "$ES_SINK
+compression = \"none\""
+  INPUT="$WORK/gen_keycloak.log" run "keycloak → _bulk gzip" keycloak "$ES_SINK"
+  INPUT="$WORK/gen_tps.log" run "tps → http gzip" dogtag 'type = "http"
+uri = "http://127.0.0.1:PORT/ingest"
+compression = "gzip"'
+  [ -n "${PEERS_ONLY:-}" ] && exit 0
 fi
 # Detection (#15): the built-in pack on the Dogtag workload against the same path without it,
 # then memory with one authentication failure per distinct user (every event a new key):
