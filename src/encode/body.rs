@@ -25,23 +25,28 @@ pub struct Gzip {
 
 /// A gzip stream writing into a `Vec`.
 enum Encoder {
-    /// Levels 0 to 3.
-    Isal(isal::write::GzipEncoder<Vec<u8>>),
+    /// Levels 0 to 3 (its state is about 85 KB: boxed).
+    Isal(Box<isal::write::GzipEncoder<Vec<u8>>>),
     /// Levels 4 to 9.
-    Zlib(flate2::write::GzEncoder<Vec<u8>>),
+    Zlib(Box<flate2::write::GzEncoder<Vec<u8>>>),
 }
 
 impl Encoder {
     fn new(level: u32, capacity: usize) -> Self {
         let out = Vec::with_capacity(capacity);
         match level {
-            0 => Self::Isal(isal::write::GzipEncoder::new(out, isal::CompressionLevel::Zero)),
-            1 => Self::Isal(isal::write::GzipEncoder::new(out, isal::CompressionLevel::One)),
-            2 | 3 => Self::Isal(isal::write::GzipEncoder::new(out, isal::CompressionLevel::Three)),
-            _ => Self::Zlib(flate2::write::GzEncoder::new(
+            0..=3 => {
+                let level = match level {
+                    0 => isal::CompressionLevel::Zero,
+                    1 => isal::CompressionLevel::One,
+                    _ => isal::CompressionLevel::Three,
+                };
+                Self::Isal(Box::new(isal::write::GzipEncoder::new(out, level)))
+            }
+            _ => Self::Zlib(Box::new(flate2::write::GzEncoder::new(
                 out,
                 flate2::Compression::new(level.min(9)),
-            )),
+            ))),
         }
     }
 
@@ -58,8 +63,8 @@ impl Encoder {
     fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             // Its `finish` ends the gzip stream (trailer included) and returns the output.
-            Self::Isal(e) => e.finish(),
-            Self::Zlib(e) => e.finish(),
+            Self::Isal(e) => (*e).finish(),
+            Self::Zlib(e) => (*e).finish(),
         }
     }
 }

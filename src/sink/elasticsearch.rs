@@ -342,8 +342,11 @@ impl ElasticsearchSink {
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let text = response.text().await.unwrap_or_default();
+        // The bytes as they came: a bulk answer lists every document (about 230 bytes each),
+        // and an answer without errors is settled from its first bytes.
+        let answer = response.bytes().await.unwrap_or_default();
         if !(200..300).contains(&status) {
+            let text = String::from_utf8_lossy(&answer[..answer.len().min(16 * 1024)]);
             // A refusal of the request (credentials, index path, body size) is not a
             // verdict on each document: retried, or split down to the single document
             // refused on its own (see `SinkError::for_status`). Per-document verdicts come
@@ -354,7 +357,7 @@ impl ElasticsearchSink {
             return Err(e);
         }
         self.sent += length;
-        self.items(events, which, &text, wait)
+        self.items(events, which, &answer, wait)
     }
 
     /// Reads the per-item results of a 2xx bulk answer.
@@ -362,14 +365,16 @@ impl ElasticsearchSink {
         &self,
         events: &[Event],
         which: &[usize],
-        text: &str,
+        answer: &[u8],
         wait: Option<Duration>,
     ) -> Result<Round, SinkError> {
         // Elasticsearch writes `errors` before `items`: when it says there were none, every
         // document was taken and the item list need not be read (as other shippers do).
-        if errors_first(text) == Some(false) {
+        if errors_first(answer) == Some(false) {
             return Ok(Round::Done);
         }
+        let text = String::from_utf8_lossy(answer);
+        let text: &str = &text;
         // Otherwise every item is read, in place (a response lists every document).
         let tape = tape::read(text).map_err(|tape::Refused| {
             SinkError::retry(format!("unreadable bulk response: {}", tape::explain(text)))
@@ -433,8 +438,7 @@ impl ElasticsearchSink {
 /// The top-level `errors` of a bulk response, when it comes before anything but numbers,
 /// booleans and `null` (as Elasticsearch writes it: `{"took":3,"errors":false,"items":[...`);
 /// `None` when it does not, and then the whole response is read.
-fn errors_first(text: &str) -> Option<bool> {
-    let b = text.as_bytes();
+fn errors_first(b: &[u8]) -> Option<bool> {
     let ws = |mut i: usize| {
         while b.get(i).is_some_and(u8::is_ascii_whitespace) {
             i += 1;
@@ -645,23 +649,23 @@ mod tests {
     fn errors_are_read_from_the_head_of_a_bulk_response() {
         use super::errors_first;
         assert_eq!(
-            errors_first(r#"{"took":3,"errors":false,"items":[]}"#),
+            errors_first(br#"{"took":3,"errors":false,"items":[]}"#),
             Some(false)
         );
         assert_eq!(
-            errors_first(r#" { "took" : 3 , "errors" : true , "items":[]}"#),
+            errors_first(br#" { "took" : 3 , "errors" : true , "items":[]}"#),
             Some(true)
         );
-        assert_eq!(errors_first(r#"{"errors":false}"#), Some(false));
-        assert_eq!(errors_first(r#"{"errors":falsey}"#), None);
-        assert_eq!(errors_first(r#"{"errors":false"#), None);
+        assert_eq!(errors_first(br#"{"errors":false}"#), Some(false));
+        assert_eq!(errors_first(br#"{"errors":falsey}"#), None);
+        assert_eq!(errors_first(br#"{"errors":false"#), None);
         // Anything else before `errors`, or no `errors` at all: the response is read in full.
-        assert_eq!(errors_first(r#"{"items":[],"errors":false}"#), None);
-        assert_eq!(errors_first(r#"{"took":"3","errors":false}"#), None);
-        assert_eq!(errors_first(r#"{"took":3}"#), None);
-        assert_eq!(errors_first(r#"{"err\u006frs":false}"#), None);
-        assert_eq!(errors_first("not json"), None);
-        assert_eq!(errors_first(""), None);
+        assert_eq!(errors_first(br#"{"items":[],"errors":false}"#), None);
+        assert_eq!(errors_first(br#"{"took":"3","errors":false}"#), None);
+        assert_eq!(errors_first(br#"{"took":3}"#), None);
+        assert_eq!(errors_first(br#"{"err\u006frs":false}"#), None);
+        assert_eq!(errors_first(b"not json"), None);
+        assert_eq!(errors_first(b""), None);
     }
 
     use super::*;
