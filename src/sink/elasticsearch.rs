@@ -22,7 +22,7 @@ use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
-use crate::encode::body::Body;
+use crate::encode::body::{Body, SizeHint};
 use crate::event::{write_json_str, Event, ValueRef};
 use crate::parse::tape::{self, Kind, Val};
 
@@ -174,6 +174,8 @@ pub struct ElasticsearchSink {
     client: reqwest::Client,
     config: Arc<ElasticsearchSinkConfig>,
     next: Arc<AtomicUsize>,
+    /// The size of recent bodies per document, shared by the sink's deliveries.
+    size_hint: Arc<SizeHint>,
     dead_letter: Arc<DeadLetter>,
     /// Bytes of bulk requests answered 2xx, not yet counted.
     sent: u64,
@@ -202,6 +204,7 @@ impl ElasticsearchSink {
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
             next: Arc::new(AtomicUsize::new(0)),
+            size_hint: Arc::default(),
             dead_letter,
             sent: 0,
         })
@@ -279,7 +282,7 @@ impl ElasticsearchSink {
         let mut body = Body::new(
             self.config.compression == Compression::Gzip,
             self.config.compression_level,
-            which.len() * 700,
+            self.size_hint.bytes_for(which.len()),
         );
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
@@ -309,6 +312,7 @@ impl ElasticsearchSink {
             crate::encode::ndjson::line(event, out);
             body.wrote()?;
         }
+        self.size_hint.learn(which.len(), body.written());
         body.finish()
     }
 

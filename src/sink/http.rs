@@ -17,7 +17,7 @@ use super::{Sink, SinkError};
 use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
-use crate::encode::body::Body;
+use crate::encode::body::{Body, SizeHint};
 use crate::event::Event;
 
 /// `[sinks.<name>] type = "http"`.
@@ -185,6 +185,8 @@ pub struct HttpSink {
     client: reqwest::Client,
     config: Arc<HttpSinkConfig>,
     sent: u64,
+    /// The size of recent bodies per event, shared by the sink's deliveries.
+    size_hint: Arc<SizeHint>,
 }
 
 /// Builds the HTTP client for `tls`, `timeout` (shared by the http and elasticsearch sinks).
@@ -327,6 +329,7 @@ impl HttpSink {
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
             sent: 0,
+            size_hint: Arc::default(),
         })
     }
 
@@ -341,7 +344,7 @@ impl HttpSink {
         let mut body = Body::new(
             self.config.compression == Compression::Gzip,
             self.config.compression_level,
-            events.len() * 600,
+            self.size_hint.bytes_for(events.len()),
         );
         let json = self.config.encoding == Encoding::Json;
         if json {
@@ -362,6 +365,7 @@ impl HttpSink {
         if json {
             body.buf().push(b']');
         }
+        self.size_hint.learn(events.len(), body.written());
         body.finish().map_err(gzip)
     }
 }
