@@ -362,54 +362,38 @@ impl Event {
         Some(self.view(&field.value))
     }
 
-    /// [`Event::get`] of every path in `keys` at once, into `out` (as long as `keys`), in one
-    /// pass over the fields: what detection's prefilters read for every event.
-    pub fn get_many<'a>(&'a self, keys: &[String], out: &mut [Option<ValueRef<'a>>]) {
-        let mut missing = 0usize;
-        for (key, slot) in keys.iter().zip(out.iter_mut()) {
-            *slot = match key.as_str() {
-                "@timestamp" | "event.created" | "event.original" | "log.file.path"
-                | "log.offset" => self.get(key),
-                _ => {
-                    missing += 1;
-                    None
-                }
-            };
+    /// [`Event::get`] of every key of `keys` at once, into `out` (as long as the set), in one
+    /// pass over the fields: what detection reads of every event. A field is compared only
+    /// with the wanted keys of its length that are still missing.
+    pub fn get_many<'a>(&'a self, keys: &KeySet, out: &mut [Option<ValueRef<'a>>]) {
+        for &i in &keys.special {
+            out[i] = self.get(&keys.keys[i]);
         }
-        if missing == 0 {
+        let Some(mut missing) = keys.fields else {
+            // More keys than the masks hold: one lookup each.
+            for (key, slot) in keys.keys.iter().zip(out.iter_mut()) {
+                *slot = self.get(key);
+            }
             return;
-        }
-        // The last value of a key wins, as in `get`: read backwards, fill each slot once. A
-        // key whose length no wanted key has is passed over without being read, and one
-        // whose length and last byte no wanted key has without being compared.
-        let mut lengths = 0u64;
-        let mut shapes = 0u128;
-        let shape = |k: &str| {
-            let last = k.as_bytes().last().copied().unwrap_or(0);
-            1u128 << ((k.len() * 31 + usize::from(last)) & 127)
         };
-        for key in keys {
-            lengths |= 1u64 << key.len().min(63);
-            shapes |= shape(key);
-        }
+        // The last value of a key wins, as in `get`: read backwards, fill each slot once.
         for field in self.fields.iter().rev() {
-            let len = field.key.len();
-            if lengths & (1u64 << len.min(63)) == 0 {
+            if missing == 0 {
+                return;
+            }
+            let mut candidates = keys.by_len.get(field.key.len()).copied().unwrap_or(0) & missing;
+            if candidates == 0 {
                 continue;
             }
             let name = self.text(field.key);
-            if shapes & shape(name) == 0 {
-                continue;
-            }
-            for (key, slot) in keys.iter().zip(out.iter_mut()) {
-                if slot.is_none() && key.len() == len && key == name {
-                    *slot = Some(self.view(&field.value));
-                    missing -= 1;
+            while candidates != 0 {
+                let i = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if keys.keys[i] == name {
+                    out[i] = Some(self.view(&field.value));
+                    missing &= !(1u64 << i);
                     break;
                 }
-            }
-            if missing == 0 {
-                return;
             }
         }
     }
@@ -572,6 +556,67 @@ pub fn log_of(map: &serde_json::Map<String, serde_json::Value>) -> (Option<&str>
 }
 
 /// The string a [`Text`] handle stands for, given the buffers it may point into.
+/// Keys looked up together ([`Event::get_many`]), indexed by length once rather than per event.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    keys: Vec<String>,
+    /// The keys `get` answers without the fields (`@timestamp`, `event.original`, ...).
+    special: Vec<usize>,
+    /// Per key length: a bit per key (by place) of that length, for the keys read from the
+    /// fields.
+    by_len: Vec<u64>,
+    /// A bit per key read from the fields; `None` past 64 keys.
+    fields: Option<u64>,
+}
+
+impl KeySet {
+    /// The set of `keys`, each answered at its place in `keys`.
+    #[must_use]
+    pub fn new(keys: &[String]) -> Self {
+        let special_key = |k: &str| {
+            matches!(
+                k,
+                "@timestamp" | "event.created" | "event.original" | "log.file.path" | "log.offset"
+            )
+        };
+        let mut set = Self {
+            keys: keys.to_vec(),
+            special: Vec::new(),
+            by_len: Vec::new(),
+            fields: (keys.len() <= 64).then_some(0),
+        };
+        for (i, key) in keys.iter().enumerate() {
+            if special_key(key) {
+                set.special.push(i);
+                continue;
+            }
+            if let Some(bits) = set.fields.as_mut() {
+                *bits |= 1u64 << i;
+                if set.by_len.len() <= key.len() {
+                    set.by_len.resize(key.len() + 1, 0);
+                }
+                set.by_len[key.len()] |= 1u64 << i;
+            }
+        }
+        if set.fields.is_none() {
+            set.special.clear();
+        }
+        set
+    }
+
+    /// How many keys.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
 #[inline]
 pub(crate) fn resolve<'a>(original: &'a str, scratch: &'a str, text: Text) -> &'a str {
     match text {
@@ -678,16 +723,30 @@ mod tests {
             Text::Static("event.action"),
             Value::Str(Text::Static("LAST")),
         );
-        let keys: Vec<String> = ["user.name", "missing", "event.action", "log.offset"]
-            .map(String::from)
-            .to_vec();
-        let mut out = vec![None; keys.len()];
-        e.get_many(&keys, &mut out);
-        let each: Vec<Option<ValueRef<'_>>> = keys.iter().map(|k| e.get(k)).collect();
+        e.set("user.xame", Value::Str(Text::Static("same length")));
+        let mut keys: Vec<String> = [
+            "user.name",
+            "missing",
+            "event.action",
+            "log.offset",
+            "user.xame",
+        ]
+        .map(String::from)
+        .to_vec();
         let show = |v: &[Option<ValueRef<'_>>]| format!("{v:?}");
-        assert_eq!(show(&out), show(&each));
-        assert!(matches!(out[2], Some(ValueRef::Str("LAST"))), "{out:?}");
-        assert!(out[1].is_none());
+        let check = |keys: &[String]| {
+            let mut out = vec![None; keys.len()];
+            e.get_many(&KeySet::new(keys), &mut out);
+            let each: Vec<Option<ValueRef<'_>>> = keys.iter().map(|k| e.get(k)).collect();
+            assert_eq!(show(&out), show(&each));
+            assert!(matches!(out[2], Some(ValueRef::Str("LAST"))), "{out:?}");
+            assert!(matches!(out[0], Some(ValueRef::Str("alice"))), "{out:?}");
+            assert!(out[1].is_none());
+        };
+        check(&keys);
+        // Past 64 keys, each is looked up on its own, with the same answers.
+        keys.extend((0..70).map(|i| format!("labels.k{i}")));
+        check(&keys);
     }
 
     #[test]

@@ -152,7 +152,7 @@ pub struct Detect {
     hours: BusinessHours,
     max_keys: usize,
     /// The fields the rules' prefilters read, each looked up once per event.
-    prefilter_paths: Arc<Vec<String>>,
+    prefilter_paths: Arc<crate::event::KeySet>,
     /// Per rule: clauses of alternatives of (index into `prefilter_paths`, values).
     prefilters: Arc<Vec<Prefilter>>,
     /// Where `user.name` and `source.ip` (what a rule keeps of an event) are in
@@ -317,7 +317,7 @@ impl DetectConfig {
                     rules: Arc::new(rules),
                     hours,
                     max_keys: self.max_keys.unwrap_or(100_000),
-                    prefilter_paths: Arc::new(paths),
+                    prefilter_paths: Arc::new(crate::event::KeySet::new(&paths)),
                     prefilters: Arc::new(prefilters),
                     kept_at,
                     group_at: Arc::new(group_at),
