@@ -17,8 +17,7 @@ use auditship::parse::{self, Format, ParseOptions};
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Documents per body: the network sinks' `batch.max_events` default until session 11 (500
-/// since; the speed per byte hardly depends on it).
+/// Documents per body: the network sinks' default `batch.max_events`.
 const BATCH: usize = 1_000;
 /// Bodies compressed per iteration.
 const BODIES: usize = 8;

@@ -1,8 +1,8 @@
 //! Parser throughput, one core, including ECS serialisation: lines of each format are parsed
 //! and written as ECS JSON into a reused buffer, emptied after every 1,000 events as a sink's
-//! batch body is (1,000: the network sinks' default batch until session 11, 500 since). The
-//! baseline, measured in the same run, is the `raw` parser (copy the line into an event and
-//! serialise it): the floor every format pays.
+//! batch body is (1,000 events is the network sinks' default batch). The baseline, measured in
+//! the same run, is the `raw` parser (copy the line into an event and serialise it): the floor
+//! every format pays.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -18,8 +18,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const LINES: usize = 10_000;
 
-/// Events per batch body: the network sinks' `batch.max_events` default until session 11 (kept
-/// so that the figures compare across sessions).
+/// Events per batch body: the network sinks' default `batch.max_events`.
 const BATCH: usize = 1_000;
 
 fn sample(name: &str) -> Vec<String> {

@@ -18,20 +18,13 @@ use crate::event::Event;
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
-    /// Events per batch at most (default [`DEFAULT_MAX_EVENTS`]).
+    /// Events per batch at most (default 1000).
     pub max_events: Option<usize>,
     /// Approximate bytes per batch at most (default 5MiB).
     pub max_bytes: Option<ByteSize>,
     /// How long a batch waits for more events after its first one was read (default 1s).
     pub timeout: Option<Span>,
 }
-
-/// Events per batch by default: 500. A TPS event holds about 2.3 KB while it waits, so the
-/// default 8 MiB memory budget holds about seven such batches: four requests in flight (the
-/// default `concurrency`) and the next ones being read. With 1,000 it held three, and the
-/// fourth request never went out (the peers' workload: 181,056 against 218,189 events/s with
-/// gzip, the same CPU and memory).
-pub const DEFAULT_MAX_EVENTS: usize = 500;
 
 /// Checked batch limits.
 #[derive(Clone, Copy, Debug)]
@@ -49,7 +42,7 @@ impl BatchConfig {
     #[must_use]
     pub fn limits(&self) -> Limits {
         Limits {
-            max_events: self.max_events.unwrap_or(DEFAULT_MAX_EVENTS).max(1),
+            max_events: self.max_events.unwrap_or(1000).max(1),
             max_bytes: self
                 .max_bytes
                 .map_or(5 * 1024 * 1024, ByteSize::as_usize)
