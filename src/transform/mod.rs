@@ -112,6 +112,16 @@ impl Chain {
         prepared: Option<Prepared>,
     ) -> Vec<EventChunk> {
         let at = self.ordered_from.unwrap_or(self.steps.len());
+        self.split_from(at, chunk, prepared)
+    }
+
+    /// The steps from `at` on `chunk`, the first given `prepared` when there is one.
+    fn split_from(
+        &mut self,
+        at: usize,
+        chunk: EventChunk,
+        prepared: Option<Prepared>,
+    ) -> Vec<EventChunk> {
         let Some((last, first)) = self.steps[at..].split_last_mut() else {
             return vec![chunk];
         };
@@ -123,6 +133,7 @@ impl Chain {
                 None => step.split(chunk),
             };
         for step in first {
+            // Single-output steps: their one chunk goes on.
             chunk = match step_split(step, chunk).into_iter().next() {
                 Some(c) => c,
                 None => return Vec::new(),
@@ -150,15 +161,6 @@ impl Ahead {
         let prepared = self.prepare.as_ref().map(|p| p.prepare(&chunk));
         Some((chunk, prepared))
     }
-
-    /// Another copy.
-    #[must_use]
-    pub fn fork(&self) -> Self {
-        Self {
-            steps: self.steps.iter().filter_map(|s| s.fork()).collect(),
-            prepare: self.prepare.clone(),
-        }
-    }
 }
 
 impl Transform for Chain {
@@ -169,18 +171,7 @@ impl Transform for Chain {
     }
 
     fn split(&mut self, chunk: EventChunk) -> Vec<EventChunk> {
-        let Some((last, first)) = self.steps.split_last_mut() else {
-            return vec![chunk];
-        };
-        let mut chunk = chunk;
-        for step in first {
-            // Single-output steps: their one chunk goes on.
-            chunk = match step.split(chunk).into_iter().next() {
-                Some(c) => c,
-                None => return Vec::new(),
-            };
-        }
-        last.split(chunk)
+        self.split_from(0, chunk, None)
     }
 
     fn fork(&self) -> Option<Box<dyn Transform>> {
