@@ -9,8 +9,10 @@
 //! the file's checkpoint never moves past a failed chunk: after a restart those lines are read
 //! and sent again.
 //!
-//! The memory budget's reservation for the chunk rides inside the `ChunkAck`, so memory is
-//! returned exactly when the chunk leaves the agent.
+//! The memory budget's reservation for the chunk rides with the `Acks` of each copy of its
+//! events, apart from the `ChunkAck`: memory is returned when every copy has let go of its
+//! events, which a sink that encodes a batch into one request body does as soon as the body
+//! exists ([`Acks::release_memory`]), long before the destination answers.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,7 +62,6 @@ pub struct ChunkAck {
     seq: u64,
     failed: AtomicBool,
     receiver: Option<Arc<dyn AckReceiver>>,
-    _reservation: Option<Reservation>,
     /// The file the chunk was read from (0: none).
     pub file_id: u64,
     /// When this agent read the chunk's first record, epoch ms (0: not stamped). Batches
@@ -75,18 +76,13 @@ pub struct ChunkAck {
 }
 
 impl ChunkAck {
-    /// A chunk `seq` that reports to `receiver` and holds `reservation` until it completes.
+    /// A chunk `seq` that reports to `receiver`.
     #[must_use]
-    pub fn new(
-        seq: u64,
-        receiver: Option<Arc<dyn AckReceiver>>,
-        reservation: Option<Reservation>,
-    ) -> Arc<Self> {
+    pub fn new(seq: u64, receiver: Option<Arc<dyn AckReceiver>>) -> Arc<Self> {
         Arc::new(Self {
             seq,
             failed: AtomicBool::new(false),
             receiver,
-            _reservation: reservation,
             file_id: 0,
             read_at: 0,
             resume: None,
@@ -100,7 +96,6 @@ impl ChunkAck {
     pub fn of_file(
         seq: u64,
         receiver: Arc<dyn AckReceiver>,
-        reservation: Option<Reservation>,
         file_id: u64,
         read_at: i64,
         resume: Option<Arc<ChainStates>>,
@@ -109,7 +104,6 @@ impl ChunkAck {
             seq,
             failed: AtomicBool::new(false),
             receiver: Some(receiver),
-            _reservation: reservation,
             file_id,
             read_at,
             resume,
@@ -145,6 +139,8 @@ impl Drop for ChunkAck {
 #[derive(Default)]
 pub struct Acks {
     chunks: Vec<Arc<ChunkAck>>,
+    /// The budget held for the events this copy carries (shared with the other copies).
+    memory: Vec<Arc<Reservation>>,
     settled: bool,
 }
 
@@ -154,8 +150,29 @@ impl Acks {
     pub fn one(chunk: Arc<ChunkAck>) -> Self {
         Self {
             chunks: vec![chunk],
+            memory: Vec::new(),
             settled: false,
         }
+    }
+
+    /// Handles for one chunk whose events hold `reservation` of the memory budget.
+    #[must_use]
+    pub fn holding(chunk: Arc<ChunkAck>, reservation: Option<Reservation>) -> Self {
+        let mut acks = Self::one(chunk);
+        acks.memory.extend(reservation.map(Arc::new));
+        acks
+    }
+
+    /// Also holds `reservation` until the events are let go of (bytes a transform added).
+    pub fn hold(&mut self, reservation: Reservation) {
+        self.memory.push(Arc::new(reservation));
+    }
+
+    /// This copy no longer holds its events (a sink encoded them into a request body): the
+    /// budget they held returns once no other copy holds them either. The acknowledgements
+    /// stay until settled.
+    pub fn release_memory(&mut self) {
+        self.memory.clear();
     }
 
     /// No handles: events that no file offset depends on (stdin, tests).
@@ -170,6 +187,7 @@ impl Acks {
     pub fn fork(&self) -> Self {
         Self {
             chunks: self.chunks.clone(),
+            memory: self.memory.clone(),
             settled: false,
         }
     }
@@ -179,6 +197,11 @@ impl Acks {
         for chunk in other.chunks.drain(..) {
             if !self.chunks.last().is_some_and(|c| Arc::ptr_eq(c, &chunk)) {
                 self.chunks.push(chunk);
+            }
+        }
+        for held in other.memory.drain(..) {
+            if !self.memory.iter().any(|m| Arc::ptr_eq(m, &held)) {
+                self.memory.push(held);
             }
         }
         other.settled = true;
@@ -228,6 +251,7 @@ impl std::fmt::Debug for Acks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Acks")
             .field("chunks", &self.chunks.len())
+            .field("memory", &self.memory.len())
             .field("settled", &self.settled)
             .finish()
     }
@@ -259,8 +283,41 @@ mod tests {
         Acks::one(ChunkAck::new(
             seq,
             Some(log.clone() as Arc<dyn AckReceiver>),
-            None,
         ))
+    }
+
+    #[tokio::test]
+    async fn memory_returns_when_every_copy_lets_go_of_its_events_before_it_is_settled() {
+        let log = Arc::new(Log::default());
+        let budget = crate::budget::Budget::new(100_000);
+        let mut a = Acks::holding(
+            ChunkAck::new(7, Some(log.clone() as Arc<dyn AckReceiver>)),
+            Some(budget.reserve(60_000).await),
+        );
+        let mut b = a.fork();
+        let mut batch = Acks::none();
+        batch.absorb(a.fork());
+        a.release_memory();
+        assert_eq!(
+            budget.available(),
+            40_000,
+            "two copies still hold the events"
+        );
+        b.release_memory();
+        batch.release_memory();
+        assert_eq!(budget.available(), 100_000, "no copy holds them");
+        assert!(log.0.lock().unwrap().is_empty(), "nothing settled yet");
+        a.settle(Settlement::Delivered);
+        b.settle(Settlement::Delivered);
+        batch.settle(Settlement::Delivered);
+        assert_eq!(*log.0.lock().unwrap(), vec![(7, true)]);
+        // Dropped copies return their memory too.
+        let held = Acks::holding(ChunkAck::new(8, None), Some(budget.reserve(1000).await));
+        let copy = held.fork();
+        drop(held);
+        assert_eq!(budget.available(), 99_000);
+        drop(copy);
+        assert_eq!(budget.available(), 100_000);
     }
 
     #[test]

@@ -154,11 +154,7 @@ mod tests {
     async fn a_large_chunk_is_split_and_counts_only_when_every_part_settles() {
         let (tx, rx) = mpsc::channel(4);
         let log = Arc::new(Log::default());
-        let acks = Acks::one(ChunkAck::new(
-            1,
-            Some(log.clone() as Arc<dyn AckReceiver>),
-            None,
-        ));
+        let acks = Acks::one(ChunkAck::new(1, Some(log.clone() as Arc<dyn AckReceiver>)));
         let events = (0..25)
             .map(|i| Event::new(format!("e{i}"), Origin::default(), 0))
             .collect();
@@ -238,7 +234,6 @@ mod tests {
         let ack = ChunkAck::of_file(
             1,
             log as Arc<dyn AckReceiver>,
-            None,
             7,
             crate::time::now_ms(),
             None,

@@ -682,6 +682,7 @@ fn spawn_sinks(
             stats: Arc::new(SinkStats::default()),
             dead_letter: running.dead_letter.clone(),
             max_attempts: None,
+            budget: Some(running.budget.clone()),
         };
         let view = api::SinkView {
             name: c.name.clone(),
@@ -942,13 +943,7 @@ async fn emit(
         .flatten()
     {
         if let Some(first) = chunks.iter_mut().find(|c| !c.events.is_empty()) {
-            first
-                .acks
-                .absorb(crate::ack::Acks::one(crate::ack::ChunkAck::new(
-                    0,
-                    None,
-                    Some(reservation),
-                )));
+            first.acks.hold(reservation);
         }
     }
     for (chunk, out) in chunks.into_iter().zip(outs) {

@@ -222,6 +222,7 @@ async fn send(
         stats: Arc::new(SinkStats::default()),
         dead_letter: dead.clone(),
         max_attempts: None,
+        budget: None,
     };
     let (tx, rx) = mpsc::channel(4);
     let handle = match config.spawn(rx, ctx) {
@@ -238,7 +239,7 @@ async fn send(
         while events.peek().is_some() {
             let part: Vec<Event> = events.by_ref().take(1000).collect();
             let receiver: Arc<dyn AckReceiver> = tally.clone();
-            let ack = ChunkAck::new(seq.fetch_add(1, Ordering::Relaxed), Some(receiver), None);
+            let ack = ChunkAck::new(seq.fetch_add(1, Ordering::Relaxed), Some(receiver));
             if tx
                 .send(EventChunk::new(part, Acks::one(ack)))
                 .await

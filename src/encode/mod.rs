@@ -4,3 +4,4 @@ pub mod body;
 pub mod ecs;
 pub(crate) mod escape;
 pub mod ndjson;
+pub mod request;

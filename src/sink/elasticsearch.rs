@@ -22,7 +22,8 @@ use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
-use crate::encode::body::{Body, SizeHint};
+use crate::encode::body::SizeHint;
+use crate::encode::request::{Encoded, Framing, Shape, Writer};
 use crate::event::{write_json_str, Event, ValueRef};
 use crate::parse::tape::{self, Kind, Val};
 
@@ -277,19 +278,21 @@ impl ElasticsearchSink {
         self.config.index.as_deref().unwrap_or("auditship-%Y.%m.%d")
     }
 
-    /// The bulk body for `events[which]`, compressed when configured.
-    fn body(&self, events: &[Event], which: &[usize]) -> std::io::Result<Vec<u8>> {
-        let mut body = Body::new(
-            self.config.compression == Compression::Gzip,
-            self.config.compression_level,
-            self.size_hint.bytes_for(which.len()),
-        );
+    /// The bulk body for `events`, compressed when configured: an action line and the
+    /// document per event.
+    fn body(&self, events: &[Event]) -> std::io::Result<Encoded> {
+        let shape = Shape {
+            framing: Framing::Lines,
+            gzip: (self.config.compression == Compression::Gzip)
+                .then_some(self.config.compression_level),
+            action_line: true,
+        };
+        let mut body = Writer::new(shape, self.size_hint.bytes_for(events.len()), events.len());
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
         let mut last: Option<(i64, Vec<u8>)> = None;
-        for &i in which {
-            let event = &events[i];
-            let out = body.buf();
+        for event in events {
+            let out = body.record();
             out.extend_from_slice(b"{\"create\":{\"_index\":");
             let day = event
                 .timestamp
@@ -310,16 +313,14 @@ impl ElasticsearchSink {
             }
             out.extend_from_slice(b"}}\n");
             crate::encode::ndjson::line(event, out);
-            body.wrote()?;
+            body.end_record()?;
         }
-        self.size_hint.learn(which.len(), body.written());
+        self.size_hint.learn(events.len(), body.written());
         body.finish()
     }
 
-    async fn round(&mut self, events: &[Event], which: &[usize]) -> Result<Round, SinkError> {
-        let body = self
-            .body(events, which)
-            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
+    async fn round(&mut self, batch: &Encoded) -> Result<Round, SinkError> {
+        let body = batch.body.clone();
         let length = body.len() as u64;
         let mut url = format!("{}/_bulk", self.endpoint());
         if let Some(p) = &self.config.pipeline {
@@ -330,7 +331,7 @@ impl ElasticsearchSink {
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/x-ndjson");
-        if self.config.compression == Compression::Gzip {
+        if batch.gzip() {
             request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
         let response = match self.authorise(request).body(body).send().await {
@@ -361,14 +362,13 @@ impl ElasticsearchSink {
             return Err(e);
         }
         self.sent += length;
-        self.items(events, which, &answer, wait)
+        self.items(batch, &answer, wait)
     }
 
-    /// Reads the per-item results of a 2xx bulk answer.
+    /// Reads the per-item results of a 2xx bulk answer to `batch`.
     fn items(
         &self,
-        events: &[Event],
-        which: &[usize],
+        batch: &Encoded,
         answer: &[u8],
         wait: Option<Duration>,
     ) -> Result<Round, SinkError> {
@@ -391,16 +391,16 @@ impl ElasticsearchSink {
             .get_kind("items", Kind::Array)
             .map(|a| a.children().collect())
             .unwrap_or_default();
-        if items.len() != which.len() {
+        if items.len() != batch.len() {
             return Err(SinkError::retry(format!(
                 "bulk response has {} items for {} documents",
                 items.len(),
-                which.len()
+                batch.len()
             )));
         }
         let mut again = Vec::new();
         let mut refused: Vec<(usize, String)> = Vec::new();
-        for (item, &i) in items.iter().zip(which) {
+        for (i, item) in items.iter().enumerate() {
             // `{"create": {...}}`: the result is the one member's value.
             let result = item.members().next().map(|(_, v)| v);
             let status = result
@@ -423,11 +423,14 @@ impl ElasticsearchSink {
             }
         }
         for (i, error) in &refused {
+            let document = batch
+                .events(&[*i], &self.name)
+                .map_err(|e| SinkError::fatal(format!("cannot read the bulk body back: {e}")))?;
             self.dead_letter
                 .write(
                     &self.name,
                     &format!("Elasticsearch refused the document: {error}"),
-                    std::slice::from_ref(&events[*i]),
+                    &document,
                 )
                 .map_err(|e| SinkError::operator(e.to_string()))?;
         }
@@ -502,17 +505,34 @@ fn errors_first(b: &[u8]) -> Option<bool> {
 
 impl Sink for ElasticsearchSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
-        let mut which: Vec<usize> = (0..events.len()).collect();
+        let body = self
+            .body(events)
+            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
+        self.deliver_encoded(&body).await
+    }
+
+    fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {
+        Some(self.body(events))
+    }
+
+    /// Sends the bulk body, then again the documents Elasticsearch asked to retry (alone, in
+    /// a body made of their records), until every document is settled.
+    async fn deliver_encoded(&mut self, batch: &Encoded) -> Result<Settlement, SinkError> {
         let mut rounds: u32 = 0;
         let before = self.dead_letter.count.load(Ordering::Relaxed);
+        let mut again: Option<Encoded> = None;
         loop {
-            match self.round(events, &which).await? {
+            let current = again.as_ref().unwrap_or(batch);
+            match self.round(current).await? {
                 Round::Done => break,
-                Round::Retry(again, wait) => {
+                Round::Retry(which, wait) => {
                     rounds += 1;
-                    tracing::warn!(sink = %self.name, items = again.len(), round = rounds, "Elasticsearch asked to retry some documents; resending them alone");
+                    tracing::warn!(sink = %self.name, items = which.len(), round = rounds, "Elasticsearch asked to retry some documents; resending them alone");
+                    let next = current.subset(&which).map_err(|e| {
+                        SinkError::fatal(format!("cannot read the bulk body back: {e}"))
+                    })?;
+                    again = Some(next);
                     tokio::time::sleep(super::retry::backoff(rounds, wait)).await;
-                    which = again;
                 }
             }
         }

@@ -17,7 +17,8 @@ use super::{Sink, SinkError};
 use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
-use crate::encode::body::{Body, SizeHint};
+use crate::encode::body::SizeHint;
+use crate::encode::request::{Encoded, Framing, Shape, Writer};
 use crate::event::Event;
 
 /// `[sinks.<name>] type = "http"`.
@@ -339,40 +340,44 @@ impl HttpSink {
         self.config.concurrency.unwrap_or(4).max(1)
     }
 
-    fn body(&self, events: &[Event]) -> Result<Vec<u8>, SinkError> {
-        let gzip = |e: std::io::Error| SinkError::fatal(format!("gzip: {e}"));
-        let mut body = Body::new(
-            self.config.compression == Compression::Gzip,
-            self.config.compression_level,
-            self.size_hint.bytes_for(events.len()),
-        );
+    /// The body for `events`: ndjson lines or one JSON array, compressed when configured.
+    fn body(&self, events: &[Event]) -> std::io::Result<Encoded> {
         let json = self.config.encoding == Encoding::Json;
-        if json {
-            body.buf().push(b'[');
-        }
-        for (i, e) in events.iter().enumerate() {
-            let out = body.buf();
+        let shape = Shape {
+            framing: if json { Framing::Array } else { Framing::Lines },
+            gzip: (self.config.compression == Compression::Gzip)
+                .then_some(self.config.compression_level),
+            action_line: false,
+        };
+        let mut body = Writer::new(shape, self.size_hint.bytes_for(events.len()), events.len());
+        for e in events {
+            let out = body.record();
             if json {
-                if i > 0 {
-                    out.push(b',');
-                }
                 e.write_json(out);
             } else {
                 crate::encode::ndjson::line(e, out);
             }
-            body.wrote().map_err(gzip)?;
-        }
-        if json {
-            body.buf().push(b']');
+            body.end_record()?;
         }
         self.size_hint.learn(events.len(), body.written());
-        body.finish().map_err(gzip)
+        body.finish()
     }
 }
 
 impl Sink for HttpSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
-        let body = self.body(events)?;
+        let body = self
+            .body(events)
+            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
+        self.deliver_encoded(&body).await
+    }
+
+    fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {
+        Some(self.body(events))
+    }
+
+    async fn deliver_encoded(&mut self, batch: &Encoded) -> Result<Settlement, SinkError> {
+        let body = batch.body.clone();
         let length = body.len() as u64;
         let method = match self.config.method {
             Method::Post => reqwest::Method::POST,
@@ -386,7 +391,7 @@ impl Sink for HttpSink {
             .client
             .request(method, &self.config.uri)
             .header(reqwest::header::CONTENT_TYPE, content_type);
-        if self.config.compression == Compression::Gzip {
+        if batch.gzip() {
             request = request.header(reqwest::header::CONTENT_ENCODING, "gzip");
         }
         for (k, v) in &self.config.headers {

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ack::{Acks, Settlement};
 use crate::config::document::{Document, Section};
 use crate::config::ConfigError;
+use crate::encode::request::Encoded;
 use crate::event::Event;
 pub use console::{ConsoleSink, ConsoleSinkConfig};
 pub use file::{FileSink, FileSinkConfig};
@@ -125,6 +126,27 @@ pub trait Sink: Send {
         &mut self,
         events: &[Event],
     ) -> impl Future<Output = Result<Settlement, SinkError>> + Send;
+
+    /// The one request body a sink that sends one per batch makes of `events` (`None`: this
+    /// sink delivers events). The body is sent with [`Sink::deliver_encoded`], and sent again
+    /// as it is on retries; the events can be let go of once it exists.
+    fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {
+        let _ = events;
+        None
+    }
+
+    /// Delivers a body made by [`Sink::encode`]; `Ok` says how its records were settled.
+    fn deliver_encoded(
+        &mut self,
+        batch: &Encoded,
+    ) -> impl Future<Output = Result<Settlement, SinkError>> + Send {
+        let _ = batch;
+        async {
+            Err(SinkError::fatal(
+                "this sink does not send encoded bodies".into(),
+            ))
+        }
+    }
 
     /// The bytes this sink put on the wire (encoded and compressed, as sent) in deliveries
     /// that succeeded since it was last asked; the counter starts again at 0.
@@ -328,6 +350,8 @@ pub struct SinkContext {
     pub dead_letter: Arc<DeadLetter>,
     /// Attempts before a batch is dead-lettered (`None`: retry until shutdown).
     pub max_attempts: Option<u32>,
+    /// The memory budget, charged for encoded bodies in flight (`None`: not charged).
+    pub budget: Option<crate::budget::Budget>,
 }
 
 /// Runs a sink until its input closes: closes batches at the limits, keeps up to
@@ -381,20 +405,85 @@ pub async fn drive<S: Sink + Clone + 'static>(
     }
 }
 
-/// Delivers one batch (with retries) and settles it.
+/// What one delivery carries: events, or the body a sink made of them ([`Sink::encode`]).
+pub enum Batch {
+    /// Events, for sinks that write them one by one.
+    Events(Vec<Event>),
+    /// One encoded request body.
+    Encoded(Encoded),
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        match self {
+            Batch::Events(events) => events.len(),
+            Batch::Encoded(body) => body.len(),
+        }
+    }
+}
+
+/// A part of a [`Batch`] being delivered.
+pub enum Part<'a> {
+    /// Some of a batch's events.
+    Events(&'a [Event]),
+    /// A body (the batch's, or one made of some of its records).
+    Encoded(&'a Encoded),
+}
+
+impl Part<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Part::Events(events) => events.len(),
+            Part::Encoded(body) => body.len(),
+        }
+    }
+
+    /// Delivers this part through `sink`.
+    pub async fn deliver<S: Sink>(&self, sink: &mut S) -> Result<Settlement, SinkError> {
+        match self {
+            Part::Events(events) => sink.deliver(events).await,
+            Part::Encoded(body) => sink.deliver_encoded(body).await,
+        }
+    }
+}
+
+/// Delivers one batch (with retries) and settles it. A sink that sends one body per batch
+/// makes it first; the events are then let go of, and their budget with them: the body (a
+/// sixth of their size when compressed) is charged instead, as far as the budget has room
+/// (waiting here could wait on memory held by chunks that wait on this sink).
 async fn deliver_batch<S: Sink>(
     sink: &mut S,
     events: Vec<Event>,
-    acks: Acks,
+    mut acks: Acks,
     ctx: &SinkContext,
 ) -> Result<(), SinkError> {
-    match deliver_in_parts(sink, &events, ctx).await {
+    let mut _body_memory = None;
+    let batch = match sink.encode(&events) {
+        None => Batch::Events(events),
+        Some(Ok(body)) => {
+            drop(events);
+            acks.release_memory();
+            _body_memory = ctx
+                .budget
+                .as_ref()
+                .and_then(|b| b.reserve_now(body.held_bytes()));
+            Batch::Encoded(body)
+        }
+        Some(Err(e)) => {
+            acks.settle(Settlement::Failed);
+            let e = SinkError::fatal(format!("cannot encode the request body: {e}"));
+            tracing::error!(sink = %ctx.name, error = %e, "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");
+            return Err(e);
+        }
+    };
+    let count = batch.len();
+    match deliver_in_parts(sink, &batch, ctx).await {
         Ok(Some(settlement)) => {
             acks.settle(settlement);
             Ok(())
         }
         Ok(None) => {
-            tracing::warn!(sink = %ctx.name, events = events.len(), "shutdown interrupted delivery; the events stay unacknowledged and are re-sent after restart");
+            tracing::warn!(sink = %ctx.name, events = count, "shutdown interrupted delivery; the events stay unacknowledged and are re-sent after restart");
             acks.settle(Settlement::Failed);
             Ok(())
         }
@@ -430,20 +519,33 @@ async fn dead_letter_until_written(ctx: &SinkContext, reason: &str, events: &[Ev
 /// dead-lettered. Counts what it settles. `Ok(None)`: interrupted by shutdown.
 async fn deliver_in_parts<S: Sink>(
     sink: &mut S,
-    events: &[Event],
+    batch: &Batch,
     ctx: &SinkContext,
 ) -> Result<Option<Settlement>, SinkError> {
     let mut parts: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
-    parts.push(0..events.len());
+    parts.push(0..batch.len());
     let mut overall = Settlement::Delivered;
+    let unreadable =
+        |e: std::io::Error| SinkError::fatal(format!("cannot read the request body back: {e}"));
     while let Some(part) = parts.pop() {
-        let slice = &events[part.clone()];
+        // A part of an encoded batch is a body of its records, made when it is needed.
+        let made;
+        let slice = match batch {
+            Batch::Events(events) => Part::Events(&events[part.clone()]),
+            Batch::Encoded(body) if part.len() == body.len() => Part::Encoded(body),
+            Batch::Encoded(body) => {
+                made = body
+                    .subset(&part.clone().collect::<Vec<_>>())
+                    .map_err(unreadable)?;
+                Part::Encoded(&made)
+            }
+        };
         let outcome = retry::until_done(
             &ctx.name,
             &ctx.abort,
             &ctx.stats,
             sink,
-            slice,
+            &slice,
             ctx.max_attempts,
         )
         .await;
@@ -472,7 +574,15 @@ async fn deliver_in_parts<S: Sink>(
                         ctx.max_attempts.unwrap_or(0)
                     )
                 };
-                if !dead_letter_until_written(ctx, &reason, slice).await {
+                let read_back;
+                let events = match &slice {
+                    Part::Events(events) => *events,
+                    Part::Encoded(body) => {
+                        read_back = body.events(&body.all(), &ctx.name).map_err(unreadable)?;
+                        &read_back[..]
+                    }
+                };
+                if !dead_letter_until_written(ctx, &reason, events).await {
                     return Ok(None);
                 }
                 Settlement::DeadLettered

@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Sink, SinkError, SinkStats};
+use super::{Part, Sink, SinkError, SinkStats};
 use crate::ack::Settlement;
-use crate::event::Event;
 
 /// First wait after a failure.
 pub const BACKOFF_START: Duration = Duration::from_millis(100);
 /// Longest wait between attempts.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
 
-/// Delivers `events` through `sink` until it succeeds or fails permanently; `None` if `abort`
+/// Delivers `part` through `sink` until it succeeds or fails permanently; `None` if `abort`
 /// fired first.
 /// With `max_attempts`, a retryable error is returned once that many attempts failed (the
 /// caller dead-letters the batch).
@@ -24,13 +23,13 @@ pub async fn until_done<S: Sink>(
     abort: &CancellationToken,
     stats: &SinkStats,
     sink: &mut S,
-    events: &[Event],
+    part: &Part<'_>,
     max_attempts: Option<u32>,
 ) -> Option<Result<Settlement, SinkError>> {
     let mut failures: u32 = 0;
     loop {
         let result = tokio::select! {
-            r = sink.deliver(events) => r,
+            r = part.deliver(sink) => r,
             () = abort.cancelled() => return None,
         };
         match result {
@@ -98,6 +97,7 @@ fn jitter(below: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Event;
 
     #[test]
     fn backoff_is_capped_and_honours_retry_after() {
@@ -142,7 +142,7 @@ mod tests {
             errors: vec![err(true), err(true)],
             calls: 0,
         };
-        let result = until_done("t", &abort, &stats, &mut sink, &[], None).await;
+        let result = until_done("t", &abort, &stats, &mut sink, &Part::Events(&[]), None).await;
         assert_eq!(result.unwrap().unwrap(), Settlement::Delivered);
         assert_eq!(sink.calls, 3);
         assert_eq!(stats.failures.load(Ordering::Relaxed), 2);
@@ -156,7 +156,7 @@ mod tests {
             errors: vec![err(false)],
             calls: 0,
         };
-        let r = until_done("t", &abort, &stats, &mut sink, &[], None).await;
+        let r = until_done("t", &abort, &stats, &mut sink, &Part::Events(&[]), None).await;
         assert!(!r.unwrap().unwrap_err().retryable);
         abort.cancel();
         let mut sink = Flaky {
@@ -164,7 +164,7 @@ mod tests {
             calls: 0,
         };
         sink.errors.push(err(true));
-        let r = until_done("t", &abort, &stats, &mut sink, &[], None).await;
+        let r = until_done("t", &abort, &stats, &mut sink, &Part::Events(&[]), None).await;
         assert!(r.is_none());
     }
 }

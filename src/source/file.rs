@@ -543,14 +543,16 @@ impl Reader {
             .fetch_add(records.len() as u64, Ordering::Relaxed);
         let receiver: Arc<dyn crate::ack::AckReceiver> = f.tracker.clone();
         let read_at = records.iter().map(|r| r.read_at).filter(|t| *t > 0).min();
-        let acks = Acks::one(ChunkAck::of_file(
-            seq,
-            receiver,
+        let acks = Acks::holding(
+            ChunkAck::of_file(
+                seq,
+                receiver,
+                f.file_id,
+                read_at.unwrap_or(0),
+                f.resume.clone(),
+            ),
             reservation,
-            f.file_id,
-            read_at.unwrap_or(0),
-            f.resume.clone(),
-        ));
+        );
         let chunk = LineChunk {
             path: f.path_str.clone(),
             file_id: f.file_id,

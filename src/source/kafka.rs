@@ -632,14 +632,10 @@ impl KafkaReader {
             path: Arc::from(""),
             file_id: part.file_id,
             records,
-            acks: Acks::one(ChunkAck::of_file(
-                seq,
-                receiver,
+            acks: Acks::holding(
+                ChunkAck::of_file(seq, receiver, part.file_id, read_at, None),
                 Some(reservation),
-                part.file_id,
-                read_at,
-                None,
-            )),
+            ),
         };
         drop(parts);
         permit.send(chunk);
