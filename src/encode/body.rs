@@ -83,7 +83,11 @@ impl Encoder {
             return Ok(());
         }
         match self {
-            Self::Isal(e) => e.write_all(bytes),
+            Self::Isal(e) => {
+                let written = e.write_all(bytes);
+                clear_vector_upper_state();
+                written
+            }
             Self::Zlib(e) => e.write_all(bytes),
         }
     }
@@ -91,9 +95,30 @@ impl Encoder {
     fn finish(self) -> std::io::Result<Vec<u8>> {
         match self {
             // Its `finish` ends the gzip stream (trailer included) and returns the output.
-            Self::Isal(e) => (*e).finish(),
+            Self::Isal(e) => {
+                let out = (*e).finish();
+                clear_vector_upper_state();
+                out
+            }
             Self::Zlib(e) => (*e).finish(),
         }
+    }
+}
+
+/// ISA-L's assembly returns with the upper halves of the vector registers in use (it has no
+/// `vzeroupper`; intel/isa-l#24). Until something clears them, every legacy-SSE instruction
+/// of the rest of the agent (built for baseline x86-64) pays for the transition: the
+/// `bodies_from_events` bench made a gzip body 1.6 times slower than its parts (writing the
+/// documents, compressing them) measured apart. LLVM ends every function that used the wide
+/// registers with `vzeroupper`, so a call into an AVX2 routine clears the state without
+/// `unsafe` here: memchr's search over 64 bytes takes its AVX2 loop where the CPU has AVX2
+/// (where it has not, ISA-L used no wide registers either).
+#[inline]
+fn clear_vector_upper_state() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static BLANK: [u8; 64] = [0; 64];
+        std::hint::black_box(memchr::memchr(1, std::hint::black_box(&BLANK)));
     }
 }
 
