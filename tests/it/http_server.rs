@@ -152,9 +152,17 @@ impl Server {
     }
 }
 
+/// The sequence numbers of an ndjson body's lines, or of a JSON array body's elements.
 pub fn seqs_of(body: &str) -> Vec<usize> {
-    body.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let documents: Vec<serde_json::Value> = if body.starts_with('[') {
+        serde_json::from_str(body).unwrap_or_default()
+    } else {
+        body.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    documents
+        .into_iter()
         .filter_map(|v| {
             v["message"]
                 .as_str()

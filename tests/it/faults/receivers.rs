@@ -98,27 +98,47 @@ fn status_413_splits_the_batch_down_to_the_one_event_over_the_limit() {
 
 #[test]
 fn a_body_refused_with_400_is_split_and_only_the_refused_event_is_dead_lettered() {
-    let server = Server::with_responder(Arc::new(|_, _, body: &str| {
-        body.contains("\"seq 3\"").then(|| {
-            let mut a = Answer::status(400);
-            a.body = r#"{"error":"cannot parse seq 3"}"#.into();
-            a
-        })
-    }));
-    let s = http_setup(&support::seq_lines(10), &server.uri());
-    let size = std::fs::metadata(&s.log).unwrap().len();
-    let dead = s.data.join("dead_letter/events.ndjson");
-    let (settled, stderr) = s.run_until(Duration::from_secs(20), || s.checkpoint() == size);
-    assert!(settled, "{stderr}");
-    assert_eq!(server.delivered(), vec![0, 1, 2, 4, 5, 6, 7, 8, 9]);
-    let dead = support::lines(&dead);
-    assert_eq!(dead.len(), 1, "{dead:?}");
-    let v: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
-    assert_eq!(v["event"]["message"], "seq 3");
-    assert!(
-        v["reason"].as_str().unwrap().contains("cannot parse seq 3"),
-        "{v}"
-    );
+    // Plain ndjson, gzip ndjson and a gzip JSON array: the halves are made from the records
+    // of the body the sink encoded once (the events themselves were let go of).
+    for settings in [
+        "",
+        "compression = \"gzip\"\n",
+        "compression = \"gzip\"\nencoding = \"json\"\n",
+    ] {
+        let server = Server::with_responder(Arc::new(|_, _, body: &str| {
+            body.contains("\"seq 3\"").then(|| {
+                let mut a = Answer::status(400);
+                a.body = r#"{"error":"cannot parse seq 3"}"#.into();
+                a
+            })
+        }));
+        let s = SinkSetup::new(
+            "audit.log",
+            &support::seq_lines(10),
+            "raw",
+            &format!(
+                "type = \"http\"\nuri = '{}'\nbatch = {{ timeout = \"100ms\" }}\n{settings}",
+                server.uri()
+            ),
+        );
+        let size = std::fs::metadata(&s.log).unwrap().len();
+        let dead = s.data.join("dead_letter/events.ndjson");
+        let (settled, stderr) = s.run_until(Duration::from_secs(20), || s.checkpoint() == size);
+        assert!(settled, "{settings}{stderr}");
+        assert_eq!(
+            server.delivered(),
+            vec![0, 1, 2, 4, 5, 6, 7, 8, 9],
+            "{settings}"
+        );
+        let dead = support::lines(&dead);
+        assert_eq!(dead.len(), 1, "{settings}{dead:?}");
+        let v: serde_json::Value = serde_json::from_str(&dead[0]).unwrap();
+        assert_eq!(v["event"]["message"], "seq 3", "{settings}");
+        assert!(
+            v["reason"].as_str().unwrap().contains("cannot parse seq 3"),
+            "{v}"
+        );
+    }
 }
 
 #[test]
