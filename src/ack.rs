@@ -175,6 +175,25 @@ impl Acks {
         self.memory.clear();
     }
 
+    /// As [`Acks::release_memory`], but keeps up to `bytes` of the budget the events held
+    /// (for what replaces them: a request body), where this copy alone held it; a share held
+    /// with other copies is let go of.
+    pub fn exchange_memory(&mut self, bytes: usize) -> Option<Reservation> {
+        let mut kept: Option<Reservation> = None;
+        for held in self.memory.drain(..) {
+            if let Ok(reservation) = Arc::try_unwrap(held) {
+                match &mut kept {
+                    Some(k) => k.merge(reservation),
+                    None => kept = Some(reservation),
+                }
+            }
+        }
+        if let Some(k) = &mut kept {
+            k.shrink_to(bytes);
+        }
+        kept
+    }
+
     /// No handles: events that no file offset depends on (stdin, tests).
     #[must_use]
     pub fn none() -> Self {
@@ -311,6 +330,15 @@ mod tests {
         b.settle(Settlement::Delivered);
         batch.settle(Settlement::Delivered);
         assert_eq!(*log.0.lock().unwrap(), vec![(7, true)]);
+        // A copy alone with its events' memory keeps what it asks for, and returns the rest.
+        let mut alone = Acks::holding(ChunkAck::new(9, None), Some(budget.reserve(5000).await));
+        let shared = alone.fork();
+        assert!(alone.exchange_memory(100).is_none(), "shared: nothing kept");
+        let mut alone = shared;
+        let kept = alone.exchange_memory(1200).unwrap();
+        assert_eq!(kept.bytes(), 1200);
+        assert_eq!(budget.available(), 100_000 - 1200);
+        drop(kept);
         // Dropped copies return their memory too.
         let held = Acks::holding(ChunkAck::new(8, None), Some(budget.reserve(1000).await));
         let copy = held.fork();

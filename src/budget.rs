@@ -27,7 +27,7 @@ pub struct Budget {
 /// Bytes held against the budget; returned on drop.
 #[derive(Debug)]
 pub struct Reservation {
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
     bytes: usize,
 }
 
@@ -36,6 +36,20 @@ impl Reservation {
     #[must_use]
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Takes over `other`'s bytes.
+    pub fn merge(&mut self, other: Reservation) {
+        self.bytes += other.bytes;
+        self.permit.merge(other.permit);
+    }
+
+    /// Keeps at most `bytes`; the rest returns to the budget now.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        if bytes < self.bytes {
+            drop(self.permit.split(self.bytes - bytes));
+            self.bytes = bytes;
+        }
     }
 }
 
@@ -62,10 +76,7 @@ impl Budget {
         let bytes = bytes.clamp(1, self.total);
         let permits = u32::try_from(bytes).unwrap_or(u32::MAX);
         match self.semaphore.clone().acquire_many_owned(permits).await {
-            Ok(permit) => Reservation {
-                _permit: permit,
-                bytes,
-            },
+            Ok(permit) => Reservation { permit, bytes },
             // The semaphore is never closed; this arm only keeps the types honest.
             Err(_) => unreachable!("budget semaphore closed"),
         }
@@ -84,10 +95,7 @@ impl Budget {
             .clone()
             .try_acquire_many_owned(permits)
             .ok()?;
-        Some(Reservation {
-            _permit: permit,
-            bytes,
-        })
+        Some(Reservation { permit, bytes })
     }
 
     /// Bytes currently free.

@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::{Acks, Settlement};
+use crate::budget::Reservation;
 use crate::config::document::{Document, Section};
 use crate::config::ConfigError;
 use crate::encode::request::Encoded;
@@ -448,25 +449,29 @@ impl Part<'_> {
 }
 
 /// Delivers one batch (with retries) and settles it. A sink that sends one body per batch
-/// makes it first; the events are then let go of, and their budget with them: the body (a
-/// sixth of their size when compressed) is charged instead, as far as the budget has room
-/// (waiting here could wait on memory held by chunks that wait on this sink).
+/// makes it first; the events are then let go of, and their budget with them, but for the
+/// body's bytes (a sixth of the events' when compressed, about half when not): kept from
+/// the events' own reservation where this batch alone held it, else taken from the budget as
+/// far as it has room (waiting here could wait on memory held by chunks that wait on this
+/// sink).
 async fn deliver_batch<S: Sink>(
     sink: &mut S,
     events: Vec<Event>,
     mut acks: Acks,
     ctx: &SinkContext,
 ) -> Result<(), SinkError> {
-    let mut _body_memory = None;
+    let mut _body_memory: (Option<Reservation>, Option<Reservation>) = (None, None);
     let batch = match sink.encode(&events) {
         None => Batch::Events(events),
         Some(Ok(body)) => {
             drop(events);
-            acks.release_memory();
-            _body_memory = ctx
-                .budget
-                .as_ref()
-                .and_then(|b| b.reserve_now(body.held_bytes()));
+            let need = body.held_bytes();
+            let kept = acks.exchange_memory(need);
+            let more = need.saturating_sub(kept.as_ref().map_or(0, Reservation::bytes));
+            let added = (more > 0)
+                .then(|| ctx.budget.as_ref().and_then(|b| b.reserve_now(more)))
+                .flatten();
+            _body_memory = (kept, added);
             Batch::Encoded(body)
         }
         Some(Err(e)) => {
