@@ -168,6 +168,12 @@ impl Acks {
         self.memory.push(Arc::new(reservation));
     }
 
+    /// Bytes of the memory budget this copy's events hold (shared with other copies).
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.iter().map(|m| m.bytes()).sum()
+    }
+
     /// This copy no longer holds its events (a sink encoded them into a request body): the
     /// budget they held returns once no other copy holds them either. The acknowledgements
     /// stay until settled.

@@ -35,6 +35,21 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Wait after the first event.
     pub timeout: Duration,
+    /// Bytes of the memory budget a batch may hold before it closes (0: no such limit): a
+    /// batch that waited for more events while the budget was spent would wait for its
+    /// timeout every time, the readers being stopped until it is sent.
+    pub max_held: usize,
+}
+
+impl Limits {
+    /// These limits, closing a batch once it holds half of `budget`.
+    #[must_use]
+    pub fn within(self, budget: Option<&crate::budget::Budget>) -> Self {
+        Self {
+            max_held: budget.map_or(0, |b| b.total() / 2),
+            ..self
+        }
+    }
 }
 
 impl BatchConfig {
@@ -48,6 +63,7 @@ impl BatchConfig {
                 .map_or(5 * 1024 * 1024, ByteSize::as_usize)
                 .max(1024),
             timeout: self.timeout.map_or(Duration::from_secs(1), |s| s.0),
+            max_held: 0,
         }
     }
 }
@@ -121,6 +137,7 @@ impl Batcher {
             if self.carry.is_some()
                 || events.len() >= self.limits.max_events
                 || bytes >= self.limits.max_bytes
+                || (self.limits.max_held > 0 && acks.memory_bytes() >= self.limits.max_held)
             {
                 break;
             }
@@ -164,6 +181,7 @@ mod tests {
             max_events: 10,
             max_bytes: usize::MAX,
             timeout: std::time::Duration::ZERO,
+            max_held: 0,
         };
         let mut b = Batcher::new(rx, limits);
         let mut sizes = Vec::new();
@@ -190,6 +208,7 @@ mod tests {
                 max_events: 100,
                 max_bytes: usize::MAX,
                 timeout: std::time::Duration::from_secs(5),
+                max_held: 0,
             },
         )
     }

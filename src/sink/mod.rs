@@ -285,6 +285,7 @@ impl SinkConfig {
             max_events: MAX_BATCH_EVENTS,
             max_bytes: 64 * 1024 * 1024,
             timeout: std::time::Duration::ZERO,
+            max_held: 0,
         };
         Ok(match self {
             Self::Console(_) => tokio::spawn(drive(ConsoleSink::new(), input, local, 1, ctx)),
@@ -365,7 +366,7 @@ pub async fn drive<S: Sink + Clone + 'static>(
     concurrency: usize,
     ctx: SinkContext,
 ) -> Result<(), SinkError> {
-    let mut batches = Batcher::new(input, limits);
+    let mut batches = Batcher::new(input, limits.within(ctx.budget.as_ref()));
     let mut in_flight: tokio::task::JoinSet<Result<(), SinkError>> = tokio::task::JoinSet::new();
     let mut failed: Option<SinkError> = None;
     loop {
