@@ -505,10 +505,7 @@ fn errors_first(b: &[u8]) -> Option<bool> {
 
 impl Sink for ElasticsearchSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
-        let body = self
-            .body(events)
-            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
-        self.deliver_encoded(&body).await
+        super::deliver_by_encoding(self, events).await
     }
 
     fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {

@@ -366,10 +366,7 @@ impl HttpSink {
 
 impl Sink for HttpSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
-        let body = self
-            .body(events)
-            .map_err(|e| SinkError::fatal(format!("gzip: {e}")))?;
-        self.deliver_encoded(&body).await
+        super::deliver_by_encoding(self, events).await
     }
 
     fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {

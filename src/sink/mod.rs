@@ -407,6 +407,27 @@ pub async fn drive<S: Sink + Clone + 'static>(
     }
 }
 
+/// [`Sink::deliver`] of a sink that sends one encoded body per batch: the body, then
+/// [`Sink::deliver_encoded`].
+///
+/// # Errors
+/// As [`Sink::deliver_encoded`]; fatal when the body cannot be made (or `sink` makes none).
+pub async fn deliver_by_encoding<S: Sink>(
+    sink: &mut S,
+    events: &[Event],
+) -> Result<Settlement, SinkError> {
+    let body = match sink.encode(events) {
+        Some(Ok(body)) => body,
+        Some(Err(e)) => return Err(SinkError::fatal(format!("gzip: {e}"))),
+        None => {
+            return Err(SinkError::fatal(
+                "this sink does not send encoded bodies".into(),
+            ))
+        }
+    };
+    sink.deliver_encoded(&body).await
+}
+
 /// What one delivery carries: events, or the body a sink made of them ([`Sink::encode`]).
 pub enum Batch {
     /// Events, for sinks that write them one by one.
