@@ -347,9 +347,11 @@ impl ElasticsearchSink {
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        // The bytes as they came: a bulk answer lists every document (about 230 bytes each),
-        // and an answer without errors is settled from its first bytes.
-        let answer = response.bytes().await.unwrap_or_default();
+        let answer = if (200..300).contains(&status) {
+            read_answer(response).await
+        } else {
+            response.bytes().await.map(Vec::from).unwrap_or_default()
+        };
         if !(200..300).contains(&status) {
             let text = String::from_utf8_lossy(&answer[..answer.len().min(16 * 1024)]);
             // A refusal of the request (credentials, index path, body size) is not a
@@ -438,6 +440,27 @@ impl ElasticsearchSink {
             Ok(Round::Done)
         } else {
             Ok(Round::Retry(again, wait))
+        }
+    }
+}
+
+/// The bytes of a 2xx bulk answer that [`ElasticsearchSink::items`] needs. An answer lists every
+/// document (about 230 bytes each: 230 KB for a batch of 1,000), and one that starts with
+/// `"errors":false` is settled by its first bytes: the rest is read and dropped chunk by chunk
+/// as it comes, never gathered (nor copied) into one buffer. Any other answer is kept whole.
+/// An answer that breaks off is empty (unreadable: the batch is retried), as before.
+async fn read_answer(mut response: reqwest::Response) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut settled = false;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) if !settled => {
+                kept.extend_from_slice(&chunk);
+                settled = errors_first(&kept) == Some(false);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => return kept,
+            Err(_) => return Vec::new(),
         }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct FakeEs {
     busy_once: Mutex<HashSet<String>>,
     bulk_sizes: Mutex<Vec<usize>>,
     pub(crate) conflicts: Mutex<usize>,
+    /// Bulk answers are sent in frames of this many bytes (0: whole).
+    answer_piece: Mutex<usize>,
 }
 
 impl FakeEs {
@@ -87,6 +89,7 @@ impl FakeEs {
             r#"{{"took":3,"errors":{errors},"items":[{}]}}"#,
             items.join(",")
         );
+        a.piece = *self.answer_piece.lock().unwrap();
         a
     }
 
@@ -178,6 +181,47 @@ fn mapper_parsing_errors_go_to_dead_letter_with_the_document() {
         .unwrap()
         .contains("mapper_parsing_exception"));
     assert_eq!(v["event"]["message"], "this is a bad document");
+}
+
+#[test]
+fn bulk_answers_that_arrive_in_small_pieces_are_read_as_whole_answers() {
+    // The sink stops reading a clean answer into memory once it has seen `"errors":false`:
+    // an answer cut anywhere (here every 5 bytes, so `"errors":false` itself is cut) must
+    // still be read as clean (a misread one would be resent: 409s), and one with errors
+    // must still be read whole (the 429 item resent, the refused one dead-lettered).
+    let es = Arc::new(FakeEs::default());
+    *es.answer_piece.lock().unwrap() = 5;
+    es.busy_once.lock().unwrap().insert("seq 3".into());
+    let server = start(&es);
+    let mut lines = support::seq_lines(40);
+    lines[7] = "this is a bad document".into();
+    let s = SinkSetup::new(
+        "tps_audit",
+        &lines,
+        "raw",
+        &format!(
+            "type = \"elasticsearch\"\nbatch = {{ max_events = 8, timeout = \"100ms\" }}\nendpoints = ['http://127.0.0.1:{}']",
+            server.port
+        ),
+    );
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let (ok, _) = s.run_until(Duration::from_secs(30), || {
+        es.count() == 39 && support::lines(&dead).len() == 1 && s.checkpoint() == size
+    });
+    assert!(
+        ok,
+        "indexed {}, dead {}",
+        es.count(),
+        support::lines(&dead).len()
+    );
+    let sizes = es.bulk_sizes.lock().unwrap().clone();
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        41,
+        "40 documents + the one resent after its 429, nothing else: {sizes:?}"
+    );
+    assert_eq!(*es.conflicts.lock().unwrap(), 0, "no clean answer was misread");
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -25,6 +25,9 @@ pub struct Answer {
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
     pub delay: Duration,
+    /// The body is sent in frames of this many bytes, a millisecond apart (chunked transfer
+    /// encoding); 0: in one piece, with its length.
+    pub piece: usize,
 }
 
 impl Answer {
@@ -34,6 +37,53 @@ impl Answer {
             headers: Vec::new(),
             body: String::new(),
             delay: Duration::ZERO,
+            piece: 0,
+        }
+    }
+}
+
+/// A response body: whole, or in frames of `piece` bytes a millisecond apart.
+pub struct Pieces {
+    rest: Bytes,
+    piece: usize,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future as _;
+        if self.rest.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        if let Some(wait) = self.wait.as_mut() {
+            if wait.as_mut().poll(cx).is_pending() {
+                return std::task::Poll::Pending;
+            }
+        }
+        let n = match self.piece {
+            0 => self.rest.len(),
+            p => p.min(self.rest.len()),
+        };
+        let chunk = self.rest.split_to(n);
+        self.wait = Some(Box::pin(tokio::time::sleep(Duration::from_millis(1))));
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        if self.piece == 0 {
+            hyper::body::SizeHint::with_exact(self.rest.len() as u64)
+        } else {
+            hyper::body::SizeHint::default()
         }
     }
 }
@@ -225,7 +275,7 @@ async fn answer(
     request: Request<Incoming>,
     state: &Mutex<State>,
     last: bool,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
+) -> Result<Response<Pieces>, hyper::Error> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
     let headers: Vec<(String, String)> = request
@@ -276,5 +326,11 @@ async fn answer(
     if last {
         response = response.header("connection", "close");
     }
-    Ok(response.body(Full::new(Bytes::from(answer.body))).unwrap())
+    Ok(response
+        .body(Pieces {
+            rest: Bytes::from(answer.body),
+            piece: answer.piece,
+            wait: None,
+        })
+        .unwrap())
 }
