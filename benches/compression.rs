@@ -124,11 +124,14 @@ fn bench(c: &mut Criterion) {
     // Per mille of the input, in integers.
     let share = |out: usize| format!("{}‰ of the input", out * 1000 / bytes);
     println!("baseline zlib-rs level 1: {}", share(zlib(&docs)));
-    for level in [1, 3, 6] {
+    for level in [0, 1, 3, 6] {
         println!("Body level {level}: {}", share(with_body(&docs, level)));
     }
     group.bench_function("baseline_zlib_rs_level_1", |b| {
         b.iter(|| black_box(zlib(&docs)));
+    });
+    group.bench_function("body_level_0_isal", |b| {
+        b.iter(|| black_box(with_body(&docs, 0)));
     });
     group.bench_function("body_level_1_isal", |b| {
         b.iter(|| black_box(with_body(&docs, 1)));
