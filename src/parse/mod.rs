@@ -7,6 +7,7 @@
 //! continues the previous one (stack traces, values holding newlines).
 
 pub mod auditd;
+pub(crate) mod borrow;
 pub mod dogtag;
 pub mod draft;
 pub mod ecs;

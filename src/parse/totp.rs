@@ -21,17 +21,17 @@ pub struct TotpParser;
 #[derive(Deserialize)]
 struct Row<'a> {
     id: Option<serde_json::Value>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     username: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     action: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     resource: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     details: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     ip_address: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     user_agent: Option<Cow<'a, str>>,
     timestamp: Option<serde_json::Value>,
 }

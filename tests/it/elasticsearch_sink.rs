@@ -221,7 +221,11 @@ fn bulk_answers_that_arrive_in_small_pieces_are_read_as_whole_answers() {
         41,
         "40 documents + the one resent after its 429, nothing else: {sizes:?}"
     );
-    assert_eq!(*es.conflicts.lock().unwrap(), 0, "no clean answer was misread");
+    assert_eq!(
+        *es.conflicts.lock().unwrap(),
+        0,
+        "no clean answer was misread"
+    );
 }
 
 #[test]

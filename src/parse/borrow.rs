@@ -1,0 +1,90 @@
+//! JSON strings read as slices of the line they came from, not copies: serde's `borrow`
+//! attribute borrows a `Cow<str>` field but not one inside an `Option` or a map
+//! (serde-rs/serde#1497), which it always copies into a new `String`. These readers borrow
+//! every string that has no escape in it, and unescape only those that do.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, Visitor};
+
+/// A string of the input: borrowed when it needed no unescaping.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Cow::Owned(v)))
+    }
+}
+
+/// For `#[serde(default, borrow, deserialize_with = "...::option")]` on an
+/// `Option<Cow<'a, str>>`: `null` is `None`, as before.
+pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
+}
+
+/// An object of strings (or `null`s) by key.
+pub(crate) type StringMap<'a> = BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>;
+
+/// For an object of strings (or `null`s), `Option<BTreeMap<Cow<str>, Option<Cow<str>>>>`:
+/// keys and values borrowed; a key given twice keeps its last value, as before.
+pub(crate) fn string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<StringMap<'de>>, D::Error> {
+    let map = Option::<BTreeMap<Text<'de>, Option<Text<'de>>>>::deserialize(d)?;
+    Ok(map.map(|m| m.into_iter().map(|(k, v)| (k.0, v.map(|v| v.0))).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Row<'a> {
+        #[serde(default, borrow, deserialize_with = "option")]
+        name: Option<Cow<'a, str>>,
+        #[serde(default, borrow, deserialize_with = "string_map")]
+        details: Option<BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+    }
+
+    #[test]
+    fn strings_are_borrowed_unless_escaped_and_null_or_missing_is_none() {
+        let line = r#"{"name":"alice","details":{"k":"v","e":"a\tb","n":null,"k":"last"}}"#;
+        let row: Row<'_> = serde_json::from_str(line).unwrap();
+        assert!(matches!(row.name, Some(Cow::Borrowed("alice"))));
+        let details = row.details.unwrap();
+        assert!(matches!(
+            details.get("k"),
+            Some(Some(Cow::Borrowed("last")))
+        ));
+        assert!(matches!(details.get("e"), Some(Some(Cow::Owned(s))) if s == "a\tb"));
+        assert_eq!(details.get("n"), Some(&None));
+        let row: Row<'_> = serde_json::from_str(r#"{"name":null}"#).unwrap();
+        assert!(row.name.is_none() && row.details.is_none());
+        assert!(serde_json::from_str::<Row<'_>>(r#"{"name":3}"#).is_err());
+    }
+}
