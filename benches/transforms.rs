@@ -1,7 +1,7 @@
 //! Transform cost, one core: Dogtag TPS lines parsed, transformed and written as ECS JSON, per
 //! event. The baseline, measured in the same run, is `filter` alone; the rows are
 //! `redact` + `enrich` + `route` (the goal: ≤ 15 % over the baseline) and a
-//! five-statement `remap` (VRL).
+//! five-statement `remap` (VRL), and `detect` with the built-in rule pack.
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -61,6 +61,11 @@ fn bench(c: &mut Criterion) {
             "remap_5_statements",
             "\"last\"",
             "[transforms.last]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '''\n.user.name = downcase(string!(.user.name))\n.labels.site = \"fra1\"\ndel(.dogtag.params_raw)\nif .event.outcome == \"failure\" { .labels.alert = true }\n.labels.token = upcase(string(.dogtag.token.type) ?? \"none\")\n'''\n",
+        ),
+        (
+            "detect_builtin",
+            "\"last\"",
+            "[transforms.last]\ntype = \"detect\"\ninputs = [\"in\"]\n",
         ),
     ];
     let options = ParseOptions::default();
