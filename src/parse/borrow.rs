@@ -50,8 +50,8 @@ pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, 
 /// An object of strings (or `null`s) by key.
 pub(crate) type StringMap<'a> = BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>;
 
-/// For an object of strings (or `null`s), `Option<BTreeMap<Cow<str>, Option<Cow<str>>>>`:
-/// keys and values borrowed; a key given twice keeps its last value, as before.
+/// For an `Option<StringMap>` field: keys and values borrowed; a key given twice keeps its
+/// last value, as before.
 pub(crate) fn string_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<StringMap<'de>>, D::Error> {
@@ -68,7 +68,7 @@ mod tests {
         #[serde(default, borrow, deserialize_with = "option")]
         name: Option<Cow<'a, str>>,
         #[serde(default, borrow, deserialize_with = "string_map")]
-        details: Option<BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+        details: Option<StringMap<'a>>,
     }
 
     #[test]

@@ -8,7 +8,6 @@
 //! continuation lines (stack traces) and are joined to the record before them.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
@@ -553,7 +552,7 @@ struct Json<'a> {
     #[serde(default, borrow, deserialize_with = "super::borrow::option")]
     representation: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "super::borrow::string_map")]
-    details: Option<BTreeMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+    details: Option<super::borrow::StringMap<'a>>,
     #[serde(borrow)]
     auth_details: Option<AuthDetails<'a>>,
     // JSON log layouts (default and ECS field names).
@@ -1131,7 +1130,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn the_one_pass_secret_key_test_agrees_with_a_search_per_pattern(
+        fn the_secret_key_pretest_agrees_with_a_search_per_pattern(
             parts in proptest::collection::vec(
                 proptest::sample::select(vec![
                     "\"", "\\\"", "\":", "\\\":", "value", "secret", "password", "clientSecret",

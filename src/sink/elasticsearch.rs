@@ -347,12 +347,8 @@ impl ElasticsearchSink {
         };
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let answer = if (200..300).contains(&status) {
-            read_answer(response).await
-        } else {
-            response.bytes().await.map(Vec::from).unwrap_or_default()
-        };
         if !(200..300).contains(&status) {
+            let answer = response.bytes().await.unwrap_or_default();
             let text = String::from_utf8_lossy(&answer[..answer.len().min(16 * 1024)]);
             // A refusal of the request (credentials, index path, body size) is not a
             // verdict on each document: retried, or split down to the single document
@@ -363,6 +359,7 @@ impl ElasticsearchSink {
             e.retry_after = wait;
             return Err(e);
         }
+        let answer = read_answer(response).await;
         self.sent += length;
         self.items(batch, &answer, wait)
     }
