@@ -13,8 +13,11 @@
 //! continuation lines is shipped; a copy of a file whose content we were reading continues
 //! from the checkpoint instead of starting over. "Continues" needs more than the same first
 //! KiB: the bytes just before the offset must match too (the offset marker), so a file that
-//! only shares a header with another is read from its start. Lines written after
-//! a copy and before the truncation that follows it exist in neither file and cannot be read.
+//! only shares a header with another is read from its start. A copy found while its original
+//! still has bytes to read (copytruncate between its two steps) waits until the original has
+//! read as far as the copy goes or is seen truncated, so no line is read from both. Lines
+//! written after a copy and before the truncation that follows it exist in neither file and
+//! cannot be read.
 
 mod parking;
 
@@ -237,6 +240,14 @@ impl Young {
             self.seen.remove(&key);
         }
         wait
+    }
+
+    /// Keeps the file at (`dev`, `ino`), `len` bytes long, for a later scan (soon, see
+    /// [`Self::interval`]) without counting towards its settling: it waits for another file.
+    fn hold(&mut self, dev: u64, ino: u64, len: u64, now: Instant) {
+        let key = (dev, ino);
+        self.current.insert(key);
+        self.seen.entry(key).or_insert((len, now, now));
     }
 
     /// Forgets files not seen in the scan that ended.
@@ -571,33 +582,22 @@ impl Reader {
         young: &mut Young,
         first_scan: bool,
     ) {
-        let found = discovery.scan();
+        let mut found = discovery.scan();
         self.say_unmatched(discovery, &found);
         for f in files.iter_mut() {
             f.at_path = false;
         }
         young.start_scan();
+        // Files with a checkpoint for their inode first: an original is open (with its read
+        // position) before a copy of it is considered, whatever the order of their names.
+        // (By `stat`: opening every file here would hold a descriptor per file at once.)
+        let checkpointed: std::collections::HashSet<(u64, u64)> =
+            self.book.entries().iter().map(|e| (e.dev, e.ino)).collect();
+        found.sort_by_cached_key(|path| {
+            !std::fs::metadata(path).is_ok_and(|m| checkpointed.contains(&(m.dev(), m.ino())))
+        });
         for path in found {
-            let file = match File::open(&path) {
-                Ok(file) => {
-                    self.recovered(&path.to_string_lossy(), "file can be opened again");
-                    file
-                }
-                Err(e) => {
-                    // Unreadable (permissions, a vanished file): said once, tried again at
-                    // every scan. Out of descriptors is an operator's matter: ERROR.
-                    let key = path.to_string_lossy().into_owned();
-                    if self.warn_once(&key) {
-                        if e.raw_os_error() == Some(24) {
-                            tracing::error!(source = %self.name, path = %path.display(), error = %e, "out of file descriptors: cannot open a file matched by include (lower max_open_files or raise LimitNOFILE)");
-                        } else {
-                            tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot open a file matched by include; its lines are not read until it can be opened");
-                        }
-                    }
-                    continue;
-                }
-            };
-            let Ok(fp) = Fingerprint::of(&file) else {
+            let Some((file, fp)) = self.open_found(&path) else {
                 continue;
             };
             if let Some(f) = files
@@ -633,11 +633,44 @@ impl Reader {
             {
                 continue;
             }
+            if original_still_reading(&file, &fp, len, files) {
+                // Opened now, the copy's bytes past the original's read position would be read
+                // twice: from the copy, and from the original until its truncation is seen.
+                // Once the original has read them (or is seen truncated), the copy continues
+                // after what the original read.
+                young.hold(fp.dev, fp.ino, len, Instant::now());
+                continue;
+            }
             let tailed = self.open(path, file, fp, files, first_scan);
             files.push(tailed);
             parking.enforce(files);
         }
         young.end_scan();
+    }
+
+    /// Opens a file discovery found, with its fingerprint; `None` when it cannot be opened
+    /// now (said once per path, tried again at every scan).
+    fn open_found(&self, path: &Path) -> Option<(File, Fingerprint)> {
+        let file = match File::open(path) {
+            Ok(file) => {
+                self.recovered(&path.to_string_lossy(), "file can be opened again");
+                file
+            }
+            Err(e) => {
+                // Out of descriptors is an operator's matter: ERROR.
+                let key = path.to_string_lossy().into_owned();
+                if self.warn_once(&key) {
+                    if e.raw_os_error() == Some(24) {
+                        tracing::error!(source = %self.name, path = %path.display(), error = %e, "out of file descriptors: cannot open a file matched by include (lower max_open_files or raise LimitNOFILE)");
+                    } else {
+                        tracing::warn!(source = %self.name, path = %path.display(), error = %e, "cannot open a file matched by include; its lines are not read until it can be opened");
+                    }
+                }
+                return None;
+            }
+        };
+        let fp = Fingerprint::of(&file).ok()?;
+        Some((file, fp))
     }
 
     /// Warns once per include glob that matches no file (and says when it matches again).
@@ -991,6 +1024,21 @@ fn copy_tracker(
     let tracker = Arc::new(Mutex::new(tracker));
     original.follow(offset, tracker.clone(), seq);
     (tracker, acked)
+}
+
+/// Whether `file` (`len` bytes, fingerprint `fp`) is a copy of a file being read whose reader
+/// has not yet read as far as the copy goes and still has bytes to read: the original is not
+/// truncated as far as is known (a truncation seen is in [`Reader::truncated`]).
+fn original_still_reading(file: &File, fp: &Fingerprint, len: u64, files: &[Tailed]) -> bool {
+    fp.is_full()
+        && files.iter().any(|f| {
+            let read = f.splitter.pending_offset();
+            f.fp.is_full()
+                && f.fp.head_hash == fp.head_hash
+                && read < len
+                && f.file.metadata().is_ok_and(|m| f.read_pos < m.len())
+                && continues(file, len, read, |at| f.mark_at(at))
+        })
 }
 
 /// Whether `file` (`len` bytes long) continues a file of which `read` bytes were read, whose

@@ -168,6 +168,18 @@ impl Drop for Agent {
     }
 }
 
+/// The ranges of sequence numbers delivered more than once, as (first, last) pairs.
+fn repeated_ranges(d: &BTreeMap<usize, usize>) -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for (&seq, _) in d.iter().filter(|(_, &n)| n > 1) {
+        match ranges.last_mut() {
+            Some(last) if last.1 + 1 == seq => last.1 = seq,
+            _ => ranges.push((seq, seq)),
+        }
+    }
+    ranges
+}
+
 pub(crate) fn exactly_once(d: &BTreeMap<usize, usize>, range: std::ops::Range<usize>) {
     for seq in range {
         assert_eq!(d.get(&seq), Some(&1), "line {seq} must arrive exactly once");
@@ -274,6 +286,44 @@ fn dogtag_copy_and_truncate_in_place_resumes_in_the_copy() {
 }
 
 #[test]
+fn a_copy_made_before_its_original_is_truncated_is_not_read_twice() {
+    // copytruncate caught between its two steps: the copy exists, the original is not
+    // truncated yet and still holds every line of the copy. Here the copy is made while the
+    // agent is stopped (it sees both at its first scan); the truncation comes after it
+    // started. Each line must arrive once: from the original or from the copy, not both;
+    // also when the copy's name sorts before the original's (logrotate's dateext with
+    // `extension .log`).
+    for (include, copy) in [
+        ("audit.log*", "audit.log.1"),
+        ("audit*.log", "audit-20251112.log"),
+    ] {
+        let mut agent = Agent::new(include, "");
+        let log = agent.logs().join("audit.log");
+        append(&log, 0..3000);
+        agent.start();
+        agent.wait_for(3000, 20);
+        agent.stop();
+        append(&log, 3000..6000);
+        std::fs::copy(&log, agent.logs().join(copy)).unwrap();
+        agent.start();
+        agent.wait_for(6000, 20);
+        std::thread::sleep(Duration::from_millis(1500));
+        truncate(&log);
+        append(&log, 6000..6100);
+        agent.wait_for(6100, 20);
+        std::thread::sleep(Duration::from_millis(1500));
+        agent.stop();
+        let d = agent.delivered();
+        let repeated = repeated_ranges(&d);
+        assert!(
+            repeated.is_empty(),
+            "copy {copy}: lines read twice: {repeated:?}"
+        );
+        exactly_once(&d, 0..6100);
+    }
+}
+
+#[test]
 fn deleted_file_is_drained_before_release() {
     let mut agent = Agent::new("*.log", "");
     let log = agent.logs().join("gone.log");
@@ -365,6 +415,9 @@ fn unacknowledged_lines_are_resent_after_sigkill() {
     let delivered_at_kill: usize = agent.delivered().values().sum();
     assert!(delivered_at_kill < TOTAL, "the kill must come mid-stream");
     let persisted = agent.checkpoint_lines() as usize;
+    let checkpoint_at_kill =
+        std::fs::read_to_string(agent.dir.path().join("data/checkpoints/in.json"))
+            .unwrap_or_default();
     std::thread::sleep(Duration::from_millis(300));
     agent.start();
     writer.join().unwrap();
@@ -384,11 +437,18 @@ fn unacknowledged_lines_are_resent_after_sigkill() {
     // Only lines delivered before the kill but not yet in the saved checkpoint may repeat.
     assert!(
         duplicates <= delivered_at_kill.saturating_sub(persisted.min(delivered_at_kill)),
-        "{duplicates} duplicates, but only {} lines were unacknowledged at the kill (delivered {delivered_at_kill}, checkpointed {persisted})",
-        delivered_at_kill - persisted.min(delivered_at_kill)
+        "{duplicates} duplicates, but only {} lines were unacknowledged at the kill (delivered {delivered_at_kill}, checkpointed {persisted}); repeated: {:?}; checkpoint at the kill: {checkpoint_at_kill}; files now: {:?}",
+        delivered_at_kill - persisted.min(delivered_at_kill),
+        repeated_ranges(&d),
+        std::fs::read_dir(&logs)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name(), e.metadata().map_or(0, |m| m.len())))
+            .collect::<Vec<_>>()
     );
     eprintln!(
-        "sigkill: delivered {delivered_at_kill} before the kill, {persisted} checkpointed, {duplicates} duplicates after restart"
+        "sigkill: delivered {delivered_at_kill} before the kill, {persisted} checkpointed, {duplicates} duplicates after restart: {:?}",
+        repeated_ranges(&d)
     );
 }
 
