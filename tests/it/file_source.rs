@@ -324,6 +324,37 @@ fn a_copy_made_before_its_original_is_truncated_is_not_read_twice() {
 }
 
 #[test]
+fn a_copy_made_while_its_original_is_still_being_read_is_not_read_twice() {
+    // The same rotation while the agent runs and is behind: the copy appears while the
+    // original still has most of its lines unread, and the truncation comes a second later.
+    let total = 300_000;
+    let mut agent = Agent::new("audit.log*", "[buffer]\nmax_bytes = \"1MiB\"\n");
+    let log = agent.logs().join("audit.log");
+    append(&log, 0..total);
+    agent.start();
+    support::eventually(Duration::from_secs(60), || {
+        (agent.delivered().len() > 10_000).then_some(())
+    })
+    .expect("reading under way");
+    std::fs::copy(&log, agent.logs().join("audit.log.1")).unwrap();
+    let behind = agent.delivered().len();
+    assert!(
+        behind < total / 2,
+        "the agent must still be reading when the copy appears ({behind} delivered)"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    truncate(&log);
+    append(&log, total..total + 100);
+    agent.wait_for(total + 100, 120);
+    std::thread::sleep(Duration::from_millis(1500));
+    agent.stop();
+    let d = agent.delivered();
+    let repeated = repeated_ranges(&d);
+    assert!(repeated.is_empty(), "lines read twice: {repeated:?}");
+    exactly_once(&d, 0..total + 100);
+}
+
+#[test]
 fn deleted_file_is_drained_before_release() {
     let mut agent = Agent::new("*.log", "");
     let log = agent.logs().join("gone.log");
