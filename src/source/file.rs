@@ -131,8 +131,10 @@ const SAVE_EVERY: Duration = Duration::from_secs(1);
 enum Step {
     /// Nothing new.
     Idle,
-    /// Read (or restarted a truncated file).
+    /// Read.
     Read,
+    /// Restarted a truncated file: a copy of it waiting to be opened may be opened now.
+    Truncated,
     /// Shutting down: stop this pass.
     Stop,
 }
@@ -240,14 +242,6 @@ impl Young {
             self.seen.remove(&key);
         }
         wait
-    }
-
-    /// Keeps the file at (`dev`, `ino`), `len` bytes long, for a later scan (soon, see
-    /// [`Self::interval`]) without counting towards its settling: it waits for another file.
-    fn hold(&mut self, dev: u64, ino: u64, len: u64, now: Instant) {
-        let key = (dev, ino);
-        self.current.insert(key);
-        self.seen.entry(key).or_insert((len, now, now));
     }
 
     /// Forgets files not seen in the scan that ended.
@@ -372,6 +366,10 @@ impl Reader {
                 match self.read_step(&mut files[i], &mut buf, max_line, multiline_timeout) {
                     Step::Idle => {}
                     Step::Read => progressed = true,
+                    Step::Truncated => {
+                        progressed = true;
+                        dirty = true;
+                    }
                     Step::Stop => break,
                 }
             }
@@ -429,7 +427,7 @@ impl Reader {
                 }
                 let len = f.file.metadata().map_or(0, |m| m.len());
                 self.restart_truncated(f, len, max_line);
-                step = Step::Read;
+                step = Step::Truncated;
             }
             Err(e) => {
                 tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
@@ -627,18 +625,17 @@ impl Reader {
                 continue;
             }
             let len = file.metadata().map_or(0, |m| m.len());
+            if original_still_reading(&file, &fp, len, files) {
+                // Opened now, the copy's bytes past the original's read position would be read
+                // twice: from the copy, and from the original until its truncation is seen.
+                // Once the original has read them or is seen truncated (which rescans), the
+                // copy continues after what the original read.
+                continue;
+            }
             if !first_scan
                 && self.may_be_copy(&fp, files)
                 && young.wait(fp.dev, fp.ino, len, Instant::now())
             {
-                continue;
-            }
-            if original_still_reading(&file, &fp, len, files) {
-                // Opened now, the copy's bytes past the original's read position would be read
-                // twice: from the copy, and from the original until its truncation is seen.
-                // Once the original has read them (or is seen truncated), the copy continues
-                // after what the original read.
-                young.hold(fp.dev, fp.ino, len, Instant::now());
                 continue;
             }
             let tailed = self.open(path, file, fp, files, first_scan);
@@ -893,6 +890,7 @@ impl Reader {
                     return;
                 }
                 self.restart_truncated(f, meta.len(), max_line);
+                *dirty = true;
                 continue;
             }
             if !f.fp.is_full() && meta.len() > u64::from(f.fp.head_len) {
