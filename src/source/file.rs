@@ -286,6 +286,18 @@ impl Tailed {
         mark_in(&self.recent, self.read_pos, offset)
             .or_else(|| mark_of(&self.file, offset).ok().flatten())
     }
+
+    /// Whether `file` (another inode, `len` bytes, fingerprint `fp`) is a copy of this file:
+    /// the same full head, and the same bytes before what was read of this one (or before
+    /// the copy's end, when it is shorter).
+    fn has_copy(&self, file: &File, fp: &Fingerprint, len: u64) -> bool {
+        fp.is_full()
+            && self.fp.is_full()
+            && self.fp.head_hash == fp.head_hash
+            && continues(file, len, self.splitter.pending_offset(), |at| {
+                self.mark_at(at)
+            })
+    }
 }
 
 /// Opens the checkpoint book of a source, reporting (never hiding) a corrupt file.
@@ -841,12 +853,7 @@ impl Reader {
         // was already read from the original; duplicates are possible, loss is not.
         files
             .iter()
-            .find(|f| {
-                fp.is_full()
-                    && f.fp.is_full()
-                    && f.fp.head_hash == fp.head_hash
-                    && continues(file, len, f.splitter.pending_offset(), |at| f.mark_at(at))
-            })
+            .find(|f| f.has_copy(file, fp, len))
             .map(|f| (f.splitter.pending_offset(), f.tracker.clone()))
             .or_else(|| {
                 self.truncated.lock().ok().and_then(|t| {
@@ -1028,15 +1035,11 @@ fn copy_tracker(
 /// has not yet read as far as the copy goes and still has bytes to read: the original is not
 /// truncated as far as is known (a truncation seen is in [`Reader::truncated`]).
 fn original_still_reading(file: &File, fp: &Fingerprint, len: u64, files: &[Tailed]) -> bool {
-    fp.is_full()
-        && files.iter().any(|f| {
-            let read = f.splitter.pending_offset();
-            f.fp.is_full()
-                && f.fp.head_hash == fp.head_hash
-                && read < len
-                && f.file.metadata().is_ok_and(|m| f.read_pos < m.len())
-                && continues(file, len, read, |at| f.mark_at(at))
-        })
+    files.iter().any(|f| {
+        f.splitter.pending_offset() < len
+            && f.has_copy(file, fp, len)
+            && f.file.metadata().is_ok_and(|m| f.read_pos < m.len())
+    })
 }
 
 /// Whether `file` (`len` bytes long) continues a file of which `read` bytes were read, whose
