@@ -17,6 +17,8 @@ use crate::support;
 pub(crate) struct Broker {
     pub(crate) child: Child,
     port: u16,
+    /// What its group coordinator logged (members joining, members it expelled).
+    log: tempfile::NamedTempFile,
 }
 
 fn tansu() -> std::path::PathBuf {
@@ -32,6 +34,7 @@ impl Broker {
     pub(crate) fn start() -> Self {
         let port = crate::api::free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(tansu())
             .args([
                 "broker",
@@ -42,11 +45,14 @@ impl Broker {
                 "--storage-engine",
                 "memory://tansu/",
             ])
-            .stdout(Stdio::null())
+            // tansu logs to standard output.
+            .env("RUST_LOG", "tansu_broker::coordinator::group=info")
+            .env("NO_COLOR", "1")
+            .stdout(log.reopen().unwrap())
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu is installed (bash .ci/install-test-deps)");
-        let broker = Self { child, port };
+        let broker = Self { child, port, log };
         let ready = support::eventually(Duration::from_secs(20), || {
             broker.tansu(&["topic", "list"]).then_some(())
         });
@@ -80,6 +86,16 @@ impl Broker {
 
     pub(crate) fn address(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The members the group coordinator expelled for missing heartbeats, as it logged them.
+    pub(crate) fn expelled(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log.path())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("missed heartbeat for rdkafka"))
+            .map(str::to_owned)
+            .collect()
     }
 }
 
