@@ -19,19 +19,55 @@
 
 use crate::event::{Event, ValueRef};
 
-/// A compiled condition.
+/// A compiled condition. Its fields are named by their paths (`F = String`), or, in an
+/// [`Indexed`] condition, by where their values are in a list looked up beforehand.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Condition {
+pub enum Condition<F = String> {
     /// Both hold.
-    And(Box<Condition>, Box<Condition>),
+    And(Box<Condition<F>>, Box<Condition<F>>),
     /// Either holds.
-    Or(Box<Condition>, Box<Condition>),
+    Or(Box<Condition<F>>, Box<Condition<F>>),
     /// Does not hold.
-    Not(Box<Condition>),
+    Not(Box<Condition<F>>),
     /// The field is present.
-    Exists(String),
+    Exists(F),
     /// A comparison of a field with a literal.
-    Compare(String, Op, Literal),
+    Compare(F, Op, Literal),
+}
+
+/// A condition whose fields are places in a list of values looked up beforehand
+/// ([`Event::get_many`]), for a transform that tests many conditions on each event.
+pub type Indexed = Condition<usize>;
+
+impl<F> Condition<F> {
+    /// Whether the condition holds when field `f` has the value `value(f)`.
+    fn holds<'v>(&self, value: &impl Fn(&F) -> Option<ValueRef<'v>>) -> bool {
+        match self {
+            Condition::And(a, b) => a.holds(value) && b.holds(value),
+            Condition::Or(a, b) => a.holds(value) || b.holds(value),
+            Condition::Not(a) => !a.holds(value),
+            Condition::Exists(f) => value(f).is_some(),
+            Condition::Compare(f, op, lit) => compare(value(f), *op, lit),
+        }
+    }
+
+    /// The same condition with each field `f` replaced by `place(f)`.
+    fn map_fields<G>(&self, place: &mut impl FnMut(&F) -> G) -> Condition<G> {
+        let mut sub = |c: &Condition<F>| Box::new(c.map_fields(place));
+        match self {
+            Condition::And(a, b) => {
+                let a = sub(a);
+                Condition::And(a, sub(b))
+            }
+            Condition::Or(a, b) => {
+                let a = sub(a);
+                Condition::Or(a, sub(b))
+            }
+            Condition::Not(a) => Condition::Not(sub(a)),
+            Condition::Exists(f) => Condition::Exists(place(f)),
+            Condition::Compare(f, op, lit) => Condition::Compare(place(f), *op, lit.clone()),
+        }
+    }
 }
 
 /// A comparison operator.
@@ -158,47 +194,13 @@ impl Condition {
     /// Whether `event` satisfies the condition.
     #[must_use]
     pub fn matches(&self, event: &Event) -> bool {
-        match self {
-            Condition::And(a, b) => a.matches(event) && b.matches(event),
-            Condition::Or(a, b) => a.matches(event) || b.matches(event),
-            Condition::Not(a) => !a.matches(event),
-            Condition::Exists(path) => event.get(path).is_some(),
-            Condition::Compare(path, op, lit) => compare(event.get(path), *op, lit),
-        }
+        self.holds(&|path: &String| event.get(path))
     }
-}
 
-/// A condition whose fields are places in a list of values looked up beforehand
-/// ([`Event::get_many`]), for a transform that tests many conditions on each event.
-#[derive(Clone, Debug)]
-pub enum Indexed {
-    /// Both hold.
-    And(Box<Indexed>, Box<Indexed>),
-    /// Either holds.
-    Or(Box<Indexed>, Box<Indexed>),
-    /// Does not hold.
-    Not(Box<Indexed>),
-    /// The field is present.
-    Exists(usize),
-    /// A comparison of a field with a literal.
-    Compare(usize, Op, Literal),
-}
-
-impl Condition {
     /// The condition with each field replaced by `place(field)`: where its value will be.
     #[must_use]
     pub fn indexed(&self, place: &mut impl FnMut(&str) -> usize) -> Indexed {
-        match self {
-            Condition::And(a, b) => {
-                Indexed::And(Box::new(a.indexed(place)), Box::new(b.indexed(place)))
-            }
-            Condition::Or(a, b) => {
-                Indexed::Or(Box::new(a.indexed(place)), Box::new(b.indexed(place)))
-            }
-            Condition::Not(a) => Indexed::Not(Box::new(a.indexed(place))),
-            Condition::Exists(path) => Indexed::Exists(place(path)),
-            Condition::Compare(path, op, lit) => Indexed::Compare(place(path), *op, lit.clone()),
-        }
+        self.map_fields(&mut |path: &String| place(path))
     }
 }
 
@@ -206,13 +208,7 @@ impl Indexed {
     /// Whether the condition holds of an event whose fields' values are `values`.
     #[must_use]
     pub fn matches(&self, values: &[Option<ValueRef<'_>>]) -> bool {
-        match self {
-            Indexed::And(a, b) => a.matches(values) && b.matches(values),
-            Indexed::Or(a, b) => a.matches(values) || b.matches(values),
-            Indexed::Not(a) => !a.matches(values),
-            Indexed::Exists(at) => values.get(*at).copied().flatten().is_some(),
-            Indexed::Compare(at, op, lit) => compare(values.get(*at).copied().flatten(), *op, lit),
-        }
+        self.holds(&|at: &usize| values.get(*at).copied().flatten())
     }
 }
 
