@@ -11,6 +11,7 @@
 #   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http; then kafka source -> http
 #   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
 #   PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # gen_audit.py tps/keycloak → _bulk (gzip, none), tps → http gzip
+#   ROUNDS=3 PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # the same scenarios three times, interleaved, then medians
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES=${1:-2000000}
@@ -19,6 +20,7 @@ BUFFER_LINE=""
 [ -n "$BUDGET" ] && BUFFER_LINE="buffer = { max_bytes = \"$BUDGET\" }"
 API_LINE=""
 WORK=$(mktemp -d /tmp/auditship-bench.XXXXXX)
+export RESULTS="$WORK/results.tsv"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 cargo build --release --quiet --bin auditship --example bench_receiver --example kafka_counter
@@ -111,6 +113,26 @@ try:
 except ValueError:
     receiver = 0.0
 print(f"{name:<34} {n/secs:>10,.0f} events/s  {steady:>10,.0f} steady  {cpu:>6.2f} CPU-s  {n/cpu:>9,.0f} events/CPU-s  peak RSS {int(rss)/1024:>6.1f} MiB  receiver {receiver:>5.2f} CPU-s")
+import os
+with open(os.environ["RESULTS"], "a") as out:
+    out.write(f"{name}\t{n/secs:.0f}\t{cpu:.2f}\t{int(rss)/1024:.1f}\n")
+PY
+}
+
+# Medians per scenario of every run so far (ROUNDS > 1: the scenarios run again, interleaved).
+medians() {
+  python3 - "$RESULTS" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, evs, cpu, rss = line.rstrip("\n").split("\t")
+    rows.setdefault(name, []).append((float(evs), float(cpu), float(rss)))
+print("medians of interleaved runs:")
+for name, runs in rows.items():
+    evs, cpu, rss = (sorted(col) for col in zip(*runs))
+    print(f"{name:<34} {statistics.median(evs):>10,.0f} events/s ({evs[0]:,.0f}-{evs[-1]:,.0f})  "
+          f"{statistics.median(cpu):>6.2f} CPU-s ({cpu[0]:.2f}-{cpu[-1]:.2f})  "
+          f"peak RSS {statistics.median(rss):>5.1f} MiB ({rss[0]:.1f}-{rss[-1]:.1f})  n={len(runs)}")
 PY
 }
 
@@ -166,6 +188,8 @@ if [ -n "${PEERS:-}" ]; then
   echo "gen_audit: tps $(( $(stat -c %s "$WORK/gen_tps.log") / LINES )) bytes/line, keycloak $(( $(stat -c %s "$WORK/gen_keycloak.log") / LINES )) bytes/line"
   ES_SINK='type = "elasticsearch"
 endpoints = ["http://127.0.0.1:PORT"]'
+  : > "$RESULTS"
+  for _ in $(seq 1 "${ROUNDS:-1}"); do
   INPUT="$WORK/gen_tps.log" run "tps → _bulk gzip (default)" dogtag "$ES_SINK"
   INPUT="$WORK/gen_tps.log" run "tps → _bulk none" dogtag "$ES_SINK
 compression = \"none\""
@@ -176,6 +200,8 @@ compression = "gzip"'
   # The first scenario again with the receiver as it was before session 13 (zlib-rs inflate
   # into one buffer): what the README's earlier figures were measured with.
   BENCH_INFLATE=zlib INPUT="$WORK/gen_tps.log" run "tps → _bulk gzip, zlib receiver" dogtag "$ES_SINK"
+  done
+  [ "${ROUNDS:-1}" -gt 1 ] && medians
   [ -n "${PEERS_ONLY:-}" ] && exit 0
 fi
 # Detection (#15): the built-in pack on the Dogtag workload against the same path without it,
