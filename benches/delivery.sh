@@ -101,7 +101,7 @@ run() { # name format sink-toml [transforms-toml sink-inputs]
   local ruser=0 rsys=0
   [ -s "$WORK/rtime" ] && read -r ruser rsys < <(tail -1 "$WORK/rtime")
   python3 - "$name" "$LINES" "$start" "$end" "$user" "$sys" "$rss" "${t10:-0}" "${t90:-0}" "$ruser" "$rsys" <<'PY'
-import sys
+import os, sys
 name, n, start, end, user, sys_, rss, t10, t90, ruser, rsys = sys.argv[1:]
 n = int(n)
 secs = float(end) - float(start)
@@ -113,7 +113,6 @@ try:
 except ValueError:
     receiver = 0.0
 print(f"{name:<34} {n/secs:>10,.0f} events/s  {steady:>10,.0f} steady  {cpu:>6.2f} CPU-s  {n/cpu:>9,.0f} events/CPU-s  peak RSS {int(rss)/1024:>6.1f} MiB  receiver {receiver:>5.2f} CPU-s")
-import os
 with open(os.environ["RESULTS"], "a") as out:
     out.write(f"{name}\t{n/secs:.0f}\t{cpu:.2f}\t{int(rss)/1024:.1f}\n")
 PY

@@ -54,7 +54,7 @@ fn main() {
          (the event itself is {} bytes, in a Vec of events); documents {} bytes",
         text / n,
         after.saturating_sub(before) / n,
-        std::mem::size_of_val(&events[0]),
+        std::mem::size_of::<auditship::event::Event>(),
         document.len() / events.len().clamp(1, 1000)
     );
 }

@@ -55,14 +55,8 @@ impl<F> Condition<F> {
     fn map_fields<G>(&self, place: &mut impl FnMut(&F) -> G) -> Condition<G> {
         let mut sub = |c: &Condition<F>| Box::new(c.map_fields(place));
         match self {
-            Condition::And(a, b) => {
-                let a = sub(a);
-                Condition::And(a, sub(b))
-            }
-            Condition::Or(a, b) => {
-                let a = sub(a);
-                Condition::Or(a, sub(b))
-            }
+            Condition::And(a, b) => Condition::And(sub(a), sub(b)),
+            Condition::Or(a, b) => Condition::Or(sub(a), sub(b)),
             Condition::Not(a) => Condition::Not(sub(a)),
             Condition::Exists(f) => Condition::Exists(place(f)),
             Condition::Compare(f, op, lit) => Condition::Compare(place(f), *op, lit.clone()),
