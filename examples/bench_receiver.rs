@@ -1,7 +1,8 @@
 //! A loopback receiver for the delivery bench: accepts HTTP/1.1 POSTs (ndjson, gzip or not),
 //! counts the events, answers 200, and writes the running count to a file. A `/_bulk` request
 //! is answered as Elasticsearch answers one, with an item per document (so the agent reads
-//! responses of the real size). Usage: `bench_receiver PORT COUNT_FILE`.
+//! responses of the real size), filtered as Elasticsearch filters it when the request asks
+//! (`filter_path`). Usage: `bench_receiver PORT COUNT_FILE`.
 //!
 //! gzip bodies are inflated with ISA-L (about twice as fast as zlib-rs, so that the receiver
 //! takes less of the two cores it shares with the agent) and counted as they are inflated;
@@ -78,7 +79,7 @@ async fn main() -> std::io::Result<()> {
                 };
                 count.fetch_add(events as u64, Ordering::Relaxed);
                 let answer = if path.starts_with("/_bulk") {
-                    bulk_answer(events)
+                    bulk_answer(events, path.contains("filter_path="))
                 } else if path == "/" {
                     r#"{"version":{"number":"bench"}}"#.to_owned()
                 } else {
@@ -96,11 +97,23 @@ async fn main() -> std::io::Result<()> {
     }
 }
 
-/// A `_bulk` answer for `documents` created documents, shaped as Elasticsearch writes it.
-fn bulk_answer(documents: usize) -> String {
-    let item = r#"{"create":{"_index":"auditship-2025.01.12","_id":"0f3a9c1d2b4e5f60718293a4b5c6d7e8","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}}"#;
+/// A `_bulk` answer for `documents` created documents, shaped as Elasticsearch writes it:
+/// whole, or, when the request asks for response filtering, as the agent's filter
+/// (`errors,items.*.error,items.*.status`) leaves it.
+fn bulk_answer(documents: usize, filtered: bool) -> String {
+    let (head, item) = if filtered {
+        (
+            r#"{"errors":false,"items":["#,
+            r#"{"create":{"status":201}}"#,
+        )
+    } else {
+        (
+            r#"{"took":3,"errors":false,"items":["#,
+            r#"{"create":{"_index":"auditship-2025.01.12","_id":"0f3a9c1d2b4e5f60718293a4b5c6d7e8","_version":1,"result":"created","_shards":{"total":2,"successful":1,"failed":0},"_seq_no":0,"_primary_term":1,"status":201}}"#,
+        )
+    };
     let mut out = String::with_capacity(40 + documents * (item.len() + 1));
-    out.push_str(r#"{"took":3,"errors":false,"items":["#);
+    out.push_str(head);
     for n in 0..documents {
         if n > 0 {
             out.push(',');

@@ -341,7 +341,11 @@ impl HttpSink {
     }
 
     /// The body for `events`: ndjson lines or one JSON array, compressed when configured.
-    fn body(&self, events: &[Event]) -> std::io::Result<Encoded> {
+    fn body<E: std::borrow::Borrow<Event>>(
+        &self,
+        events: impl ExactSizeIterator<Item = E>,
+    ) -> std::io::Result<Encoded> {
+        let count = events.len();
         let json = self.config.encoding == Encoding::Json;
         let shape = Shape {
             framing: if json { Framing::Array } else { Framing::Lines },
@@ -349,8 +353,9 @@ impl HttpSink {
                 .then_some(self.config.compression_level),
             action_line: false,
         };
-        let mut body = Writer::new(shape, self.size_hint.bytes_for(events.len()), events.len());
+        let mut body = Writer::new(shape, self.size_hint.bytes_for(count), count);
         for e in events {
+            let e = e.borrow();
             let out = body.record();
             if json {
                 e.write_json(out);
@@ -359,7 +364,7 @@ impl HttpSink {
             }
             body.end_record()?;
         }
-        self.size_hint.learn(events.len(), body.written());
+        self.size_hint.learn(count, body.written());
         body.finish()
     }
 }
@@ -370,7 +375,11 @@ impl Sink for HttpSink {
     }
 
     fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {
-        Some(self.body(events))
+        Some(self.body(events.iter()))
+    }
+
+    fn encode_owned(&self, events: Vec<Event>) -> Result<std::io::Result<Encoded>, Vec<Event>> {
+        Ok(self.body(events.into_iter()))
     }
 
     async fn deliver_encoded(&mut self, batch: &Encoded) -> Result<Settlement, SinkError> {

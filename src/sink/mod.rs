@@ -136,6 +136,20 @@ pub trait Sink: Send {
         None
     }
 
+    /// [`Sink::encode`] of a batch the sink may let go of as it goes: each event is dropped
+    /// once written, while its memory is still in the cache (a batch freed after its body is
+    /// made is read again from memory). `Err` gives the events back when the sink makes no
+    /// body.
+    ///
+    /// # Errors
+    /// The events, unencoded, when this sink delivers events.
+    fn encode_owned(&self, events: Vec<Event>) -> Result<std::io::Result<Encoded>, Vec<Event>> {
+        match self.encode(&events) {
+            Some(body) => Ok(body),
+            None => Err(events),
+        }
+    }
+
     /// Delivers a body made by [`Sink::encode`]; `Ok` says how its records were settled.
     fn deliver_encoded(
         &mut self,
@@ -483,10 +497,9 @@ async fn deliver_batch<S: Sink>(
     ctx: &SinkContext,
 ) -> Result<(), SinkError> {
     let mut _body_memory: (Option<Reservation>, Option<Reservation>) = (None, None);
-    let batch = match sink.encode(&events) {
-        None => Batch::Events(events),
-        Some(Ok(body)) => {
-            drop(events);
+    let batch = match sink.encode_owned(events) {
+        Err(events) => Batch::Events(events),
+        Ok(Ok(body)) => {
             let need = body.held_bytes();
             let kept = acks.exchange_memory(need);
             let more = need.saturating_sub(kept.as_ref().map_or(0, Reservation::bytes));
@@ -496,7 +509,7 @@ async fn deliver_batch<S: Sink>(
             _body_memory = (kept, added);
             Batch::Encoded(body)
         }
-        Some(Err(e)) => {
+        Ok(Err(e)) => {
             acks.settle(Settlement::Failed);
             let e = SinkError::fatal(format!("cannot encode the request body: {e}"));
             tracing::error!(sink = %ctx.name, error = %e, "sink cannot deliver and stops; the events stay unacknowledged and are re-sent after restart");

@@ -89,6 +89,12 @@ impl FakeEs {
             r#"{{"took":3,"errors":{errors},"items":[{}]}}"#,
             items.join(",")
         );
+        if let Some(filter) = query_value(path, "filter_path") {
+            let answer: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+            let patterns: Vec<Vec<&str>> =
+                filter.split(',').map(|p| p.split('.').collect()).collect();
+            a.body = filtered(answer, &patterns).map_or_else(|| "{}".into(), |v| v.to_string());
+        }
         a.piece = *self.answer_piece.lock().unwrap();
         a
     }
@@ -114,6 +120,60 @@ impl FakeEs {
     }
 }
 
+/// The value of `key` in the query string of `target` (`/_bulk?a=b&c=d`).
+fn query_value<'a>(target: &'a str, key: &str) -> Option<&'a str> {
+    let (_, query) = target.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Elasticsearch's response filtering (`filter_path`, a query parameter of every REST API), for
+/// inclusive filters: a field is kept when a filter's dotted path leads to it, `*` standing for
+/// any part of a name; arrays hold their filtered elements; what keeps nothing is left out.
+/// (Exclusions, `-path`, and `**` are not used by the agent and not done here.)
+fn filtered(value: serde_json::Value, patterns: &[Vec<&str>]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut kept = serde_json::Map::new();
+            for (key, child) in map {
+                let matching: Vec<&Vec<&str>> =
+                    patterns.iter().filter(|p| glob(p[0], &key)).collect();
+                if matching.iter().any(|p| p.len() == 1) {
+                    kept.insert(key, child);
+                    continue;
+                }
+                let rest: Vec<Vec<&str>> = matching.iter().map(|p| p[1..].to_vec()).collect();
+                if let Some(child) = (!rest.is_empty()).then(|| filtered(child, &rest)).flatten() {
+                    kept.insert(key, child);
+                }
+            }
+            (!kept.is_empty()).then_some(Value::Object(kept))
+        }
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .into_iter()
+                .filter_map(|item| filtered(item, patterns))
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        _ => None,
+    }
+}
+
+/// Whether `name` matches `pattern`, where `*` is any run of characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => name.strip_prefix(head).is_some_and(|rest| {
+            (0..=rest.len())
+                .filter(|&i| rest.is_char_boundary(i))
+                .any(|i| glob(tail, &rest[i..]))
+        }),
+    }
+}
+
 pub(crate) fn start(es: &Arc<FakeEs>) -> Server {
     let es = es.clone();
     Server::with_responder(Arc::new(move |m, p, b| Some(es.answer(m, p, b))))
@@ -126,6 +186,22 @@ fn setup(lines: &[String], format: &str, sink: &str) -> SinkSetup {
         format,
         &format!("type = \"elasticsearch\"\nbatch = {{ timeout = \"100ms\" }}\n{sink}"),
     )
+}
+
+/// Runs the agent until `indexed` documents are in `es`, one is in the dead-letter file and the
+/// whole file is acknowledged.
+fn settle_all_but_one_refused(s: &SinkSetup, es: &FakeEs, indexed: usize) {
+    let size = std::fs::metadata(&s.log).unwrap().len();
+    let dead = s.data.join("dead_letter/events.ndjson");
+    let (ok, _) = s.run_until(Duration::from_secs(30), || {
+        es.count() == indexed && support::lines(&dead).len() == 1 && s.checkpoint() == size
+    });
+    assert!(
+        ok,
+        "indexed {}, dead {}",
+        es.count(),
+        support::lines(&dead).len()
+    );
 }
 
 #[test]
@@ -204,17 +280,7 @@ fn bulk_answers_that_arrive_in_small_pieces_are_read_as_whole_answers() {
             server.port
         ),
     );
-    let size = std::fs::metadata(&s.log).unwrap().len();
-    let dead = s.data.join("dead_letter/events.ndjson");
-    let (ok, _) = s.run_until(Duration::from_secs(30), || {
-        es.count() == 39 && support::lines(&dead).len() == 1 && s.checkpoint() == size
-    });
-    assert!(
-        ok,
-        "indexed {}, dead {}",
-        es.count(),
-        support::lines(&dead).len()
-    );
+    settle_all_but_one_refused(&s, &es, 39);
     let sizes = es.bulk_sizes.lock().unwrap().clone();
     assert_eq!(
         sizes.iter().sum::<usize>(),
@@ -226,6 +292,75 @@ fn bulk_answers_that_arrive_in_small_pieces_are_read_as_whole_answers() {
         0,
         "no clean answer was misread"
     );
+}
+
+#[test]
+fn bulk_requests_ask_only_for_the_answer_fields_the_sink_reads() {
+    // Response filtering: an answer then lists each document's status (and error), not its
+    // index, id, version and shards. The filtered answers must still settle every kind of
+    // item: the 429 resent, the refused one dead-lettered, the rest delivered.
+    let es = Arc::new(FakeEs::default());
+    es.busy_once.lock().unwrap().insert("seq 2".into());
+    let server = start(&es);
+    let mut lines = support::seq_lines(20);
+    lines[5] = "this is a bad document".into();
+    let s = setup(
+        &lines,
+        "raw",
+        &format!(
+            "endpoints = ['http://127.0.0.1:{}']\npipeline = \"audit\"",
+            server.port
+        ),
+    );
+    settle_all_but_one_refused(&s, &es, 19);
+    let bulks: Vec<_> = server
+        .received()
+        .into_iter()
+        .filter(|r| r.path == "/_bulk")
+        .collect();
+    assert!(
+        bulks.len() >= 2,
+        "the batch and the resent 429: {}",
+        bulks.len()
+    );
+    for bulk in &bulks {
+        assert_eq!(
+            bulk.query,
+            "filter_path=errors,items.*.error,items.*.status&pipeline=audit"
+        );
+    }
+}
+
+#[test]
+fn the_fake_cluster_filters_answers_as_elasticsearch_documents() {
+    let answer = serde_json::json!({
+        "took": 3,
+        "errors": true,
+        "items": [
+            {"create": {"_index": "i", "_id": "a", "_version": 1, "status": 201}},
+            {"create": {"_index": "i", "_id": "b", "status": 400, "error": {"type": "x"}}},
+        ],
+    });
+    let patterns: Vec<Vec<&str>> = "errors,items.*.error,items.*.status"
+        .split(',')
+        .map(|p| p.split('.').collect())
+        .collect();
+    assert_eq!(
+        filtered(answer.clone(), &patterns).unwrap(),
+        serde_json::json!({
+            "errors": true,
+            "items": [
+                {"create": {"status": 201}},
+                {"create": {"status": 400, "error": {"type": "x"}}},
+            ],
+        })
+    );
+    let only_errors = vec![vec!["items", "*", "error"]];
+    assert_eq!(
+        filtered(answer, &only_errors).unwrap(),
+        serde_json::json!({"items": [{"create": {"error": {"type": "x"}}}]})
+    );
+    assert!(glob("*_id", "_id") && glob("i*s", "items") && !glob("i*x", "items"));
 }
 
 #[test]

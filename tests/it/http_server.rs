@@ -15,7 +15,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 
-/// Computes an answer from a request (method, path, body), or `None` to use the script.
+/// Computes an answer from a request (method, path with its query, body), or `None` to use the
+/// script.
 pub type Responder = Arc<dyn Fn(&str, &str, &str) -> Option<Answer> + Send + Sync>;
 
 /// A scripted answer.
@@ -95,6 +96,8 @@ pub struct Received {
     pub status: u16,
     pub method: String,
     pub path: String,
+    /// The query string, without its `?` (empty when there is none).
+    pub query: String,
     pub headers: Vec<(String, String)>,
     /// The body, gunzipped when it was sent with `Content-Encoding: gzip`.
     pub body: String,
@@ -278,6 +281,7 @@ async fn answer(
 ) -> Result<Response<Pieces>, hyper::Error> {
     let method = request.method().as_str().to_owned();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -303,7 +307,12 @@ async fn answer(
     };
     let answer = {
         let mut s = state.lock().unwrap();
-        let computed = s.responder.clone().and_then(|r| r(&method, &path, &body));
+        let target = if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        };
+        let computed = s.responder.clone().and_then(|r| r(&method, &target, &body));
         let answer = computed
             .or_else(|| s.script.pop_front())
             .or_else(|| s.fallback.clone())
@@ -313,6 +322,7 @@ async fn answer(
             status: answer.status,
             method,
             path,
+            query,
             headers,
             body,
         });
