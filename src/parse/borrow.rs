@@ -51,16 +51,15 @@ pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, 
 #[derive(Debug, Default)]
 pub(crate) struct StringMap<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
 
-impl<'a> StringMap<'a> {
+#[cfg(test)]
+impl StringMap<'_> {
     /// The value of `key`: `Some(None)` when it is `null`.
-    #[cfg(test)]
-    pub(crate) fn get(&self, key: &str) -> Option<&Option<Cow<'a, str>>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Option<Cow<'_, str>>> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// The entries in key order.
-    #[cfg(test)]
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Cow<'a, str>, Option<Cow<'a, str>>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Cow<'_, str>, Option<Cow<'_, str>>)> {
         self.0.iter()
     }
 }
