@@ -4,6 +4,11 @@
 //! is copying those bytes and its values, with no sorting, key escaping or nesting work.
 //! Constant values (a static string, a table's category list, the file path) are part of the
 //! shape and written into the plan too: only the values that vary are copied per event.
+//!
+//! Plans are kept in a map by shape hash. They were kept in 512 slots, one per hash value
+//! modulo 512, a plan replacing the one in its slot: two shapes of one source falling into one
+//! slot (as likely as not among 30 shapes, and decided by where the linker put the parsers'
+//! constant keys) had every event of theirs make its plan again, 15,000 instructions each.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -13,8 +18,31 @@ use crate::source::fingerprint::fnv1a;
 use crate::encode::escape::{copy_run, needs_escape, write_json_body, write_json_str, EscapeMap};
 use crate::event::{Event, Text, Value, ValueRef};
 
-/// Plans kept per thread (direct-mapped by shape hash; a collision replaces the older plan).
-const SLOTS: usize = 512;
+/// Plans kept per thread at most; past it they are all dropped and made again as needed.
+const MAX_PLANS: usize = 512;
+
+/// The map's hasher: the key is a shape hash already, folded so that its low bits (the map's
+/// bucket) depend on all of its bits, not only on the low bits of what it was made from.
+#[derive(Default)]
+struct ShapeHasher(u64);
+
+impl std::hash::Hasher for ShapeHasher {
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Plans = std::collections::HashMap<u64, Plan, std::hash::BuildHasherDefault<ShapeHasher>>;
 
 /// The fields every event writes itself, after its own fields, so that they win over a field of
 /// the same name. The last two only when the event came from a file.
@@ -99,7 +127,7 @@ pub(crate) struct Plan {
 }
 
 thread_local! {
-    static PLANS: RefCell<Vec<Option<Plan>>> = RefCell::new((0..SLOTS).map(|_| None).collect());
+    static PLANS: RefCell<Plans> = RefCell::new(Plans::default());
     static MAP: RefCell<EscapeMap> = RefCell::new(EscapeMap::default());
 }
 
@@ -164,16 +192,17 @@ pub(crate) fn write(event: &Event, out: &mut Vec<u8>) {
     let hash = shape_hash(event, own);
     PLANS.with(|plans| {
         let mut plans = plans.borrow_mut();
-        let slot = &mut plans[(hash as usize) % SLOTS];
-        if !slot
-            .as_ref()
-            .is_some_and(|plan| plan.matches(event, hash, own))
-        {
-            *slot = Some(Plan::make(event, hash, own));
+        if plans.len() >= MAX_PLANS && !plans.contains_key(&hash) {
+            plans.clear();
         }
-        if let Some(plan) = slot.as_ref() {
-            MAP.with(|map| plan.write(event, &mut map.borrow_mut(), out));
+        let plan = plans
+            .entry(hash)
+            .or_insert_with(|| Plan::make(event, hash, own));
+        // Another shape with the same hash: made again, in its place.
+        if !plan.matches(event, hash, own) {
+            *plan = Plan::make(event, hash, own);
         }
+        MAP.with(|map| plan.write(event, &mut map.borrow_mut(), out));
     });
 }
 
@@ -238,6 +267,8 @@ impl Plan {
     }
 
     fn make(event: &Event, hash: u64, own: usize) -> Plan {
+        #[cfg(test)]
+        tests::MADE.set(tests::MADE.get() + 1);
         let keys = event
             .fields
             .iter()
@@ -448,5 +479,44 @@ fn write_value(value: ValueRef<'_>, out: &mut Vec<u8>) {
             }
             out.push(b']');
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+
+    thread_local! {
+        /// Plans made on this thread (each test runs on its own thread).
+        pub(super) static MADE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn event_with_label(name: &str) -> Event {
+        let mut event = Event::new("line".into(), Origin::default(), 0);
+        event.set_dynamic("labels", name, Value::Int(1));
+        event
+    }
+
+    #[test]
+    fn shapes_whose_hashes_share_their_low_bits_each_keep_their_plan() {
+        // Two shapes with hashes equal modulo 512 (one slot, when plans were kept in 512 slots
+        // by hash), written in turn: each plan is made once, not once per event.
+        let first = event_with_label("k0");
+        let own = own_count(&first);
+        let slot = shape_hash(&first, own) % 512;
+        let second = (1..100_000)
+            .map(|i| event_with_label(&format!("k{i}")))
+            .find(|e| shape_hash(e, own) % 512 == slot)
+            .expect("a second shape in the same slot");
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            write(&first, &mut out);
+            write(&second, &mut out);
+        }
+        assert_eq!(MADE.get(), 2, "one plan per shape");
+        assert!(String::from_utf8(out)
+            .unwrap()
+            .contains(r#""labels":{"k0":1}"#));
     }
 }
