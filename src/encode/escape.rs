@@ -183,6 +183,8 @@ fn copy_block<const N: usize>(bytes: &[u8], start: usize, len: usize, out: &mut 
 #[derive(Default)]
 pub(crate) struct EscapeMap {
     bits: Vec<u64>,
+    /// The text has control characters (escapes longer than one backslash).
+    controls: bool,
 }
 
 impl EscapeMap {
@@ -192,10 +194,11 @@ impl EscapeMap {
         self.bits.resize(text.len().div_ceil(64), 0);
         // Without control characters (a minimum the compiler computes many bytes at a time),
         // only quotes and backslashes need looking for.
-        if text.iter().fold(u8::MAX, |low, &b| low.min(b)) >= 0x20 {
-            self.fill(text, quote_or_backslash);
-        } else {
+        self.controls = text.iter().fold(u8::MAX, |low, &b| low.min(b)) < 0x20;
+        if self.controls {
             self.fill(text, flags);
+        } else {
+            self.fill(text, quote_or_backslash);
         }
     }
 
@@ -250,6 +253,9 @@ impl EscapeMap {
     /// Writes the inside of the mapped text's JSON string literal (without the quotes).
     pub(crate) fn write_body(&self, text: &str, out: &mut Vec<u8>) {
         let bytes = text.as_bytes();
+        if !self.controls {
+            return self.write_quoted_body(bytes, out);
+        }
         out.reserve(bytes.len() + 16);
         let mut run = 0;
         for (w, &bits) in self.bits.iter().enumerate() {
@@ -262,6 +268,52 @@ impl EscapeMap {
         }
         out.extend_from_slice(&bytes[run..]);
     }
+}
+
+impl EscapeMap {
+    /// [`EscapeMap::write_body`] of a text whose escapes are all one backslash before a quote or
+    /// a backslash (a JSON line has dozens of quotes): the output's length is known, so it is
+    /// sized once and written by position, with no capacity check per piece.
+    fn write_quoted_body(&self, bytes: &[u8], out: &mut Vec<u8>) {
+        let extra: usize = self.bits.iter().map(|w| w.count_ones() as usize).sum();
+        if extra == 0 {
+            out.extend_from_slice(bytes);
+            return;
+        }
+        let base = out.len();
+        out.resize(base + bytes.len() + extra, 0);
+        let dst = &mut out[base..];
+        let (mut run, mut at) = (0, 0);
+        for (w, &bits) in self.bits.iter().enumerate() {
+            let mut mask = bits;
+            while mask != 0 {
+                let i = w * 64 + mask.trailing_zeros() as usize;
+                mask &= mask - 1;
+                at = copy_into(bytes, run, i, dst, at);
+                dst[at] = b'\\';
+                at += 1;
+                // The quote or backslash itself goes out with the next run.
+                run = i;
+            }
+        }
+        copy_into(bytes, run, bytes.len(), dst, at);
+    }
+}
+
+/// Copies `bytes[start..end]` to `dst` at `at`; returns where it ends in `dst`. A short run is
+/// copied as a block of sixteen bytes when both sides have them: the bytes past the run are
+/// written again by what follows, as `dst` is written front to back to its end.
+#[inline]
+fn copy_into(bytes: &[u8], start: usize, end: usize, dst: &mut [u8], at: usize) -> usize {
+    let len = end - start;
+    if len <= 16 {
+        if let (Some(src), Some(block)) = (bytes.get(start..start + 16), dst.get_mut(at..at + 16)) {
+            block.copy_from_slice(src);
+            return at + len;
+        }
+    }
+    dst[at..at + len].copy_from_slice(&bytes[start..end]);
+    at + len
 }
 
 /// The high bits of a word's eight bytes (as [`flags`] sets them) gathered into the low eight
