@@ -184,13 +184,25 @@ fn attribute_starts(s: &str) -> bool {
     attribute_name_len(s).is_some()
 }
 
+/// The bytes of an attribute name: ASCII letters, digits and `_`.
+static NAME_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_';
+        b += 1;
+    }
+    table
+};
+
 /// The length of `Name` when `s` starts with `[Name=`.
 fn attribute_name_len(s: &str) -> Option<usize> {
     let rest = s.as_bytes().strip_prefix(b"[")?;
     let name_len = rest
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
-        .count();
+        .position(|&b| !NAME_BYTE[usize::from(b)])
+        .unwrap_or(rest.len());
     (name_len > 0 && rest.get(name_len) == Some(&b'=')).then_some(name_len)
 }
 
@@ -207,7 +219,10 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
     let mut rest = message;
     let last_attribute =
         memchr::memrchr_iter(b'[', message.as_bytes()).find(|&i| attribute_starts(&message[i..]));
-    while let Some(eq) = attribute_name_len(rest) {
+    // The name length of the attribute at the start of `rest`, when found while ending the
+    // previous value (each name is read once).
+    let mut next_name = attribute_name_len(rest);
+    while let Some(eq) = next_name.take() {
         let body = &rest[1..];
         let name = &body[..eq];
         let value_start = eq + 1;
@@ -218,7 +233,12 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
         for j in memchr::memchr_iter(b']', &body.as_bytes()[value_start..]) {
             let at = value_start + j;
             let next = &body[at + 1..];
-            if next.is_empty() || attribute_starts(next) {
+            if next.is_empty() {
+                end = Some(at);
+                break;
+            }
+            if let Some(len) = attribute_name_len(next) {
+                next_name = Some(len);
                 end = Some(at);
                 break;
             }
