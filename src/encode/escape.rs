@@ -268,9 +268,7 @@ impl EscapeMap {
         }
         out.extend_from_slice(&bytes[run..]);
     }
-}
 
-impl EscapeMap {
     /// [`EscapeMap::write_body`] of a text whose escapes are all one backslash before a quote or
     /// a backslash (a JSON line has dozens of quotes): the output's length is known, so it is
     /// sized once and written by position, with no capacity check per piece.
