@@ -233,12 +233,9 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
         for j in memchr::memchr_iter(b']', &body.as_bytes()[value_start..]) {
             let at = value_start + j;
             let next = &body[at + 1..];
-            if next.is_empty() {
-                end = Some(at);
-                break;
-            }
-            if let Some(len) = attribute_name_len(next) {
-                next_name = Some(len);
+            let following = attribute_name_len(next);
+            if next.is_empty() || following.is_some() {
+                next_name = following;
                 end = Some(at);
                 break;
             }
