@@ -113,7 +113,7 @@ fn bench(c: &mut Criterion) {
     let with_body = |docs: &[Vec<u8>], level: u32| -> usize {
         docs.chunks(BATCH)
             .map(|batch| {
-                let mut body = Body::new(true, Some(level), BATCH * 1100);
+                let mut body = Body::new(true, Some(level), BATCH * 1100, Vec::new());
                 for doc in batch {
                     body.buf().extend_from_slice(doc);
                     body.wrote().unwrap();
@@ -156,7 +156,7 @@ fn bench(c: &mut Criterion) {
         events
             .chunks(BATCH)
             .map(|batch| {
-                let mut body = Body::new(gzip, None, BATCH * 1100);
+                let mut body = Body::new(gzip, None, BATCH * 1100, Vec::new());
                 for event in batch {
                     auditship::encode::ndjson::line(event, body.buf());
                     body.wrote().unwrap();
@@ -183,7 +183,7 @@ fn bench(c: &mut Criterion) {
                 for event in batch {
                     auditship::encode::ndjson::line(event, &mut plain);
                 }
-                let mut body = Body::new(true, None, fixed.len());
+                let mut body = Body::new(true, None, fixed.len(), Vec::new());
                 body.buf().extend_from_slice(&fixed);
                 body.wrote().unwrap();
                 body.finish().unwrap().len() + plain.len()
@@ -211,7 +211,7 @@ fn freeing(c: &mut Criterion) {
             .map(|batch| {
                 let batch =
                     std::thread::scope(|s| s.spawn(|| batch.to_vec()).join()).unwrap_or_default();
-                let mut body = Body::new(true, None, BATCH * 1100);
+                let mut body = Body::new(true, None, BATCH * 1100, Vec::new());
                 if as_written {
                     for event in batch {
                         auditship::encode::ndjson::line(&event, body.buf());

@@ -68,12 +68,16 @@ impl BatchConfig {
     }
 }
 
+/// How long the input stays empty before the batcher says the sink is idle.
+pub const IDLE: Duration = Duration::from_secs(1);
+
 /// Gathers chunks into batches; a chunk larger than a batch is split (each part carries its
 /// own handles on the chunk's acknowledgement, so the chunk counts only when all parts did).
 pub struct Batcher {
     input: mpsc::Receiver<EventChunk>,
     limits: Limits,
     carry: Option<EventChunk>,
+    idle: Option<Box<dyn FnMut() + Send>>,
 }
 
 impl Batcher {
@@ -84,6 +88,28 @@ impl Batcher {
             input,
             limits,
             carry: None,
+            idle: None,
+        }
+    }
+
+    /// Calls `idle` each time the input stayed empty for [`IDLE`] while no batch was open.
+    #[must_use]
+    pub fn when_idle(mut self, idle: impl FnMut() + Send + 'static) -> Self {
+        self.idle = Some(Box::new(idle));
+        self
+    }
+
+    /// The next chunk, saying so each [`IDLE`] it does not come.
+    async fn first(&mut self) -> Option<EventChunk> {
+        let Some(idle) = &mut self.idle else {
+            return self.input.recv().await;
+        };
+        loop {
+            // `recv` is cancel-safe: a timeout loses no chunk.
+            match tokio::time::timeout(IDLE, self.input.recv()).await {
+                Ok(chunk) => return chunk,
+                Err(_) => idle(),
+            }
         }
     }
 
@@ -92,7 +118,7 @@ impl Batcher {
     pub async fn next(&mut self) -> Option<(Vec<Event>, Acks)> {
         let first = match self.carry.take() {
             Some(chunk) => chunk,
-            None => self.input.recv().await?,
+            None => self.first().await?,
         };
         // When this agent read it: the chunk's stamp, else the first event's `event.created`.
         let read = first
@@ -265,5 +291,32 @@ mod tests {
         .unwrap();
         let next = tokio::time::timeout(std::time::Duration::from_secs(1), b.next()).await;
         assert!(next.is_err(), "the batch must wait for its timeout");
+    }
+
+    #[tokio::test]
+    async fn an_empty_input_says_the_sink_is_idle_each_second_until_a_chunk_comes() {
+        let (tx, rx) = mpsc::channel(4);
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&calls);
+        let mut b = five_second_batcher(rx).when_idle(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let waited = tokio::time::timeout(IDLE * 5 / 2, b.next()).await;
+        assert!(waited.is_err(), "no batch without events");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // An event read 6 s ago: its batch goes at once, and the waiting counts nothing more.
+        let old = crate::time::now_ms() - 6_000;
+        tx.send(EventChunk::new(
+            vec![Event::new("e".into(), Origin::default(), old)],
+            Acks::none(),
+        ))
+        .await
+        .unwrap();
+        let (events, _) = tokio::time::timeout(IDLE / 2, b.next())
+            .await
+            .expect("the waiting chunk is taken")
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

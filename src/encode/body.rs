@@ -9,18 +9,40 @@ use std::io::Write as _;
 /// Uncompressed bytes gathered before they are handed to the compressor.
 const PIECE: usize = 64 * 1024;
 
-/// The uncompressed bytes per event of a sink's latest body, so that the next body is
-/// allocated at about its size: no regrowth (which copies everything written so far and, for a
-/// plain body, leaves up to half of it unused).
-#[derive(Debug, Default)]
-pub struct SizeHint(std::sync::atomic::AtomicUsize);
+/// Buffers a sink keeps for its next bodies, at most this many per request in flight (and
+/// one being written).
+const KEPT_PER_REQUEST: usize = 1;
 
-impl SizeHint {
+/// What a sink keeps from one request body to the next: the uncompressed bytes per event of
+/// its latest body, so that the next is allocated at about its size (no regrowth, which copies
+/// everything written so far and, for a plain body, leaves up to half of it unused); and the
+/// buffers of bodies sent, so that a busy sink writes into the same few buffers instead of
+/// allocating one per batch. Freed, a body's megabyte stays resident as the allocator's dirty
+/// pages until it decays: at hundreds of bodies a second, that was most of the uncompressed
+/// path's peak RSS. Kept buffers are let go of when the sink is idle ([`Bodies::release`]).
+#[derive(Debug)]
+pub struct Bodies {
+    per_event: std::sync::atomic::AtomicUsize,
+    free: std::sync::Mutex<Vec<Vec<u8>>>,
+    keep: usize,
+}
+
+impl Bodies {
+    /// A store for a sink with `concurrency` requests in flight at once.
+    #[must_use]
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            per_event: std::sync::atomic::AtomicUsize::new(0),
+            free: std::sync::Mutex::new(Vec::new()),
+            keep: (concurrency + 1) * KEPT_PER_REQUEST,
+        }
+    }
+
     /// About the bytes `events` events take (1 KiB each until a body was measured), with a
     /// sixteenth to spare.
     #[must_use]
     pub fn bytes_for(&self, events: usize) -> usize {
-        let per = match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+        let per = match self.per_event.load(std::sync::atomic::Ordering::Relaxed) {
             0 => 1024,
             n => n,
         };
@@ -30,9 +52,83 @@ impl SizeHint {
     /// Remembers that `events` events took `bytes` uncompressed bytes.
     pub fn learn(&self, events: usize, bytes: usize) {
         if let Some(per) = bytes.checked_div(events) {
-            self.0.store(per, std::sync::atomic::Ordering::Relaxed);
+            self.per_event
+                .store(per, std::sync::atomic::Ordering::Relaxed);
         }
     }
+
+    /// A kept buffer (empty; any capacity), or a new one.
+    #[must_use]
+    pub fn take(&self) -> Vec<u8> {
+        self.lock().pop().unwrap_or_default()
+    }
+
+    /// `bytes` as a body to send; its buffer comes back to this store when the last copy of
+    /// the body is dropped.
+    #[must_use]
+    pub fn send(self: &std::sync::Arc<Self>, bytes: Vec<u8>) -> bytes::Bytes {
+        bytes::Bytes::from_owner(Sent {
+            bytes,
+            home: std::sync::Arc::downgrade(self),
+        })
+    }
+
+    /// Lets go of every kept buffer.
+    pub fn release(&self) {
+        drop(std::mem::take(&mut *self.lock()));
+    }
+
+    /// Buffers kept now.
+    #[must_use]
+    pub fn kept(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut free = self.lock();
+        if free.len() < self.keep {
+            free.push(buffer);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<u8>>> {
+        // A panic while the list was held leaves it whole: a list of buffers has no invariant.
+        self.free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A body's bytes while it is sent; its buffer goes back to the store on drop.
+struct Sent {
+    bytes: Vec<u8>,
+    home: std::sync::Weak<Bodies>,
+}
+
+impl AsRef<[u8]> for Sent {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        if let Some(home) = self.home.upgrade() {
+            home.give_back(std::mem::take(&mut self.bytes));
+        }
+    }
+}
+
+/// `buffer` emptied, with room for `need` bytes; a buffer more than twice as large is let go
+/// of (a kept buffer from an unusually large body would otherwise stay that large).
+fn sized(mut buffer: Vec<u8>, need: usize) -> Vec<u8> {
+    if buffer.capacity() > 2 * need.max(PIECE) {
+        buffer = Vec::new();
+    }
+    buffer.clear();
+    buffer.reserve_exact(need);
+    buffer
 }
 
 /// A body being written.
@@ -60,8 +156,7 @@ enum Encoder {
 }
 
 impl Encoder {
-    fn new(level: u32, capacity: usize) -> Self {
-        let out = Vec::with_capacity(capacity);
+    fn new(level: u32, out: Vec<u8>) -> Self {
         match level {
             0..=3 => {
                 let level = match level {
@@ -123,18 +218,19 @@ fn clear_vector_upper_state() {
 }
 
 impl Body {
-    /// A body for about `estimate` uncompressed bytes; gzip at `level` (0–9; `None`: 1, the
-    /// fastest that compresses) when `gzip`.
+    /// A body for about `estimate` uncompressed bytes, written into `buffer` (any capacity:
+    /// it is sized here); gzip at `level` (0–9; `None`: 1, the fastest that compresses) when
+    /// `gzip`.
     #[must_use]
-    pub fn new(gzip: bool, level: Option<u32>, estimate: usize) -> Self {
+    pub fn new(gzip: bool, level: Option<u32>, estimate: usize, buffer: Vec<u8>) -> Self {
         if gzip {
             Body::Gzip(Box::new(Gzip {
-                encoder: Encoder::new(level.unwrap_or(1), estimate / 6),
+                encoder: Encoder::new(level.unwrap_or(1), sized(buffer, estimate / 6)),
                 piece: Vec::with_capacity(PIECE + 4096),
                 compressed_in: 0,
             }))
         } else {
-            Body::Plain(Vec::with_capacity(estimate))
+            Body::Plain(sized(buffer, estimate))
         }
     }
 
@@ -194,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_body_sized_from_the_last_one_is_never_regrown() {
-        let hint = SizeHint::default();
+        let hint = Bodies::new(1);
         assert_eq!(
             hint.bytes_for(10),
             10 * 1088,
@@ -202,7 +298,7 @@ mod tests {
         );
         let line = [b'x'; 1500];
         for round in 0..2 {
-            let mut body = Body::new(false, None, hint.bytes_for(1000));
+            let mut body = Body::new(false, None, hint.bytes_for(1000), Vec::new());
             let capacity = body.buf().capacity();
             for _ in 0..1000 {
                 body.buf().extend_from_slice(&line);
@@ -214,7 +310,7 @@ mod tests {
             hint.learn(1000, body.written());
             assert_eq!(body.written(), 1_500_000);
         }
-        let mut gz = Body::new(true, None, 100);
+        let mut gz = Body::new(true, None, 100, Vec::new());
         gz.buf().extend_from_slice(&vec![b'y'; 100_000]);
         gz.wrote().unwrap();
         gz.buf().extend_from_slice(b"z");
@@ -229,7 +325,7 @@ mod tests {
     fn gzip_bodies_written_in_pieces_decode_to_what_was_written_at_every_level() {
         use std::io::Read as _;
         for level in [None, Some(0), Some(1), Some(2), Some(3), Some(6), Some(9)] {
-            let mut body = Body::new(true, level, 1000);
+            let mut body = Body::new(true, level, 1000, Vec::new());
             let mut expected = Vec::new();
             for i in 0..20_000 {
                 let line = format!("{{\"n\":{i},\"text\":\"line {i} of the body\"}}\n");
@@ -249,15 +345,45 @@ mod tests {
             assert_eq!(decoded, expected, "level {level:?}");
         }
         // An empty compressed body is still a whole gzip stream.
-        let empty = Body::new(true, None, 10).finish().unwrap();
+        let empty = Body::new(true, None, 10, Vec::new()).finish().unwrap();
         let mut decoded = Vec::new();
         flate2::read::GzDecoder::new(&empty[..])
             .read_to_end(&mut decoded)
             .unwrap();
         assert!(decoded.is_empty());
-        let mut plain = Body::new(false, None, 10);
+        let mut plain = Body::new(false, None, 10, Vec::new());
         plain.buf().extend_from_slice(b"abc");
         plain.wrote().unwrap();
         assert_eq!(plain.finish().unwrap(), b"abc");
+    }
+
+    #[test]
+    fn a_sent_bodys_buffer_is_written_into_again_and_idle_buffers_are_let_go_of() {
+        let bodies = std::sync::Arc::new(Bodies::new(1));
+        let mut body = Body::new(false, None, 4096, bodies.take());
+        body.buf().extend_from_slice(b"first");
+        let sent = bodies.send(body.finish().unwrap());
+        let at = sent.as_ptr();
+        let retry = sent.clone();
+        drop(sent);
+        assert_eq!(bodies.kept(), 0, "a copy is still being sent");
+        drop(retry);
+        assert_eq!(bodies.kept(), 1);
+        let mut again = Body::new(false, None, 4096, bodies.take());
+        assert!(again.buf().is_empty(), "handed back empty");
+        again.buf().extend_from_slice(b"second");
+        let second = bodies.send(again.finish().unwrap());
+        assert_eq!(second.as_ptr(), at, "the same buffer");
+        assert_eq!(&second[..], b"second");
+        // At most one per request in flight and one being written are kept.
+        let many: Vec<_> = (0..5).map(|i| bodies.send(vec![b'x'; 100 + i])).collect();
+        drop((second, many));
+        assert_eq!(bodies.kept(), 2);
+        bodies.release();
+        assert_eq!(bodies.kept(), 0);
+        // A buffer far larger than the next body needs is not kept for it.
+        let big = Vec::with_capacity(8 * PIECE);
+        let small = Body::new(false, None, 100, big);
+        assert!(matches!(small, Body::Plain(ref v) if v.capacity() < 2 * PIECE));
     }
 }

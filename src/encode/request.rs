@@ -7,7 +7,7 @@
 use std::io::Read as _;
 use std::sync::Arc;
 
-use super::body::Body;
+use super::body::{Bodies, Body};
 use crate::event::Event;
 
 /// How records are joined into a body.
@@ -58,19 +58,27 @@ pub struct Shape {
 pub struct Writer {
     shape: Shape,
     body: Body,
+    bodies: Arc<Bodies>,
     /// Where each record ends in the uncompressed body.
     ends: Vec<usize>,
 }
 
 impl Writer {
-    /// A body of `shape` for about `estimate` uncompressed bytes and `records` records.
+    /// A body of `shape` for about `estimate` uncompressed bytes and `records` records,
+    /// written into one of `bodies`' buffers.
     #[must_use]
-    pub fn new(shape: Shape, estimate: usize, records: usize) -> Self {
-        let mut body = Body::new(shape.gzip.is_some(), shape.gzip.flatten(), estimate);
+    pub fn new(shape: Shape, estimate: usize, records: usize, bodies: &Arc<Bodies>) -> Self {
+        let mut body = Body::new(
+            shape.gzip.is_some(),
+            shape.gzip.flatten(),
+            estimate,
+            bodies.take(),
+        );
         body.buf().extend_from_slice(shape.framing.open());
         Self {
             shape,
             body,
+            bodies: Arc::clone(bodies),
             ends: Vec::with_capacity(records),
         }
     }
@@ -110,10 +118,11 @@ impl Writer {
             .extend_from_slice(self.shape.framing.close());
         let plain_len = self.body.written();
         Ok(Encoded {
-            body: self.body.finish()?.into(),
+            body: self.bodies.send(self.body.finish()?),
             plain_len,
             ends: self.ends,
             shape: self.shape,
+            bodies: self.bodies,
         })
     }
 }
@@ -127,6 +136,8 @@ pub struct Encoded {
     plain_len: usize,
     ends: Vec<usize>,
     shape: Shape,
+    /// Where bodies made of its records take their buffers.
+    bodies: Arc<Bodies>,
 }
 
 impl Encoded {
@@ -187,7 +198,7 @@ impl Encoded {
     pub fn subset(&self, which: &[usize]) -> std::io::Result<Encoded> {
         let plain = self.plain()?;
         let estimate = which.iter().map(|&i| self.range(i).len()).sum::<usize>() + 2;
-        let mut writer = Writer::new(self.shape, estimate, which.len());
+        let mut writer = Writer::new(self.shape, estimate, which.len(), &self.bodies);
         for &i in which {
             writer.record().extend_from_slice(&plain[self.range(i)]);
             writer.end_record()?;
@@ -230,7 +241,7 @@ mod tests {
     use super::*;
 
     fn body(shape: Shape, docs: &[&str]) -> Encoded {
-        let mut w = Writer::new(shape, 10, docs.len());
+        let mut w = Writer::new(shape, 10, docs.len(), &Arc::new(Bodies::new(1)));
         for (i, doc) in docs.iter().enumerate() {
             let out = w.record();
             if shape.action_line {

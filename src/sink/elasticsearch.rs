@@ -22,7 +22,7 @@ use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
 use crate::dead_letter::DeadLetter;
-use crate::encode::body::SizeHint;
+use crate::encode::body::Bodies;
 use crate::encode::request::{Encoded, Framing, Shape, Writer};
 use crate::event::{write_json_str, Event, ValueRef};
 use crate::parse::tape::{self, Kind, Val};
@@ -77,6 +77,12 @@ pub struct ElasticsearchSinkConfig {
 }
 
 impl ElasticsearchSinkConfig {
+    /// Requests in flight at once.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.unwrap_or(4).max(1)
+    }
+
     /// Problems the types cannot catch: `(key, message)`.
     #[must_use]
     pub fn check(&self) -> Vec<(&'static str, String)> {
@@ -182,8 +188,8 @@ pub struct ElasticsearchSink {
     client: reqwest::Client,
     config: Arc<ElasticsearchSinkConfig>,
     next: Arc<AtomicUsize>,
-    /// The size of recent bodies per document, shared by the sink's deliveries.
-    size_hint: Arc<SizeHint>,
+    /// Body sizes and buffers, shared by the sink's deliveries.
+    bodies: Arc<Bodies>,
     dead_letter: Arc<DeadLetter>,
     /// Bytes of bulk requests answered 2xx, not yet counted.
     sent: u64,
@@ -212,7 +218,7 @@ impl ElasticsearchSink {
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
             next: Arc::new(AtomicUsize::new(0)),
-            size_hint: Arc::default(),
+            bodies: Arc::new(Bodies::new(config.concurrency())),
             dead_letter,
             sent: 0,
         })
@@ -221,7 +227,7 @@ impl ElasticsearchSink {
     /// Requests in flight at once.
     #[must_use]
     pub fn concurrency(&self) -> usize {
-        self.config.concurrency.unwrap_or(4).max(1)
+        self.config.concurrency()
     }
 
     fn endpoint(&self) -> &str {
@@ -298,7 +304,7 @@ impl ElasticsearchSink {
                 .then_some(self.config.compression_level),
             action_line: true,
         };
-        let mut body = Writer::new(shape, self.size_hint.bytes_for(count), count);
+        let mut body = Writer::new(shape, self.bodies.bytes_for(count), count, &self.bodies);
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
         let mut last: Option<(i64, Vec<u8>)> = None;
@@ -327,7 +333,7 @@ impl ElasticsearchSink {
             crate::encode::ndjson::line(event, out);
             body.end_record()?;
         }
-        self.size_hint.learn(count, body.written());
+        self.bodies.learn(count, body.written());
         body.finish()
     }
 
@@ -539,6 +545,10 @@ fn errors_first(b: &[u8]) -> Option<bool> {
 impl Sink for ElasticsearchSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
         super::deliver_by_encoding(self, events).await
+    }
+
+    fn idle(&self) {
+        self.bodies.release();
     }
 
     fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {

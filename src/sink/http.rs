@@ -17,7 +17,7 @@ use super::{Sink, SinkError};
 use crate::ack::Settlement;
 use crate::batch::BatchConfig;
 use crate::config::units::Span;
-use crate::encode::body::SizeHint;
+use crate::encode::body::Bodies;
 use crate::encode::request::{Encoded, Framing, Shape, Writer};
 use crate::event::Event;
 
@@ -166,6 +166,12 @@ impl TlsConfig {
 }
 
 impl HttpSinkConfig {
+    /// Requests in flight at once.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.concurrency.unwrap_or(4).max(1)
+    }
+
     /// Problems the types cannot catch: `(key, message)`.
     #[must_use]
     pub fn check(&self) -> Vec<(&'static str, String)> {
@@ -186,8 +192,8 @@ pub struct HttpSink {
     client: reqwest::Client,
     config: Arc<HttpSinkConfig>,
     sent: u64,
-    /// The size of recent bodies per event, shared by the sink's deliveries.
-    size_hint: Arc<SizeHint>,
+    /// Body sizes and buffers, shared by the sink's deliveries.
+    bodies: Arc<Bodies>,
 }
 
 /// Builds the HTTP client for `tls`, `timeout` (shared by the http and elasticsearch sinks).
@@ -330,14 +336,14 @@ impl HttpSink {
             client: client(&config.tls, timeout)?,
             config: Arc::new(config.clone()),
             sent: 0,
-            size_hint: Arc::default(),
+            bodies: Arc::new(Bodies::new(config.concurrency())),
         })
     }
 
     /// Requests in flight at once.
     #[must_use]
     pub fn concurrency(&self) -> usize {
-        self.config.concurrency.unwrap_or(4).max(1)
+        self.config.concurrency()
     }
 
     /// The body for `events`: ndjson lines or one JSON array, compressed when configured.
@@ -353,7 +359,7 @@ impl HttpSink {
                 .then_some(self.config.compression_level),
             action_line: false,
         };
-        let mut body = Writer::new(shape, self.size_hint.bytes_for(count), count);
+        let mut body = Writer::new(shape, self.bodies.bytes_for(count), count, &self.bodies);
         for e in events {
             let e = e.borrow();
             let out = body.record();
@@ -364,7 +370,7 @@ impl HttpSink {
             }
             body.end_record()?;
         }
-        self.size_hint.learn(count, body.written());
+        self.bodies.learn(count, body.written());
         body.finish()
     }
 }
@@ -372,6 +378,10 @@ impl HttpSink {
 impl Sink for HttpSink {
     async fn deliver(&mut self, events: &[Event]) -> Result<Settlement, SinkError> {
         super::deliver_by_encoding(self, events).await
+    }
+
+    fn idle(&self) {
+        self.bodies.release();
     }
 
     fn encode(&self, events: &[Event]) -> Option<std::io::Result<Encoded>> {

@@ -150,6 +150,10 @@ pub trait Sink: Send {
         }
     }
 
+    /// Called when the sink had nothing to send for [`crate::batch::IDLE`]: lets go of memory
+    /// kept for its next batch.
+    fn idle(&self) {}
+
     /// Delivers a body made by [`Sink::encode`]; `Ok` says how its records were settled.
     fn deliver_encoded(
         &mut self,
@@ -380,7 +384,9 @@ pub async fn drive<S: Sink + Clone + 'static>(
     concurrency: usize,
     ctx: SinkContext,
 ) -> Result<(), SinkError> {
-    let mut batches = Batcher::new(input, limits.within(ctx.budget.as_ref()));
+    let idle = sink.clone();
+    let mut batches =
+        Batcher::new(input, limits.within(ctx.budget.as_ref())).when_idle(move || idle.idle());
     let mut in_flight: tokio::task::JoinSet<Result<(), SinkError>> = tokio::task::JoinSet::new();
     let mut failed: Option<SinkError> = None;
     loop {
