@@ -1,7 +1,8 @@
 //! JSON strings read as slices of the line they came from, not copies: serde's `borrow`
 //! attribute borrows a `Cow<str>` field but not one inside an `Option` or a map
-//! (serde-rs/serde#1497), which it always copies into a new `String`. These readers borrow
-//! every string that has no escape in it, and unescape only those that do.
+//! (serde-rs/serde#1497), which it always copies into a new `String`. [`Text`] (a field's
+//! type: `#[serde(borrow)] name: Option<Text<'a>>`) and the map reader borrow every string
+//! that has no escape in it, and unescape only those that do.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -9,11 +10,27 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 /// A string of the input: borrowed when it needed no unescaping.
-struct Text<'a>(Cow<'a, str>);
+#[derive(Debug)]
+pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
-impl<'de> Deserialize<'de> for Text<'de> {
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'a> From<Text<'a>> for Cow<'a, str> {
+    fn from(text: Text<'a>) -> Self {
+        text.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(TextVisitor)
+        let text: Text<'de> = d.deserialize_str(TextVisitor)?;
+        Ok(text)
     }
 }
 
@@ -37,12 +54,6 @@ impl<'de> Visitor<'de> for TextVisitor {
     fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
         Ok(Text(Cow::Owned(v)))
     }
-}
-
-/// For `#[serde(default, borrow, deserialize_with = "...::option")]` on an
-/// `Option<Cow<'a, str>>`: `null` is `None`, as before.
-pub(crate) fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
-    Ok(Option::<Text<'de>>::deserialize(d)?.map(|t| t.0))
 }
 
 /// An object of strings (or `null`s) by key, in key order, a key given twice keeping its last
@@ -73,9 +84,10 @@ impl<'a> IntoIterator for StringMap<'a> {
     }
 }
 
-impl<'de> Deserialize<'de> for StringMap<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for StringMap<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(MapVisitor)
+        let map: StringMap<'de> = d.deserialize_map(MapVisitor)?;
+        Ok(map)
     }
 }
 
@@ -102,23 +114,15 @@ impl<'de> Visitor<'de> for MapVisitor {
     }
 }
 
-/// For an `Option<StringMap>` field: keys and values borrowed; a key given twice keeps its
-/// last value, as before.
-pub(crate) fn string_map<'de, D: Deserializer<'de>>(
-    d: D,
-) -> Result<Option<StringMap<'de>>, D::Error> {
-    Option::<StringMap<'de>>::deserialize(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[derive(serde::Deserialize)]
     struct Row<'a> {
-        #[serde(default, borrow, deserialize_with = "option")]
-        name: Option<Cow<'a, str>>,
-        #[serde(default, borrow, deserialize_with = "string_map")]
+        #[serde(borrow)]
+        name: Option<Text<'a>>,
+        #[serde(borrow)]
         details: Option<StringMap<'a>>,
     }
 
@@ -126,7 +130,7 @@ mod tests {
     fn strings_are_borrowed_unless_escaped_and_null_or_missing_is_none() {
         let line = r#"{"name":"alice","details":{"k":"v","e":"a\tb","n":null,"k":"last"}}"#;
         let row: Row<'_> = serde_json::from_str(line).unwrap();
-        assert!(matches!(row.name, Some(Cow::Borrowed("alice"))));
+        assert!(matches!(row.name, Some(Text(Cow::Borrowed("alice")))));
         let details = row.details.unwrap();
         assert!(matches!(
             details.get("k"),

@@ -14,6 +14,7 @@ use nom::IResult;
 use serde::Deserialize;
 use smallvec::SmallVec;
 
+use super::borrow::Text;
 use super::draft::Draft;
 use super::until;
 use super::zone::{to_local, to_utc, Reading};
@@ -474,7 +475,8 @@ fn truncate(s: &str) -> &str {
 }
 
 /// A present value: `null` (quoted or not) and empty mean absent.
-fn present(value: Cow<'_, str>) -> Option<Cow<'_, str>> {
+fn present<'a>(value: impl Into<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    let value = value.into();
     (!value.is_empty() && value != "null").then_some(value)
 }
 
@@ -519,122 +521,87 @@ impl<'a> Record<'a> {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Json<'a> {
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
     time: Option<i64>,
-    #[serde(
-        default,
-        rename = "type",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    operation_type: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    realm_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    realm_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    client_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    session_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    ip_address: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    error: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    resource_type: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    resource_path: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    representation: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::string_map")]
+    #[serde(rename = "type", borrow)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow)]
+    operation_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    realm_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    realm_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    client_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    session_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    ip_address: Option<Text<'a>>,
+    #[serde(borrow)]
+    error: Option<Text<'a>>,
+    #[serde(borrow)]
+    resource_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    resource_path: Option<Text<'a>>,
+    #[serde(borrow)]
+    representation: Option<Text<'a>>,
+    #[serde(borrow)]
     details: Option<super::borrow::StringMap<'a>>,
     #[serde(borrow)]
     auth_details: Option<AuthDetails<'a>>,
     // JSON log layouts (default and ECS field names).
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    timestamp: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "@timestamp",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    at_timestamp: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    logger_name: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "log.logger",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    log_logger: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    level: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "log.level",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    log_level: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    message: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    thread_name: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "process.thread.name",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    process_thread_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    host_name: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "host.hostname",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    host_hostname: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    stack_trace: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Text<'a>>,
+    #[serde(rename = "@timestamp", borrow)]
+    at_timestamp: Option<Text<'a>>,
+    #[serde(borrow)]
+    logger_name: Option<Text<'a>>,
+    #[serde(rename = "log.logger", borrow)]
+    log_logger: Option<Text<'a>>,
+    #[serde(borrow)]
+    level: Option<Text<'a>>,
+    #[serde(rename = "log.level", borrow)]
+    log_level: Option<Text<'a>>,
+    #[serde(borrow)]
+    message: Option<Text<'a>>,
+    #[serde(borrow)]
+    thread_name: Option<Text<'a>>,
+    #[serde(rename = "process.thread.name", borrow)]
+    process_thread_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    host_name: Option<Text<'a>>,
+    #[serde(rename = "host.hostname", borrow)]
+    host_hostname: Option<Text<'a>>,
+    #[serde(borrow)]
+    stack_trace: Option<Text<'a>>,
     sequence: Option<i64>,
     #[serde(rename = "event.sequence")]
     event_sequence: Option<i64>,
     process_id: Option<i64>,
     #[serde(rename = "process.pid")]
     process_pid: Option<i64>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    process_name: Option<Cow<'a, str>>,
-    #[serde(
-        default,
-        rename = "process.name",
-        borrow,
-        deserialize_with = "super::borrow::option"
-    )]
-    process_name_ecs: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    process_name: Option<Text<'a>>,
+    #[serde(rename = "process.name", borrow)]
+    process_name_ecs: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AuthDetails<'a> {
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    realm_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    realm_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    client_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    user_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    ip_address: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    realm_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    realm_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    client_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    ip_address: Option<Text<'a>>,
 }
 
 fn json_record(line: &str) -> Result<(Draft, Times), String> {
@@ -691,32 +658,32 @@ fn json_record(line: &str) -> Result<(Draft, Times), String> {
     };
     d.timestamp = Some(time);
     let mut r = Record {
-        id: j.id,
+        id: j.id.map(Cow::from),
         error: j.error.and_then(present),
-        representation: j.representation,
+        representation: j.representation.map(Cow::from),
         ..Record::default()
     };
     if let Some(op) = j.operation_type {
         r.admin = true;
-        r.kind = Some(op);
-        r.resource_path = j.resource_path;
-        r.resource_type = j.resource_type.or_else(|| {
+        r.kind = Some(op.into());
+        r.resource_path = j.resource_path.map(Cow::from);
+        r.resource_type = j.resource_type.map(Cow::from).or_else(|| {
             r.resource_path
                 .as_deref()
                 .map(|p| Cow::Borrowed(resource_from_path(p)))
         });
-        r.target_realm = j.realm_id;
+        r.target_realm = j.realm_id.map(Cow::from);
         if let Some(a) = j.auth_details {
-            r.realm_id = a.realm_id;
-            r.realm_name = a.realm_name;
+            r.realm_id = a.realm_id.map(Cow::from);
+            r.realm_name = a.realm_name.map(Cow::from);
             r.client_id = a.client_id.and_then(present);
             r.user_id = a.user_id.and_then(present);
             r.ip_address = a.ip_address.and_then(present);
         }
     } else if let Some(kind) = j.kind {
-        r.kind = Some(kind);
-        r.realm_id = j.realm_id;
-        r.realm_name = j.realm_name;
+        r.kind = Some(kind.into());
+        r.realm_id = j.realm_id.map(Cow::from);
+        r.realm_name = j.realm_name.map(Cow::from);
         r.client_id = j.client_id.and_then(present);
         r.user_id = j.user_id.and_then(present);
         r.session_id = j.session_id.and_then(present);
@@ -1151,11 +1118,14 @@ mod tests {
     fn json_values_without_escapes_are_slices_of_the_line() {
         let line = r#"{"type":"LOGIN","realmId":"corp","ipAddress":"10.0.0.1","error":"a\"b","details":{"username":"alice","code_id":"x\ny"}}"#;
         let j: Json<'_> = serde_json::from_str(line).unwrap();
-        assert!(matches!(j.kind, Some(Cow::Borrowed("LOGIN"))));
-        assert!(matches!(j.realm_id, Some(Cow::Borrowed("corp"))));
-        assert!(matches!(j.ip_address, Some(Cow::Borrowed("10.0.0.1"))));
+        assert!(matches!(j.kind, Some(Text(Cow::Borrowed("LOGIN")))));
+        assert!(matches!(j.realm_id, Some(Text(Cow::Borrowed("corp")))));
+        assert!(matches!(
+            j.ip_address,
+            Some(Text(Cow::Borrowed("10.0.0.1")))
+        ));
         // A value with an escape cannot be a slice: it is unescaped into its own string.
-        assert!(matches!(&j.error, Some(Cow::Owned(s)) if s == "a\"b"));
+        assert!(matches!(&j.error, Some(Text(Cow::Owned(s))) if s == "a\"b"));
         let details = j.details.unwrap();
         let (key, value) = details.iter().find(|(k, _)| *k == "username").unwrap();
         assert!(matches!(key, Cow::Borrowed(_)));

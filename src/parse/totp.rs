@@ -4,10 +4,9 @@
 //! RFC 3339 string. `ip_address` may be an `X-Forwarded-For` chain: the first address is
 //! `source.ip`, the chain is kept in `totp.ip_chain`, and a chain is tagged as spoofable.
 
-use std::borrow::Cow;
-
 use serde::Deserialize;
 
+use super::borrow::Text;
 use super::draft::Draft;
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
@@ -21,18 +20,18 @@ pub struct TotpParser;
 #[derive(Deserialize)]
 struct Row<'a> {
     id: Option<serde_json::Value>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    username: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    action: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    resource: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    details: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    ip_address: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "super::borrow::option")]
-    user_agent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    username: Option<Text<'a>>,
+    #[serde(borrow)]
+    action: Option<Text<'a>>,
+    #[serde(borrow)]
+    resource: Option<Text<'a>>,
+    #[serde(borrow)]
+    details: Option<Text<'a>>,
+    #[serde(borrow)]
+    ip_address: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_agent: Option<Text<'a>>,
     timestamp: Option<serde_json::Value>,
 }
 
