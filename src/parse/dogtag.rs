@@ -6,11 +6,7 @@
 //! or by the end of the record. A value with a newline continues on the next physical line,
 //! which does not start with the prefix; such lines are joined to their record.
 
-use nom::bytes::complete::{tag, take_while1};
-use nom::IResult;
-
 use super::draft::Draft;
-use super::until;
 use super::{failure, Parser};
 use crate::event::{Event, Origin};
 use crate::normalize::dogtag::{
@@ -127,7 +123,7 @@ impl Parser for DogtagParser {
     }
 
     fn starts_record(&self, line: &str) -> bool {
-        prefix(line).is_ok() || line.starts_with("[AuditEvent=")
+        prefix(line).is_some() || line.starts_with("[AuditEvent=")
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -154,29 +150,47 @@ struct Prefix<'a> {
     message: &'a str,
 }
 
-fn prefix(line: &str) -> Result<Prefix<'_>, nom::Err<nom::error::Error<&str>>> {
-    fn inner(i: &str) -> IResult<&str, Prefix<'_>> {
-        let (i, pid) = take_while1(|c: char| c.is_ascii_digit())(i)?;
-        let (i, _) = tag(".")(i)?;
-        let (i, thread) = until(" - [")(i)?;
-        let (i, _) = tag(" - [")(i)?;
-        let (i, stamp) = until("]")(i)?;
-        let (i, _) = tag("] [")(i)?;
-        let (i, _source) = take_while1(|c: char| c.is_ascii_digit())(i)?;
-        let (i, _) = tag("] [")(i)?;
-        let (i, _level) = take_while1(|c: char| c.is_ascii_digit())(i)?;
-        let (i, _) = tag("] ")(i)?;
-        Ok((
-            "",
-            Prefix {
-                pid,
-                thread,
-                stamp,
-                message: i,
-            },
-        ))
+/// The prefix of `line`, `None` when it has none. Read byte by byte: the file reader reads
+/// it for every line ([`Parser::starts_record`]) and the parse worker again; with nom's
+/// combinators it took about 460 instructions a line, now about 330 (callgrind, TPS lines).
+fn prefix(line: &str) -> Option<Prefix<'_>> {
+    let bytes = line.as_bytes();
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
+    let pid = digits(0);
+    if pid == 0 || bytes.get(pid) != Some(&b'.') {
+        return None;
     }
-    inner(line).map(|(_, p)| p)
+    let thread_at = pid + 1;
+    let thread_end = thread_at + super::find(&line[thread_at..], " - [")?;
+    let stamp_at = thread_end + " - [".len();
+    let stamp_end = stamp_at + memchr::memchr(b']', &bytes[stamp_at..])?;
+    // `] [source] [level] `, each a run of digits.
+    let mut at = stamp_end;
+    for _ in 0..2 {
+        if !bytes[at..].starts_with(b"] [") {
+            return None;
+        }
+        at += "] [".len();
+        let n = digits(at);
+        if n == 0 {
+            return None;
+        }
+        at += n;
+    }
+    if !bytes[at..].starts_with(b"] ") {
+        return None;
+    }
+    Some(Prefix {
+        pid: &line[..pid],
+        thread: &line[thread_at..thread_end],
+        stamp: &line[stamp_at..stamp_end],
+        message: &line[at + "] ".len()..],
+    })
 }
 
 /// Whether `s` starts with `[Name=`.
@@ -300,7 +314,7 @@ impl DogtagParser {
             d.tag("audit_no_timestamp");
             line
         } else {
-            let p = prefix(line).map_err(|_| {
+            let p = prefix(line).ok_or_else(|| {
                 "not a Dogtag signed audit line (expected `pid.thread - [time] [14] [6] [AuditEvent=...]`)"
                     .to_owned()
             })?;
@@ -513,6 +527,72 @@ fn redact(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prefix as nom's combinators read it (the reader before the byte-by-byte one).
+    fn prefix_by_nom(line: &str) -> Option<(&str, &str, &str, &str)> {
+        use nom::bytes::complete::{tag, take_while1};
+        fn digits(i: &str) -> nom::IResult<&str, &str> {
+            take_while1(|c: char| c.is_ascii_digit())(i)
+        }
+        let until = crate::parse::until;
+        let inner = |i| -> nom::IResult<&str, (&str, &str, &str, &str)> {
+            let (i, pid) = digits(i)?;
+            let (i, _) = tag(".")(i)?;
+            let (i, thread) = until(" - [")(i)?;
+            let (i, _) = tag(" - [")(i)?;
+            let (i, stamp) = until("]")(i)?;
+            let (i, _) = tag("] [")(i)?;
+            let (i, _) = digits(i)?;
+            let (i, _) = tag("] [")(i)?;
+            let (i, _) = digits(i)?;
+            let (i, _) = tag("] ")(i)?;
+            Ok(("", (pid, thread, stamp, i)))
+        };
+        inner(line).ok().map(|(_, p)| p)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_prefix_is_read_as_the_combinators_read_it(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just("0.".to_owned()),
+                    proptest::strategy::Just(" - [".to_owned()),
+                    proptest::strategy::Just("] [".to_owned()),
+                    proptest::strategy::Just("] ".to_owned()),
+                    "[0-9]{1,3}",
+                    "[a-zA-Z \\-\\[\\].:é]{0,4}",
+                ],
+                0..12,
+            ),
+        ) {
+            let line: String = pieces.concat();
+            let ours = prefix(&line).map(|p| (p.pid, p.thread, p.stamp, p.message));
+            proptest::prop_assert_eq!(ours, prefix_by_nom(&line), "{:?}", line);
+        }
+    }
+
+    #[test]
+    fn prefixes_of_real_and_broken_lines_are_read_as_the_combinators_read_them() {
+        let lines = [
+            "0.http-bio-8443-exec-3 - [14/Jun/2025:10:00:00 +0000] [14] [6] [AuditEvent=X][A=b] t",
+            "123.main - [stamp] [1] [2] ",
+            "123.main - [stamp] [1] [2]",
+            "123.main - [stamp] [1] [] x",
+            ".main - [stamp] [1] [2] x",
+            "12main - [stamp] [1] [2] x",
+            "1. - [] [1] [2] x",
+            "1.a - [b - [c] [1] [2] x",
+            "1.a - [b]] [1] [2] x",
+            "[AuditEvent=X][A=b]",
+            "",
+        ];
+        for line in lines {
+            let ours = prefix(line).map(|p| (p.pid, p.thread, p.stamp, p.message));
+            assert_eq!(ours, prefix_by_nom(line), "{line:?}");
+        }
+        assert!(prefix(lines[0]).is_some() && prefix(lines[1]).is_some());
+    }
 
     fn parse(line: &str) -> serde_json::Value {
         let origin = Origin {
