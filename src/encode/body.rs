@@ -9,10 +9,6 @@ use std::io::Write as _;
 /// Uncompressed bytes gathered before they are handed to the compressor.
 const PIECE: usize = 64 * 1024;
 
-/// Buffers a sink keeps for its next bodies, at most this many per request in flight (and
-/// one being written).
-const KEPT_PER_REQUEST: usize = 1;
-
 /// What a sink keeps from one request body to the next: the uncompressed bytes per event of
 /// its latest body, so that the next is allocated at about its size (no regrowth, which copies
 /// everything written so far and, for a plain body, leaves up to half of it unused); and the
@@ -28,13 +24,14 @@ pub struct Bodies {
 }
 
 impl Bodies {
-    /// A store for a sink with `concurrency` requests in flight at once.
+    /// A store for a sink with `concurrency` requests in flight at once: it keeps a buffer
+    /// for each, and one for the body being written.
     #[must_use]
     pub fn new(concurrency: usize) -> Self {
         Self {
             per_event: std::sync::atomic::AtomicUsize::new(0),
             free: std::sync::Mutex::new(Vec::new()),
-            keep: (concurrency + 1) * KEPT_PER_REQUEST,
+            keep: concurrency + 1,
         }
     }
 
