@@ -64,10 +64,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// A body of `shape` for about `estimate` uncompressed bytes and `records` records,
-    /// written into one of `bodies`' buffers.
+    /// A body of `shape` for `records` records, sized by what `bodies`' recent bodies took per
+    /// record and written into one of their buffers.
     #[must_use]
-    pub fn new(shape: Shape, estimate: usize, records: usize, bodies: &Arc<Bodies>) -> Self {
+    pub fn new(shape: Shape, records: usize, bodies: &Arc<Bodies>) -> Self {
+        Self::sized(shape, bodies.bytes_for(records), records, bodies)
+    }
+
+    /// [`Writer::new`] for about `estimate` uncompressed bytes.
+    #[must_use]
+    pub fn sized(shape: Shape, estimate: usize, records: usize, bodies: &Arc<Bodies>) -> Self {
         let mut body = Body::new(
             shape.gzip.is_some(),
             shape.gzip.flatten(),
@@ -198,7 +204,7 @@ impl Encoded {
     pub fn subset(&self, which: &[usize]) -> std::io::Result<Encoded> {
         let plain = self.plain()?;
         let estimate = which.iter().map(|&i| self.range(i).len()).sum::<usize>() + 2;
-        let mut writer = Writer::new(self.shape, estimate, which.len(), &self.bodies);
+        let mut writer = Writer::sized(self.shape, estimate, which.len(), &self.bodies);
         for &i in which {
             writer.record().extend_from_slice(&plain[self.range(i)]);
             writer.end_record()?;
@@ -241,7 +247,7 @@ mod tests {
     use super::*;
 
     fn body(shape: Shape, docs: &[&str]) -> Encoded {
-        let mut w = Writer::new(shape, 10, docs.len(), &Arc::new(Bodies::new(1)));
+        let mut w = Writer::sized(shape, 10, docs.len(), &Arc::new(Bodies::new(1)));
         for (i, doc) in docs.iter().enumerate() {
             let out = w.record();
             if shape.action_line {

@@ -304,7 +304,7 @@ impl ElasticsearchSink {
                 .then_some(self.config.compression_level),
             action_line: true,
         };
-        let mut body = Writer::new(shape, self.bodies.bytes_for(count), count, &self.bodies);
+        let mut body = Writer::new(shape, count, &self.bodies);
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
         let mut last: Option<(i64, Vec<u8>)> = None;

@@ -359,7 +359,7 @@ impl HttpSink {
                 .then_some(self.config.compression_level),
             action_line: false,
         };
-        let mut body = Writer::new(shape, self.bodies.bytes_for(count), count, &self.bodies);
+        let mut body = Writer::new(shape, count, &self.bodies);
         for e in events {
             let e = e.borrow();
             let out = body.record();
