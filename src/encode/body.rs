@@ -6,8 +6,12 @@
 
 use std::io::Write as _;
 
-/// Uncompressed bytes gathered before they are handed to the compressor.
-const PIECE: usize = 64 * 1024;
+/// Uncompressed bytes gathered before they are handed to the compressor. ISA-L copies the
+/// first 32 KiB or more of every call's input into its own buffer (it needs that much history
+/// behind what it compresses) and the last 32 KiB again as history for the next call: with
+/// 64 KiB pieces nearly every byte was copied once more, with 256 KiB about a fifth of them
+/// (callgrind, tps → `_bulk` gzip: 6.03 G → 5.68 G instructions for 200,000 events).
+const PIECE: usize = 256 * 1024;
 
 /// What a sink keeps from one request body to the next: the uncompressed bytes per event of
 /// its latest body, so that the next is allocated at about its size (no regrowth, which copies
