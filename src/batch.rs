@@ -78,6 +78,10 @@ pub struct Batcher {
     limits: Limits,
     carry: Option<EventChunk>,
     idle: Option<Box<dyn FnMut() + Send>>,
+    /// Events in the last batch: the next one is allocated for as many (at most
+    /// `max_events`), rather than grown chunk by chunk, which moved every event again at each
+    /// doubling.
+    last_len: usize,
 }
 
 impl Batcher {
@@ -89,6 +93,7 @@ impl Batcher {
             limits,
             carry: None,
             idle: None,
+            last_len: 0,
         }
     }
 
@@ -132,7 +137,11 @@ impl Batcher {
         let waited = Duration::from_millis(u64::try_from(waited).unwrap_or(0));
         let deadline = tokio::time::Instant::now() + self.limits.timeout.saturating_sub(waited);
         let mut acks = Acks::none();
-        let mut events: Vec<Event> = Vec::new();
+        let mut events: Vec<Event> = Vec::with_capacity(
+            self.last_len
+                .max(first.events.len())
+                .min(self.limits.max_events),
+        );
         let mut bytes = 0;
         let mut next = Some(first);
         loop {
@@ -181,6 +190,7 @@ impl Batcher {
                 }
             };
         }
+        self.last_len = events.len();
         Some((events, acks))
     }
 }

@@ -277,6 +277,8 @@ struct Tailed {
     recent: Vec<u8>,
     /// Where the file's hash chains stood at the checkpoint reading resumed from.
     resume: Option<Arc<crate::ack::ChainStates>>,
+    /// Lines in the last read: room for as many is made before the next one.
+    lines_per_read: usize,
 }
 
 impl Tailed {
@@ -507,14 +509,18 @@ impl Reader {
         let now = crate::time::now_ms();
         if !self.parser.joins_lines() {
             let first = records.len();
+            records.reserve(f.lines_per_read);
             f.splitter.feed(&buf[..n], records);
+            f.lines_per_read = records.len() - first;
             for r in &mut records[first..] {
                 r.read_at = now;
             }
             return Ok(n);
         }
-        let mut lines = Vec::new();
+        let mut lines = Vec::with_capacity(f.lines_per_read);
         f.splitter.feed(&buf[..n], &mut lines);
+        f.lines_per_read = lines.len();
+        records.reserve(lines.len());
         for mut line in lines {
             line.read_at = now;
             let starts = self.parser.starts_record(&line.text);
@@ -834,6 +840,7 @@ impl Reader {
             at_path: true,
             recent: Vec::new(),
             resume: resume.filter(|_| why == "checkpoint"),
+            lines_per_read: 0,
         }
     }
 

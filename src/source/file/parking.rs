@@ -207,5 +207,6 @@ fn unpark(p: Parked, file: File) -> Tailed {
         at_path: true,
         recent: p.recent,
         resume: p.resume,
+        lines_per_read: 0,
     }
 }
