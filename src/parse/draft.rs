@@ -13,12 +13,21 @@ pub struct Draft {
     pub timestamp: Option<i64>,
 }
 
+/// The bytes first allocated for a draft's fields: room for the 20 to 27 fields of a parsed
+/// audit event. 1,792 is one of jemalloc's size classes whose slabs hold 16 regions, so its
+/// per-thread cache holds 32 of them; the 2,048-byte class holds 4 per slab and 8 in the
+/// cache. Events are allocated by the parse workers and freed by the sinks on other threads,
+/// so each allocation is refilled from and flushed to the arena: with 32 fields of 64 bytes
+/// (2,048), allocating and freeing a draft's fields cost 1,000 and 270 instructions, against
+/// 210 and 140 at 1,792 (callgrind, the TPS workload).
+const FIELDS_BYTES: usize = 1792;
+
 impl Draft {
     /// An empty draft.
     #[must_use]
     pub fn new() -> Self {
         Self {
-            fields: Vec::with_capacity(32),
+            fields: Vec::with_capacity(FIELDS_BYTES / std::mem::size_of::<Field>()),
             scratch: String::new(),
             timestamp: None,
         }

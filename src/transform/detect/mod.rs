@@ -12,7 +12,7 @@ use chrono::{Datelike as _, TimeZone as _, Timelike as _};
 use serde::Deserialize;
 
 use crate::chunk::EventChunk;
-use crate::event::{Event, Text, Value};
+use crate::event::{Event, Items, Text, Value};
 use crate::transform::condition::Indexed;
 use crate::transform::Transform;
 use rules::{full_window, remember, Groups, Kind, Rule, RuleConfig, Seen};
@@ -475,8 +475,8 @@ impl Detector {
             let text = a.own(k);
             a.set_dynamic_root(path, Value::Str(text));
         }
-        let list = |a: &mut Event, items: Vec<&str>| -> Vec<Text> {
-            let mut out: Vec<Text> = Vec::new();
+        let list = |a: &mut Event, items: Vec<&str>| -> Items {
+            let mut out = Items::new();
             let mut kept: Vec<&str> = Vec::new();
             for i in items {
                 if !kept.contains(&i) {
