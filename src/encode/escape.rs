@@ -196,16 +196,21 @@ impl EscapeMap {
         // only quotes and backslashes need looking for.
         self.controls = text.iter().fold(u8::MAX, |low, &b| low.min(b)) < 0x20;
         if self.controls {
-            self.fill(text, flags);
-        } else {
-            self.fill(text, quote_or_backslash);
+            self.fill(text, 0, flags);
+        } else if let Some(first) = memchr::memchr2(b'"', b'\\', text) {
+            // The bytes before the first quote or backslash need no looking at again: many
+            // lines (Dogtag's, most plain-text logs) have none at all, and memchr finds that
+            // with the CPU's widest vectors, where the word-at-a-time scan below took about
+            // 700 instructions for a 283-byte line.
+            self.fill(text, first / 32 * 32, quote_or_backslash);
         }
     }
 
-    fn fill(&mut self, text: &[u8], flags: impl Fn(u64) -> u64) {
+    /// Maps `text` from byte `start` (a multiple of 32) on.
+    fn fill(&mut self, text: &[u8], start: usize, flags: impl Fn(u64) -> u64) {
         // Blocks of four words with nothing to escape leave their bits as they are (zero).
-        let mut blocks = text.chunks_exact(32);
-        let mut k = 0;
+        let mut blocks = text[start..].chunks_exact(32);
+        let mut k = start / 8;
         for block in &mut blocks {
             let f: [u64; 4] = std::array::from_fn(|j| flags(word(&block[8 * j..8 * j + 8])));
             if f.iter().fold(0, |acc, x| acc | x) != 0 {
@@ -327,7 +332,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn json_strings_round_trip(s in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]{0,40}|[\u{0}-\u{7f}é€😀]{0,100}") {
+        fn json_strings_round_trip(s in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]{0,40}|[\u{0}-\u{7f}é€😀]{0,100}|[a-z ]{20,140}[\"\\\\][a-z\"]{0,70}") {
             let mut out = Vec::new();
             write_json_str(&s, &mut out);
             let back: String = serde_json::from_slice(&out).unwrap();
