@@ -151,7 +151,7 @@ pub struct Gzip {
 /// A gzip stream writing into a `Vec`.
 enum Encoder {
     /// Levels 0 to 3 (its state is about 85 KB: boxed), with the ISA-L level it was made for.
-    Isal(u32, Box<Isal>),
+    Isal(isal::CompressionLevel, Box<Isal>),
     /// Levels 4 to 9.
     Zlib(Box<flate2::write::GzEncoder<Vec<u8>>>),
 }
@@ -169,7 +169,7 @@ thread_local! {
     /// stream resets the compressor for the next one (`isal_deflate_reset`). Kept per thread
     /// because the compressor holds raw pointers into its own buffers and so is not `Send`;
     /// bodies are written synchronously, so a thread uses one at a time.
-    static KEPT: std::cell::RefCell<Vec<(u32, Box<Isal>)>> =
+    static KEPT: std::cell::RefCell<Vec<(isal::CompressionLevel, Box<Isal>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -184,9 +184,9 @@ impl Encoder {
         match level {
             0..=3 => {
                 let isal_level = match level {
-                    0 => 0,
-                    1 => 1,
-                    _ => 3,
+                    0 => isal::CompressionLevel::Zero,
+                    1 => isal::CompressionLevel::One,
+                    _ => isal::CompressionLevel::Three,
                 };
                 let kept = KEPT.with(|kept| {
                     let mut kept = kept.borrow_mut();
@@ -199,12 +199,7 @@ impl Encoder {
                 } else {
                     #[cfg(test)]
                     MADE.set(MADE.get() + 1);
-                    let level = match isal_level {
-                        0 => isal::CompressionLevel::Zero,
-                        1 => isal::CompressionLevel::One,
-                        _ => isal::CompressionLevel::Three,
-                    };
-                    Box::new(Isal::new(out, level))
+                    Box::new(Isal::new(out, isal_level))
                 };
                 Self::Isal(isal_level, encoder)
             }
