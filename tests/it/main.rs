@@ -1,5 +1,6 @@
 //! auditship's integration tests: one binary, one module per topic.
 
+mod allocator;
 mod api;
 mod chain;
 mod config_errors;
