@@ -90,8 +90,14 @@ impl Draft {
         self.set(Text::Static(key), Value::Time(ms));
     }
 
-    /// Sets `prefix.name` (a vendor field whose name comes from the line).
+    /// Sets `prefix.name` (a vendor field whose name comes from the line). The key is a kept
+    /// constant ([`super::keys`]) unless the table of them is full, then spelt in scratch.
     pub fn dynamic(&mut self, prefix: &'static str, line: &str, name: &str, value: &str) {
+        if let Some(key) = super::keys::interned(prefix, name) {
+            let v = self.text(line, value);
+            self.set(Text::Static(key), Value::Str(v));
+            return;
+        }
         self.reserve(prefix.len() + 1 + name.len());
         let start = self.scratch.len() as u32;
         self.scratch.push_str(prefix);

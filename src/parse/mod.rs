@@ -13,6 +13,7 @@ pub mod draft;
 pub mod ecs;
 pub mod json;
 pub mod keycloak;
+pub mod keys;
 pub mod raw;
 pub mod sap;
 pub(crate) mod tape;
