@@ -229,16 +229,16 @@ fn attribute_name_len(s: &str) -> Option<usize> {
     (name_len > 0 && rest.get(name_len) == Some(&b'=')).then_some(name_len)
 }
 
-/// `(name, value)` pairs in line order.
-type Attributes<'a> = Vec<(&'a str, &'a str)>;
+/// `(name, value)` pairs in line order: on the stack for the usual 7 to 11 (no allocation).
+type Attributes<'a> = smallvec::SmallVec<[(&'a str, &'a str); 12]>;
 
-/// Splits `[Name=value]...` attributes off `message`; returns them and the free text.
+/// Splits `[Name=value]...` attributes off `message` into `attrs` (filled by the caller's
+/// frame, not moved out); returns the free text.
 ///
 /// Linear in the length of `message`: each `]` is looked at once, and whether an attribute
 /// follows a `] ` is answered from the position of the last attribute start, found in one
 /// pass (asking it of the rest of the line at every `] ` made a value full of `] ` quadratic).
-fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
-    let mut attrs = Vec::with_capacity(12);
+fn attributes<'a>(message: &'a str, attrs: &mut Attributes<'a>) -> Result<&'a str, String> {
     let mut rest = message;
     let last_attribute =
         memchr::memrchr_iter(b'[', message.as_bytes()).find(|&i| attribute_starts(&message[i..]));
@@ -277,7 +277,7 @@ fn attributes(message: &str) -> Result<(Attributes<'_>, &str), String> {
     if attrs.is_empty() {
         return Err("no [AuditEvent=...] attribute".to_owned());
     }
-    Ok((attrs, rest.strip_prefix(' ').unwrap_or(rest)))
+    Ok(rest.strip_prefix(' ').unwrap_or(rest))
 }
 
 /// The current name of an event and the outcome its old name implied.
@@ -342,7 +342,8 @@ impl DogtagParser {
             d.str("process.thread.name", line, p.thread);
             p.message
         };
-        let (attrs, text) = attributes(message)?;
+        let mut attrs = Attributes::new();
+        let text = attributes(message, &mut attrs)?;
         let Some(&("AuditEvent", raw_name)) = attrs.first() else {
             return Err("the first attribute is not AuditEvent".to_owned());
         };
@@ -507,9 +508,10 @@ fn redact(line: &str) -> Option<String> {
         - prefix(line)
             .map_or(if line.starts_with('[') { line } else { "" }, |p| p.message)
             .len();
-    let body = attributes(&line[message_at..])
+    let mut attrs = Attributes::new();
+    let body = attributes(&line[message_at..], &mut attrs)
         .ok()
-        .and_then(|(attrs, _)| {
+        .and_then(|_| {
             attrs
                 .into_iter()
                 .find(|(name, value)| {

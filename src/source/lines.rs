@@ -70,6 +70,12 @@ impl LineSplitter {
         let mut rest = bytes;
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(nl);
+            if self.partial.is_empty() && self.skipped == 0 && line.len() <= self.max_line_bytes {
+                // A whole line in this read: its text is made from the read's bytes at once.
+                out.push(self.whole_line(line));
+                rest = &tail[1..];
+                continue;
+            }
             self.push_bytes(line);
             let consumed = self.partial_len_total() + 1;
             let offset = self.partial_offset;
@@ -98,6 +104,29 @@ impl LineSplitter {
             rest = &tail[1..];
         }
         self.push_bytes(rest);
+    }
+
+    /// The record of `line`, read whole (no bytes held before it, within the limit).
+    fn whole_line(&mut self, line: &[u8]) -> Record {
+        let offset = self.partial_offset;
+        let end = offset + line.len() as u64 + 1;
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        let (text, invalid_utf8) = match std::str::from_utf8(text) {
+            Ok(s) => (s.to_owned(), false),
+            Err(_) => (String::from_utf8_lossy(text).into_owned(), true),
+        };
+        self.partial_offset = end;
+        self.overflow = false;
+        Record {
+            text,
+            offset,
+            end,
+            truncated: false,
+            invalid_utf8,
+            partial: false,
+            read_at: 0,
+            id: None,
+        }
     }
 
     fn partial_len_total(&self) -> usize {
