@@ -607,7 +607,6 @@ pub fn document_id(event: &Event) -> String {
 /// where the event was read and its original text.
 pub(crate) fn write_document_id(event: &Event, out: &mut Vec<u8>) {
     use crate::source::fingerprint::fnv1a;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     if let Some(id) = event.given_id() {
         out.push(b'"');
         out.extend_from_slice(id.as_bytes());
@@ -629,11 +628,22 @@ pub(crate) fn write_document_id(event: &Event, out: &mut Vec<u8>) {
     text[0] = b'"';
     text[33] = b'"';
     for (i, byte) in a.to_be_bytes().iter().chain(&b.to_be_bytes()).enumerate() {
-        text[1 + 2 * i] = HEX[usize::from(byte >> 4)];
-        text[2 + 2 * i] = HEX[usize::from(byte & 0xf)];
+        text[1 + 2 * i..3 + 2 * i].copy_from_slice(&HEX_PAIRS[usize::from(*byte)]);
     }
     out.extend_from_slice(&text);
 }
+
+/// Each byte's two lowercase hex digits, one lookup per byte of an id.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut pairs = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        pairs[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    pairs
+};
 
 /// FNV-1a over 8-byte words (then the tail bytes), continuing from `seed`, with murmur3's
 /// 64-bit finaliser so that every input bit reaches every output bit. Eight times fewer
