@@ -93,17 +93,16 @@ impl Draft {
     /// Sets `prefix.name` (a vendor field whose name comes from the line). The key is a kept
     /// constant ([`super::keys`]) unless the table of them is full, then spelt in scratch.
     pub fn dynamic(&mut self, prefix: &'static str, line: &str, name: &str, value: &str) {
-        if let Some(key) = super::keys::interned(prefix, name) {
-            let v = self.text(line, value);
-            self.set(Text::Static(key), Value::Str(v));
-            return;
-        }
-        self.reserve(prefix.len() + 1 + name.len());
-        let start = self.scratch.len() as u32;
-        self.scratch.push_str(prefix);
-        self.scratch.push('.');
-        self.scratch.push_str(name);
-        let key = Text::Scratch(crate::event::Slice::new(start, self.scratch.len() as u32));
+        let key = if let Some(key) = super::keys::interned(prefix, name) {
+            Text::Static(key)
+        } else {
+            self.reserve(prefix.len() + 1 + name.len());
+            let start = self.scratch.len() as u32;
+            self.scratch.push_str(prefix);
+            self.scratch.push('.');
+            self.scratch.push_str(name);
+            Text::Scratch(crate::event::Slice::new(start, self.scratch.len() as u32))
+        };
         let v = self.text(line, value);
         self.set(key, Value::Str(v));
     }

@@ -27,6 +27,14 @@ pub struct Record {
     pub id: Option<Box<str>>,
 }
 
+/// A line's bytes as text; invalid UTF-8 is replaced (and said so).
+fn decode(raw: Vec<u8>) -> (String, bool) {
+    match String::from_utf8(raw) {
+        Ok(s) => (s, false),
+        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
+    }
+}
+
 /// Splits a byte stream into lines, across reads of any size.
 #[derive(Debug)]
 pub struct LineSplitter {
@@ -77,30 +85,13 @@ impl LineSplitter {
                 continue;
             }
             self.push_bytes(line);
-            let consumed = self.partial_len_total() + 1;
-            let offset = self.partial_offset;
-            let end = offset + consumed as u64;
+            let end = self.partial_offset + self.partial_len_total() as u64 + 1;
             let mut raw = std::mem::take(&mut self.partial);
             if raw.last() == Some(&b'\r') && !self.overflow {
                 raw.pop();
             }
-            let (text, invalid_utf8) = match String::from_utf8(raw) {
-                Ok(s) => (s, false),
-                Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
-            };
-            out.push(Record {
-                text,
-                offset,
-                end,
-                truncated: self.overflow,
-                invalid_utf8,
-                partial: false,
-                read_at: 0,
-                id: None,
-            });
-            self.partial_offset = end;
-            self.skipped = 0;
-            self.overflow = false;
+            let (text, invalid_utf8) = decode(raw);
+            out.push(self.emit(text, invalid_utf8, end, false));
             rest = &tail[1..];
         }
         self.push_bytes(rest);
@@ -108,25 +99,28 @@ impl LineSplitter {
 
     /// The record of `line`, read whole (no bytes held before it, within the limit).
     fn whole_line(&mut self, line: &[u8]) -> Record {
-        let offset = self.partial_offset;
-        let end = offset + line.len() as u64 + 1;
-        let text = line.strip_suffix(b"\r").unwrap_or(line);
-        let (text, invalid_utf8) = match std::str::from_utf8(text) {
-            Ok(s) => (s.to_owned(), false),
-            Err(_) => (String::from_utf8_lossy(text).into_owned(), true),
-        };
-        self.partial_offset = end;
-        self.overflow = false;
-        Record {
+        let end = self.partial_offset + line.len() as u64 + 1;
+        let (text, invalid_utf8) = decode(line.strip_suffix(b"\r").unwrap_or(line).to_vec());
+        self.emit(text, invalid_utf8, end, false)
+    }
+
+    /// The record of `text` from the held offset to `end`, with the current line's cut flag;
+    /// the splitter then starts a new line at `end`.
+    fn emit(&mut self, text: String, invalid_utf8: bool, end: u64, partial: bool) -> Record {
+        let record = Record {
             text,
-            offset,
+            offset: self.partial_offset,
             end,
-            truncated: false,
+            truncated: self.overflow,
             invalid_utf8,
-            partial: false,
+            partial,
             read_at: 0,
             id: None,
-        }
+        };
+        self.partial_offset = end;
+        self.skipped = 0;
+        self.overflow = false;
+        record
     }
 
     fn partial_len_total(&self) -> usize {
@@ -150,26 +144,9 @@ impl LineSplitter {
         if self.partial.is_empty() && self.skipped == 0 {
             return None;
         }
-        let raw = std::mem::take(&mut self.partial);
-        let consumed = raw.len() + self.skipped;
-        let (text, invalid_utf8) = match String::from_utf8(raw) {
-            Ok(s) => (s, false),
-            Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
-        };
-        let record = Record {
-            text,
-            offset: self.partial_offset,
-            end: self.partial_offset + consumed as u64,
-            truncated: self.overflow,
-            invalid_utf8,
-            partial: true,
-            read_at: 0,
-            id: None,
-        };
-        self.partial_offset = record.end;
-        self.skipped = 0;
-        self.overflow = false;
-        Some(record)
+        let end = self.partial_offset + self.partial_len_total() as u64;
+        let (text, invalid_utf8) = decode(std::mem::take(&mut self.partial));
+        Some(self.emit(text, invalid_utf8, end, true))
     }
 }
 
