@@ -181,29 +181,28 @@ pub fn clean_ip(raw: &str) -> Option<&str> {
 /// it refuses is left to that parser, so the two agree.
 fn plain_ipv4(s: &str) -> bool {
     let b = s.as_bytes();
-    let (mut at, mut parts) = (0, 0);
-    while parts < 4 {
-        let len = b[at..]
-            .iter()
-            .take(4)
-            .take_while(|c| c.is_ascii_digit())
-            .count();
-        let ok = matches!(
-            &b[at..at + len],
-            [_] | [b'1'..=b'9', _]
-                | [b'1', _, _]
-                | [b'2', b'0'..=b'4', _]
-                | [b'2', b'5', b'0'..=b'5']
-        );
-        parts += 1;
-        at += len;
-        let end = if parts == 4 { None } else { Some(&b'.') };
-        if !ok || b.get(at) != end {
+    if !(7..=15).contains(&b.len()) {
+        return false;
+    }
+    // Per number: its value, its digits and its first digit (a leading zero is refused).
+    let (mut dots, mut value, mut digits, mut first) = (0, 0u32, 0, 0u8);
+    for &c in b {
+        if c.is_ascii_digit() {
+            if digits == 0 {
+                first = c;
+            } else if first == b'0' || digits == 3 {
+                return false;
+            }
+            digits += 1;
+            value = value * 10 + u32::from(c - b'0');
+        } else if c == b'.' && digits > 0 && value <= 255 && dots < 3 {
+            dots += 1;
+            (value, digits) = (0, 0);
+        } else {
             return false;
         }
-        at += 1;
     }
-    true
+    dots == 3 && digits > 0 && value <= 255
 }
 
 /// Sets `<prefix>.ip` (and `related.ip`) when `raw` is an address, else `<prefix>.address`.
@@ -214,6 +213,12 @@ pub fn ip_or_address(
     ip_key: &'static str,
     address_key: &'static str,
 ) {
+    // The common case first: a plain address needs no trimming and no other reading.
+    if plain_ipv4(raw) {
+        draft.str(ip_key, line, raw);
+        draft.push("related.ip", line, raw);
+        return;
+    }
     let raw = raw.trim();
     if raw.is_empty() || is_nothing(raw) {
         return;
@@ -260,6 +265,35 @@ mod tests {
             }
             let valid = s.parse::<std::net::Ipv4Addr>().is_ok();
             proptest::prop_assert_eq!(plain_ipv4(&s), valid, "{}", s);
+        }
+    }
+
+    #[test]
+    fn plain_ipv4_agrees_with_the_standard_parser_at_every_boundary() {
+        for s in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.256.1.1",
+            "1.1.256.1",
+            "1.1.1.256",
+            "199.200.249.250",
+            "01.1.1.1",
+            "1.1.1.01",
+            "1000.1.1.1",
+            "1.1.1",
+            "1.1.1.1.1",
+            "1..1.1",
+            ".1.1.1",
+            "1.1.1.",
+            " 1.1.1.1",
+            "1.1.1.1 ",
+            "1.1.1.1:80",
+            "a.1.1.1",
+            "123.123.123.1234",
+        ] {
+            let valid = s.parse::<std::net::Ipv4Addr>().is_ok();
+            assert_eq!(plain_ipv4(s), valid, "{s}");
         }
     }
 

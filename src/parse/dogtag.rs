@@ -301,7 +301,11 @@ fn normalise_name(raw: &str) -> (&str, Option<Outcome>) {
 
 /// The subsystem that wrote the file, from its name (`tps_audit` → `dogtag-tps`).
 fn provider(path: Option<&str>) -> &'static str {
-    let name = path.and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+    // The file name: after the last `/` (one backward scan; `rsplit` cost 250 instructions
+    // an event).
+    let name = path.map_or("", |p| {
+        memchr::memrchr(b'/', p.as_bytes()).map_or(p, |slash| &p[slash + 1..])
+    });
     for (sub, provider) in [
         ("ca_audit", "dogtag-ca"),
         ("kra_audit", "dogtag-kra"),
