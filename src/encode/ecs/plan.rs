@@ -438,9 +438,12 @@ impl Clean<'_> {
             Text::Scratch(r) => (self.scratch, event.scratch.as_bytes(), r.start(), r.end()),
             Text::Static(s) => return write_json_body(s.as_bytes(), out),
         };
-        let bytes = buffer.get(start as usize..end as usize).unwrap_or_default();
+        let Some(bytes) = buffer.get(start as usize..end as usize) else {
+            return;
+        };
         if plain {
-            out.extend_from_slice(bytes);
+            // Values are mostly short: a block copy, not a call to `memcpy` per value.
+            copy_run(buffer, start as usize, end as usize, out);
         } else {
             write_json_body(bytes, out);
         }
