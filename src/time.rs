@@ -125,10 +125,11 @@ pub fn write_rfc3339(ms: i64, out: &mut Vec<u8>) {
         );
         return;
     };
-    let mut tail = *b"000Z";
-    put_digits(&mut tail[..3], milli);
-    out.extend_from_slice(&head);
-    out.extend_from_slice(&tail);
+    // One fixed-size copy out: two, of 20 and 4 bytes, were two calls to `memcpy`.
+    let mut text = *b"0000-00-00T00:00:00.000Z";
+    text[..20].copy_from_slice(&head);
+    put_digits(&mut text[20..23], milli);
+    out.extend_from_slice(&text);
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.` of an epoch second, when its year has four digits.
