@@ -27,18 +27,10 @@ pub struct Record {
     pub id: Option<Box<str>>,
 }
 
-/// A line's bytes as text; invalid UTF-8 is replaced (and said so).
-fn decode(raw: Vec<u8>) -> (String, bool) {
-    match String::from_utf8(raw) {
-        Ok(s) => (s, false),
-        Err(e) => (String::from_utf8_lossy(e.as_bytes()).into_owned(), true),
-    }
-}
-
-/// [`decode`] of bytes still in the read buffer: checked where they are (`simdutf8`, with the
-/// CPU's widest vectors; the standard check took about 200 instructions for a 283-byte line),
-/// then copied once into the text.
-fn decode_slice(raw: &[u8]) -> (String, bool) {
+/// A line's bytes as text; invalid UTF-8 is replaced (and said so). The bytes are checked
+/// where they lie (`simdutf8`, with the CPU's widest vectors; the standard check took about
+/// 200 instructions for a 283-byte line), then copied once into the text.
+fn decode(raw: &[u8]) -> (String, bool) {
     match simdutf8::basic::from_utf8(raw) {
         Ok(s) => (s.to_owned(), false),
         Err(_) => (String::from_utf8_lossy(raw).into_owned(), true),
@@ -96,11 +88,13 @@ impl LineSplitter {
             }
             self.push_bytes(line);
             let end = self.partial_offset + self.partial_len_total() as u64 + 1;
-            let mut raw = std::mem::take(&mut self.partial);
-            if raw.last() == Some(&b'\r') && !self.overflow {
-                raw.pop();
-            }
-            let (text, invalid_utf8) = decode(raw);
+            // Taken, not cleared: a held line's buffer (up to `max_line_bytes`) is not kept.
+            let raw = std::mem::take(&mut self.partial);
+            let line = match raw.strip_suffix(b"\r") {
+                Some(line) if !self.overflow => line,
+                _ => &raw[..],
+            };
+            let (text, invalid_utf8) = decode(line);
             out.push(self.emit(text, invalid_utf8, end, false));
             rest = &tail[1..];
         }
@@ -110,7 +104,7 @@ impl LineSplitter {
     /// The record of `line`, read whole (no bytes held before it, within the limit).
     fn whole_line(&mut self, line: &[u8]) -> Record {
         let end = self.partial_offset + line.len() as u64 + 1;
-        let (text, invalid_utf8) = decode_slice(line.strip_suffix(b"\r").unwrap_or(line));
+        let (text, invalid_utf8) = decode(line.strip_suffix(b"\r").unwrap_or(line));
         self.emit(text, invalid_utf8, end, false)
     }
 
@@ -155,7 +149,7 @@ impl LineSplitter {
             return None;
         }
         let end = self.partial_offset + self.partial_len_total() as u64;
-        let (text, invalid_utf8) = decode(std::mem::take(&mut self.partial));
+        let (text, invalid_utf8) = decode(&std::mem::take(&mut self.partial));
         Some(self.emit(text, invalid_utf8, end, true))
     }
 }
