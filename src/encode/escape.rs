@@ -24,6 +24,12 @@ pub(crate) fn flags(word: u64) -> u64 {
     quote | backslash | control
 }
 
+/// The high bit of each byte of `word` that is `"`.
+#[inline]
+pub(crate) fn quotes(word: u64) -> u64 {
+    zero_bytes(word ^ (ONES * u64::from(b'"')))
+}
+
 /// [`flags`] for text known to hold no control characters.
 #[inline]
 fn quote_or_backslash(word: u64) -> u64 {

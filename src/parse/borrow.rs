@@ -11,6 +11,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 /// A string of the input: borrowed when it needed no unescaping.
 #[derive(Debug)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
@@ -60,6 +61,7 @@ impl<'de> Visitor<'de> for TextVisitor {
 /// value (as a map keeps it). Kept in a vector: a record's few details took two B-tree maps
 /// (one of the borrowed strings, one converted) per record, a sixth of a Keycloak event's parse.
 #[derive(Debug, Default)]
+#[cfg_attr(test, derive(PartialEq))]
 pub(crate) struct StringMap<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
 
 #[cfg(test)]
@@ -72,6 +74,18 @@ impl StringMap<'_> {
     /// The entries in key order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &(Cow<'_, str>, Option<Cow<'_, str>>)> {
         self.0.iter()
+    }
+}
+
+impl<'a> StringMap<'a> {
+    /// The map of `entries` in the order read: in key order, of a key given twice the last.
+    pub(crate) fn from_entries(mut entries: Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>) -> Self {
+        // Latest first, then a stable sort: of equal keys the latest comes first, and the
+        // dedup keeps the first of equal neighbours.
+        entries.reverse();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries.dedup_by(|later, kept| later.0 == kept.0);
+        StringMap(entries)
     }
 }
 
@@ -105,12 +119,7 @@ impl<'de> Visitor<'de> for MapVisitor {
         while let Some((key, value)) = access.next_entry::<Text<'de>, Option<Text<'de>>>()? {
             entries.push((key.0, value.map(|v| v.0)));
         }
-        // Latest first, then a stable sort: of equal keys the latest comes first, and the
-        // dedup keeps the first of equal neighbours.
-        entries.reverse();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        entries.dedup_by(|later, kept| later.0 == kept.0);
-        Ok(StringMap(entries))
+        Ok(StringMap::from_entries(entries))
     }
 }
 

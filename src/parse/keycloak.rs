@@ -11,10 +11,8 @@ use std::borrow::Cow;
 
 use nom::bytes::complete::{tag, take_while1};
 use nom::IResult;
-use serde::Deserialize;
 use smallvec::SmallVec;
 
-use super::borrow::Text;
 use super::draft::Draft;
 use super::until;
 use super::zone::{to_local, to_utc, Reading};
@@ -517,95 +515,8 @@ impl<'a> Record<'a> {
     }
 }
 
-/// The JSON layouts: REST representations and Quarkus JSON log records.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Json<'a> {
-    #[serde(borrow)]
-    id: Option<Text<'a>>,
-    time: Option<i64>,
-    #[serde(rename = "type", borrow)]
-    kind: Option<Text<'a>>,
-    #[serde(borrow)]
-    operation_type: Option<Text<'a>>,
-    #[serde(borrow)]
-    realm_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    realm_name: Option<Text<'a>>,
-    #[serde(borrow)]
-    client_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    user_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    session_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    ip_address: Option<Text<'a>>,
-    #[serde(borrow)]
-    error: Option<Text<'a>>,
-    #[serde(borrow)]
-    resource_type: Option<Text<'a>>,
-    #[serde(borrow)]
-    resource_path: Option<Text<'a>>,
-    #[serde(borrow)]
-    representation: Option<Text<'a>>,
-    #[serde(borrow)]
-    details: Option<super::borrow::StringMap<'a>>,
-    #[serde(borrow)]
-    auth_details: Option<AuthDetails<'a>>,
-    // JSON log layouts (default and ECS field names).
-    #[serde(borrow)]
-    timestamp: Option<Text<'a>>,
-    #[serde(rename = "@timestamp", borrow)]
-    at_timestamp: Option<Text<'a>>,
-    #[serde(borrow)]
-    logger_name: Option<Text<'a>>,
-    #[serde(rename = "log.logger", borrow)]
-    log_logger: Option<Text<'a>>,
-    #[serde(borrow)]
-    level: Option<Text<'a>>,
-    #[serde(rename = "log.level", borrow)]
-    log_level: Option<Text<'a>>,
-    #[serde(borrow)]
-    message: Option<Text<'a>>,
-    #[serde(borrow)]
-    thread_name: Option<Text<'a>>,
-    #[serde(rename = "process.thread.name", borrow)]
-    process_thread_name: Option<Text<'a>>,
-    #[serde(borrow)]
-    host_name: Option<Text<'a>>,
-    #[serde(rename = "host.hostname", borrow)]
-    host_hostname: Option<Text<'a>>,
-    #[serde(borrow)]
-    stack_trace: Option<Text<'a>>,
-    sequence: Option<i64>,
-    #[serde(rename = "event.sequence")]
-    event_sequence: Option<i64>,
-    process_id: Option<i64>,
-    #[serde(rename = "process.pid")]
-    process_pid: Option<i64>,
-    #[serde(borrow)]
-    process_name: Option<Text<'a>>,
-    #[serde(rename = "process.name", borrow)]
-    process_name_ecs: Option<Text<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AuthDetails<'a> {
-    #[serde(borrow)]
-    realm_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    realm_name: Option<Text<'a>>,
-    #[serde(borrow)]
-    client_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    user_id: Option<Text<'a>>,
-    #[serde(borrow)]
-    ip_address: Option<Text<'a>>,
-}
-
 fn json_record(line: &str) -> Result<(Draft, Times), String> {
-    let j: Json<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let j = super::keycloak_json::read(line)?;
     let mut d = Draft::new();
     // A JSON log record: the message is the text of a pattern line. A record without a
     // message (an exception logged with no text) is still a log record, not a REST event.
@@ -1121,29 +1032,6 @@ mod tests {
                 .any(|(pattern, _)| record.contains(pattern));
             proptest::prop_assert_eq!(has_secret_key(record.as_bytes()), naive, "{}", record);
         }
-    }
-
-    #[test]
-    fn json_values_without_escapes_are_slices_of_the_line() {
-        let line = r#"{"type":"LOGIN","realmId":"corp","ipAddress":"10.0.0.1","error":"a\"b","details":{"username":"alice","code_id":"x\ny"}}"#;
-        let j: Json<'_> = serde_json::from_str(line).unwrap();
-        assert!(matches!(j.kind, Some(Text(Cow::Borrowed("LOGIN")))));
-        assert!(matches!(j.realm_id, Some(Text(Cow::Borrowed("corp")))));
-        assert!(matches!(
-            j.ip_address,
-            Some(Text(Cow::Borrowed("10.0.0.1")))
-        ));
-        // A value with an escape cannot be a slice: it is unescaped into its own string.
-        assert!(matches!(&j.error, Some(Text(Cow::Owned(s))) if s == "a\"b"));
-        let details = j.details.unwrap();
-        let (key, value) = details.iter().find(|(k, _)| *k == "username").unwrap();
-        assert!(matches!(key, Cow::Borrowed(_)));
-        assert!(matches!(value, Some(Cow::Borrowed("alice"))));
-        assert_eq!(
-            details.get("code_id").cloned().flatten().as_deref(),
-            Some("x\ny")
-        );
-        assert!(j.user_id.is_none(), "a missing field is absent");
     }
 
     proptest::proptest! {
