@@ -167,6 +167,17 @@ pub fn exercise(format: crate::parse::Format, bytes: &[u8]) -> usize {
     }
 }
 
+/// For the `keycloak_json` fuzz target: what the Keycloak parser's one-pass reader of plain
+/// JSON lines reads, `serde_json` must read the same (`src/parse/keycloak_json.rs`).
+///
+/// # Panics
+/// When the two differ.
+pub fn check_keycloak_json_reader(bytes: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        crate::parse::keycloak_json::check_against_serde(text);
+    }
+}
+
 /// For the `json_reader` fuzz target: the parsers' one-pass JSON reader must judge `bytes` as
 /// `serde_json` does (a key twice counting as malformed) and read the same values.
 ///

@@ -10,8 +10,7 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 
 /// A string of the input: borrowed when it needed no unescaping.
-#[derive(Debug)]
-#[cfg_attr(test, derive(PartialEq))]
+#[derive(Debug, PartialEq)]
 pub(crate) struct Text<'a>(pub(crate) Cow<'a, str>);
 
 impl std::ops::Deref for Text<'_> {
@@ -60,8 +59,7 @@ impl<'de> Visitor<'de> for TextVisitor {
 /// An object of strings (or `null`s) by key, in key order, a key given twice keeping its last
 /// value (as a map keeps it). Kept in a vector: a record's few details took two B-tree maps
 /// (one of the borrowed strings, one converted) per record, a sixth of a Keycloak event's parse.
-#[derive(Debug, Default)]
-#[cfg_attr(test, derive(PartialEq))]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct StringMap<'a>(Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>);
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub mod draft;
 pub mod ecs;
 pub mod json;
 pub mod keycloak;
-mod keycloak_json;
+pub(crate) mod keycloak_json;
 pub mod keys;
 pub mod raw;
 pub mod sap;
