@@ -516,7 +516,8 @@ impl<'a> Record<'a> {
 }
 
 fn json_record(line: &str) -> Result<(Draft, Times), String> {
-    let j = super::keycloak_json::read(line)?;
+    let mut j = super::keycloak_json::Json::default();
+    super::keycloak_json::read(line, &mut j)?;
     let mut d = Draft::new();
     // A JSON log record: the message is the text of a pattern line. A record without a
     // message (an exception logged with no text) is still a log record, not a REST event.
