@@ -503,6 +503,19 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_line_given_up_half_way_is_read_whole_by_serde() {
+        // The one-pass reader fills `type`, then meets a member it does not read.
+        let line = r#"{"type":"LOGIN","mdc":{"a":"b"},"realmId":"corp"}"#;
+        let mut half = Json::default();
+        assert!(!fill_plain(line, &mut half));
+        assert_eq!(half.kind.as_deref(), Some("LOGIN"));
+        assert!(half.realm_id.is_none(), "given up before `realmId`");
+        let whole = read(line).unwrap();
+        assert_eq!(whole.realm_id.as_deref(), Some("corp"));
+        assert_eq!(whole, by_serde(line).unwrap());
+    }
+
     /// Lines of the members the reader knows and a few it does not, with values of every
     /// kind (mostly plain ones, so that many lines are plain), compact or spaced, some
     /// members twice.
