@@ -26,7 +26,8 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         let starts = parser.starts_record(&line.text);
-        joiner.push(line, starts, &mut out);
+        let ends = starts && parser.ends_record(&line.text);
+        joiner.push_line(line, starts, ends, &mut out);
     }
     joiner.flush(&mut out);
     out

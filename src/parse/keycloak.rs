@@ -69,6 +69,10 @@ impl Parser for KeycloakParser {
         line.starts_with('{') || starts_dated(line) || locate(line).is_some()
     }
 
+    fn ends_record(&self, line: &str) -> bool {
+        super::json_object_line(line)
+    }
+
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         if let Some(redacted) = redact(&record) {
             let mut event = self.parse_clean(redacted, origin, created);

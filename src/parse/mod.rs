@@ -168,6 +168,15 @@ pub fn parse_offset(text: &str) -> Option<i32> {
     (h <= 23 && m <= 59).then_some(sign * (h * 60 + m))
 }
 
+/// Whether `line` is a whole JSON object on one line (`{` … `}`): JSON layouts escape the
+/// newlines inside their values, so nothing can continue such a line. A stray line after it
+/// (a stack trace printed outside the layout) then ships as its own record instead of spoiling
+/// the JSON it would have been glued to.
+#[must_use]
+pub fn json_object_line(line: &str) -> bool {
+    line.starts_with('{') && line.trim_end().ends_with('}')
+}
+
 /// Turns records into events.
 pub trait Parser: Send + Sync {
     /// Parses one record (physical lines joined by `\n`, terminators removed). The record's
@@ -185,6 +194,14 @@ pub trait Parser: Send + Sync {
     fn starts_record(&self, line: &str) -> bool {
         let _ = line;
         true
+    }
+
+    /// Whether `line`, which begins a record, is already whole: no continuation line can follow
+    /// it, so the reader hands it on at once instead of holding it until the next record begins
+    /// or `multiline_timeout` passes. Asked only when [`Parser::starts_record`] is true.
+    fn ends_record(&self, line: &str) -> bool {
+        let _ = line;
+        false
     }
 
     /// A fresh per-file sequencer, for formats whose events depend on the lines before them.
@@ -271,6 +288,10 @@ impl Parser for Auto {
         // a Java stack trace is joined (indented lines, `Caused by:`). Set the source's format
         // to join a format's own continuation lines (Dogtag values holding newlines).
         !(line.starts_with([' ', '\t']) || line.starts_with("Caused by: "))
+    }
+
+    fn ends_record(&self, line: &str) -> bool {
+        json_object_line(line)
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {

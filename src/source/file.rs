@@ -524,7 +524,8 @@ impl Reader {
         for mut line in lines {
             line.read_at = now;
             let starts = self.parser.starts_record(&line.text);
-            f.joiner.push(line, starts, records);
+            let ends = starts && self.parser.ends_record(&line.text);
+            f.joiner.push_line(line, starts, ends, records);
         }
         Ok(n)
     }

@@ -208,6 +208,15 @@ impl RecordJoiner {
         }
     }
 
+    /// Adds `line` as [`Self::push`] does, and releases it at once when it `ends` a record
+    /// (it begins one and nothing can continue it: a JSON object on one line).
+    pub fn push_line(&mut self, line: Record, starts: bool, ends: bool, out: &mut Vec<Record>) {
+        self.push(line, starts, out);
+        if starts && ends {
+            self.flush(out);
+        }
+    }
+
     /// Releases the held record.
     pub fn flush(&mut self, out: &mut Vec<Record>) {
         if let Some(done) = self.held.take() {

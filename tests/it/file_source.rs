@@ -597,3 +597,33 @@ fn lines_in_flight_when_a_copytruncate_copy_appears_survive_a_sigkill() {
         support::stderr_text(&mut agent.0)
     );
 }
+
+/// A Keycloak event in the JSON layout, carrying a sequence marker in its username.
+fn keycloak_json_line(seq: usize) -> String {
+    format!(
+        "{{\"timestamp\":\"2025-06-03T11:14:22.481+02:00\",\"loggerName\":\"org.keycloak.events\",\"level\":\"INFO\",\"message\":\"type=\\\"LOGIN\\\", realmId=\\\"r1\\\", realmName=\\\"corp\\\", clientId=\\\"app\\\", userId=\\\"u1\\\", ipAddress=\\\"198.51.100.14\\\", username=\\\"seq={seq:09}\\\"\",\"threadName\":\"executor-thread-1\"}}\n"
+    )
+}
+
+#[test]
+fn the_last_keycloak_json_line_is_shipped_without_waiting_for_continuation_lines() {
+    // A JSON layout escapes newlines inside its values, so nothing continues a line that is a
+    // whole JSON object: it is not held `multiline_timeout` (60 s here) for continuation lines
+    // the way a text-layout record is.
+    let mut agent = Agent::with_format("kc.log", "keycloak", "", "multiline_timeout = \"60s\"\n");
+    let log = agent.logs().join("kc.log");
+    let text: String = (0..5).map(keycloak_json_line).collect();
+    crate::support::append_text(&log, &text);
+    agent.start();
+    let d = agent.wait_for(5, 20);
+    crate::support::append_text(&log, &keycloak_json_line(5));
+    let d2 = agent.wait_for(6, 20);
+    agent.stop();
+    exactly_once(&d, 0..5);
+    exactly_once(&d2, 0..6);
+    let parsed = crate::support::lines(&agent.out)
+        .iter()
+        .filter(|l| l.contains("\"action\":\"LOGIN\""))
+        .count();
+    assert_eq!(parsed, 6, "every line read as a Keycloak event");
+}

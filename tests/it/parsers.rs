@@ -634,3 +634,53 @@ fn auditd_the_group_a_user_is_added_to_is_kept() {
     assert_eq!(events[0]["auditd"]["data"]["grp"], "sudo", "{}", events[0]);
     assert_eq!(events[0]["user"]["target"]["name"], "bob");
 }
+
+#[test]
+fn a_line_printed_outside_the_json_layout_ships_alone_and_leaves_the_json_event_read() {
+    // Nothing continues a whole JSON object on one line: a stack-trace line printed after it
+    // (outside the layout) is its own record, where it once spoiled the JSON it was glued to.
+    // A text-layout record still takes its stack trace.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kc.log");
+    let json = r#"{"timestamp":"2025-06-03T11:14:22.481+02:00","loggerName":"org.keycloak.events","level":"INFO","message":"type=\"LOGIN\", realmId=\"r1\", realmName=\"corp\", clientId=\"app\", userId=\"u1\", username=\"ada\"","threadName":"t-1"}"#;
+    let text = "2025-06-03 09:14:22,481 WARN  [org.keycloak.events] (t-2) type=\"LOGIN_ERROR\", realmId=\"r1\", clientId=\"app\", userId=\"null\", error=\"user_not_found\"";
+    let stray = "\tat org.example.Foo.bar(Foo.java:1)";
+    std::fs::write(
+        &path,
+        format!("{json}\n{stray}\n{text}\n\tat org.example.Foo.baz(Foo.java:2)\n"),
+    )
+    .unwrap();
+    for format in ["keycloak", "auto"] {
+        let events = run_parse(&["--format", format, path.to_str().unwrap()]);
+        let what: Vec<(u64, &str)> = events
+            .iter()
+            .map(|v| {
+                (
+                    v["log"]["offset"].as_u64().unwrap(),
+                    v["event"]["action"]
+                        .as_str()
+                        .or_else(|| v["tags"][0].as_str())
+                        .unwrap_or("-"),
+                )
+            })
+            .collect();
+        let trace = json.len() as u64 + 1;
+        assert_eq!(
+            what,
+            [
+                (0, "LOGIN"),
+                (trace, "audit_parse_failure"),
+                (trace + stray.len() as u64 + 1, "LOGIN_ERROR"),
+            ],
+            "--format {format}"
+        );
+        assert!(
+            events[2]["event"]["original"]
+                .as_str()
+                .unwrap()
+                .ends_with("\n\tat org.example.Foo.baz(Foo.java:2)"),
+            "--format {format}: {}",
+            events[2]
+        );
+    }
+}
