@@ -3,6 +3,11 @@
 //! every chunk it holds. Counting from the read rather than from the event's arrival means an
 //! event that already waited upstream (a multi-line record held for continuation lines, an
 //! auditd event held for its last record) does not wait a full timeout again.
+//!
+//! A batch also closes once its input has been quiet (no event arrived) for `quiet`: the end
+//! of a burst is sent at once instead of a `timeout` later. Quiet closes are rationed like a
+//! token bucket ([`QUIET_BURST`] in a row, then one per `timeout`), so a trickle of events
+//! does not become a request per event.
 
 use std::time::Duration;
 
@@ -24,7 +29,13 @@ pub struct BatchConfig {
     pub max_bytes: Option<ByteSize>,
     /// How long a batch waits for more events after its first one was read (default 1s).
     pub timeout: Option<Span>,
+    /// A batch also closes once no event has arrived for this long, at most [`QUIET_BURST`]
+    /// times in a row and then once per `timeout` (default 20ms; `0s` turns it off).
+    pub quiet: Option<Span>,
 }
+
+/// Quiet closes allowed in a row before they are rationed to one per `timeout`.
+pub const QUIET_BURST: u32 = 3;
 
 /// Checked batch limits.
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +46,8 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Wait after the first event.
     pub timeout: Duration,
+    /// Close once the input was quiet this long (zero: never).
+    pub quiet: Duration,
     /// Bytes of the memory budget a batch may hold before it closes (0: no such limit): a
     /// batch that waited for more events while the budget was spent would wait for its
     /// timeout every time, the readers being stopped until it is sent.
@@ -63,6 +76,7 @@ impl BatchConfig {
                 .map_or(5 * 1024 * 1024, ByteSize::as_usize)
                 .max(1024),
             timeout: self.timeout.map_or(Duration::from_secs(1), |s| s.0),
+            quiet: self.quiet.map_or(Duration::from_millis(20), |s| s.0),
             max_held: 0,
         }
     }
@@ -82,6 +96,9 @@ pub struct Batcher {
     /// `max_events`), rather than grown chunk by chunk, which moved every event again at each
     /// doubling.
     last_len: usize,
+    /// Quiet closes that may be made now, and when that count was last topped up.
+    quiet_tokens: u32,
+    topped_up: tokio::time::Instant,
 }
 
 impl Batcher {
@@ -94,7 +111,30 @@ impl Batcher {
             carry: None,
             idle: None,
             last_len: 0,
+            quiet_tokens: QUIET_BURST,
+            topped_up: tokio::time::Instant::now(),
         }
+    }
+
+    /// Whether a quiet close may be made now: one token more for each `timeout` gone by, at
+    /// most [`QUIET_BURST`].
+    fn may_close_quietly(&mut self) -> bool {
+        if self.limits.quiet.is_zero() {
+            return false;
+        }
+        let now = tokio::time::Instant::now();
+        let gone = now.duration_since(self.topped_up);
+        let per = self.limits.timeout.max(Duration::from_millis(1));
+        let earned = u32::try_from(gone.as_nanos() / per.as_nanos()).unwrap_or(u32::MAX);
+        if earned > 0 {
+            self.quiet_tokens = self.quiet_tokens.saturating_add(earned).min(QUIET_BURST);
+            self.topped_up = if self.quiet_tokens == QUIET_BURST {
+                now
+            } else {
+                self.topped_up + per * earned
+            };
+        }
+        self.quiet_tokens > 0
     }
 
     /// Calls `idle` each time the input stayed empty for [`IDLE`] while no batch was open.
@@ -183,9 +223,19 @@ impl Batcher {
                     if self.limits.timeout.is_zero() {
                         break;
                     }
-                    match tokio::time::timeout_at(deadline, self.input.recv()).await {
+                    let quiet_end = Some(tokio::time::Instant::now() + self.limits.quiet)
+                        .filter(|end| *end < deadline && self.may_close_quietly());
+                    match tokio::time::timeout_at(quiet_end.unwrap_or(deadline), self.input.recv())
+                        .await
+                    {
                         Ok(Some(chunk)) => Some(chunk),
-                        Ok(None) | Err(_) => break,
+                        Ok(None) => break,
+                        Err(_) => {
+                            if quiet_end.is_some() {
+                                self.quiet_tokens -= 1;
+                            }
+                            break;
+                        }
                     }
                 }
             };
@@ -217,6 +267,7 @@ mod tests {
             max_events: 10,
             max_bytes: usize::MAX,
             timeout: std::time::Duration::ZERO,
+            quiet: std::time::Duration::ZERO,
             max_held: 0,
         };
         let mut b = Batcher::new(rx, limits);
@@ -244,6 +295,7 @@ mod tests {
                 max_events: 100,
                 max_bytes: usize::MAX,
                 timeout: std::time::Duration::from_secs(5),
+                quiet: std::time::Duration::ZERO,
                 max_held: 0,
             },
         )
@@ -328,5 +380,87 @@ mod tests {
             .unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    /// Batches of up to 100 events that wait 5 s for company, or 50 ms of quiet.
+    fn quiet_batcher(rx: mpsc::Receiver<EventChunk>) -> Batcher {
+        Batcher::new(
+            rx,
+            Limits {
+                max_events: 100,
+                max_bytes: usize::MAX,
+                timeout: std::time::Duration::from_secs(5),
+                quiet: std::time::Duration::from_millis(50),
+                max_held: 0,
+            },
+        )
+    }
+
+    fn fresh_chunk() -> EventChunk {
+        EventChunk::new(
+            vec![Event::new(
+                "e".into(),
+                Origin::default(),
+                crate::time::now_ms(),
+            )],
+            Acks::none(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_end_of_a_burst_is_sent_once_the_input_is_quiet() {
+        let (tx, rx) = mpsc::channel(8);
+        let mut b = quiet_batcher(rx);
+        for _ in 0..3 {
+            tx.send(fresh_chunk()).await.unwrap();
+        }
+        let started = tokio::time::Instant::now();
+        let (events, _) = b.next().await.unwrap();
+        assert_eq!(events.len(), 3);
+        let waited = started.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(50)
+                && waited < std::time::Duration::from_millis(100),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_that_keep_coming_are_not_cut_by_the_quiet_close() {
+        // A chunk every 30 ms: never 50 ms of quiet, so the batch fills to its 100 events.
+        let (tx, rx) = mpsc::channel(8);
+        let mut b = quiet_batcher(rx);
+        tokio::spawn(async move {
+            for _ in 0..150 {
+                if tx.send(fresh_chunk()).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
+        });
+        let (events, _) = b.next().await.unwrap();
+        assert_eq!(events.len(), 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_of_events_gets_a_few_quiet_closes_then_one_per_timeout() {
+        // One event every 200 ms for 12 s: quiet closes would make a request per event. After
+        // the first QUIET_BURST, quiet closes are one per timeout (5 s), and every other batch
+        // waits for its timeout, so 60 events go in a handful of batches.
+        let (tx, rx) = mpsc::channel(8);
+        let mut b = quiet_batcher(rx);
+        tokio::spawn(async move {
+            for _ in 0..60 {
+                tx.send(fresh_chunk()).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        });
+        let mut sizes = Vec::new();
+        while let Some((events, _)) = b.next().await {
+            sizes.push(events.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 60);
+        assert_eq!(&sizes[..QUIET_BURST as usize], [1; QUIET_BURST as usize]);
+        assert!(sizes.len() <= 9, "{sizes:?}");
     }
 }

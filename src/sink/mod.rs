@@ -303,6 +303,7 @@ impl SinkConfig {
             max_events: MAX_BATCH_EVENTS,
             max_bytes: 64 * 1024 * 1024,
             timeout: std::time::Duration::ZERO,
+            quiet: std::time::Duration::ZERO,
             max_held: 0,
         };
         Ok(match self {

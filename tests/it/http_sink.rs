@@ -280,3 +280,39 @@ fn https_with_a_test_ca_is_verified() {
     );
     assert_eq!(s.checkpoint(), 0, "nothing acknowledged");
 }
+
+#[test]
+fn the_end_of_a_burst_is_sent_once_the_input_is_quiet_not_a_timeout_later() {
+    // `batch.timeout` is 60 s: the 50 lines go once no more come for `batch.quiet` (20 ms).
+    let server = Server::start(Vec::new());
+    let s = setup(
+        50,
+        &format!("uri = '{}'\nbatch = {{ timeout = \"60s\" }}", server.uri()),
+    );
+    let all = run_until(&s, Duration::from_secs(20), || {
+        server.delivered().len() >= 50
+    });
+    assert!(all, "delivered {:?}", server.delivered().len());
+    assert_eq!(server.delivered(), (0..50).collect::<Vec<_>>());
+
+    // `quiet = "0s"` turns it off: the batch waits for its timeout (3 s here).
+    let server = Server::start(Vec::new());
+    let s = setup(
+        50,
+        &format!(
+            "uri = '{}'\nbatch = {{ timeout = \"3s\", quiet = \"0s\" }}",
+            server.uri()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let all = run_until(&s, Duration::from_secs(20), || {
+        server.delivered().len() >= 50
+    });
+    assert!(all, "delivered {:?}", server.delivered().len());
+    let first = server.received()[0].at;
+    assert!(
+        first.duration_since(started) >= Duration::from_millis(2500),
+        "sent after {:?}",
+        first.duration_since(started)
+    );
+}
