@@ -26,8 +26,8 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         let starts = parser.starts_record(&line.text);
-        let ends = starts && parser.ends_record(&line.text);
-        joiner.push_line(line, starts, ends, &mut out);
+        let whole = starts && parser.ending(&line.text) == crate::parse::Ending::Certain;
+        joiner.push_line(line, starts, whole, &mut out);
     }
     joiner.flush(&mut out);
     out

@@ -135,6 +135,10 @@ impl Parser for DogtagParser {
         prefix(line).is_some() || line.starts_with("[AuditEvent=")
     }
 
+    fn ending(&self, record: &str) -> super::Ending {
+        ending(record)
+    }
+
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
         if let Some(redacted) = redact(&record) {
             let mut event = match self.draft(&redacted, origin.path.as_deref()) {
@@ -157,6 +161,22 @@ struct Prefix<'a> {
     thread: &'a str,
     stamp: &'a str,
     message: &'a str,
+}
+
+/// A record ending in `] ` and its text (no bracket in it) is [`super::Ending::Likely`] whole:
+/// a value holding a newline breaks its line inside the brackets, so the line's last `]` is
+/// followed by the next attribute's `[`. Only a value holding `] ` and then a newline looks
+/// whole too early; such a record is still joined when its continuation comes in the same
+/// read, and split otherwise (the pieces ship, the second tagged as a parse failure), as a
+/// continuation later than `multiline_timeout` always was. A record without text keeps
+/// waiting.
+fn ending(record: &str) -> super::Ending {
+    let tail = memchr::memrchr(b']', record.as_bytes()).map_or("", |i| &record[i + 1..]);
+    if tail.len() > 1 && tail.starts_with(' ') && !tail.contains('[') {
+        super::Ending::Likely
+    } else {
+        super::Ending::Open
+    }
 }
 
 /// The prefix of `line`, `None` when it has none. Read byte by byte: the file reader reads
@@ -542,6 +562,30 @@ fn redact(line: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_is_likely_whole_only_when_it_ends_in_its_text() {
+        use crate::parse::Ending::{Likely, Open};
+        let head = "0.http-bio-8443-exec-3 - [12/Jan/2025:08:20:00 CET] [14] [6] [AuditEvent=AUTH][SubjectID=alice]";
+        for (tail, want) in [
+            ("[Outcome=Success] authentication success", Likely),
+            (
+                "[Outcome=Failure] signature of audit buffer just flushed: sig: AbC+/=",
+                Likely,
+            ),
+            // A value broken by a newline: the line ends inside the brackets.
+            ("[Info=first part", Open),
+            ("[Info=a] b [c", Open),
+            // No text after the last attribute: nothing tells it is whole.
+            ("[Outcome=Success]", Open),
+            ("[Outcome=Success] ", Open),
+            // The joined record, continuation included, ends in its text.
+            ("[Info=first\nsecond][Outcome=Success] auth", Likely),
+        ] {
+            assert_eq!(ending(&format!("{head}{tail}")), want, "{tail}");
+        }
+        assert_eq!(ending("no brackets at all"), Open);
+    }
 
     /// The prefix as nom's combinators read it (the reader before the byte-by-byte one).
     fn prefix_by_nom(line: &str) -> Option<(&str, &str, &str, &str)> {

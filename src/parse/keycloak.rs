@@ -69,8 +69,8 @@ impl Parser for KeycloakParser {
         line.starts_with('{') || starts_dated(line) || locate(line).is_some()
     }
 
-    fn ends_record(&self, line: &str) -> bool {
-        super::json_object_line(line)
+    fn ending(&self, record: &str) -> super::Ending {
+        super::json_ending(record)
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {

@@ -426,8 +426,9 @@ impl Reader {
     ) -> Step {
         let mut step = Step::Idle;
         let mut records = Vec::new();
+        let mut caught_up = false;
         match self.read_once(f, buf, &mut records) {
-            Ok(0) => {}
+            Ok(0) => caught_up = true,
             Ok(_) => step = Step::Read,
             Err(e)
                 if e.get_ref()
@@ -447,7 +448,13 @@ impl Reader {
                 tracing::warn!(source = %self.name, path = %f.path.display(), error = %e, "read failed; will retry");
             }
         }
-        if f.joiner.is_holding() && f.last_data.elapsed() >= multiline_timeout {
+        // A held record goes once `multiline_timeout` passed without data, or, when it ends
+        // the way a whole record ends, as soon as the file has nothing more to read.
+        let whole = |text: &str| self.parser.ending(text) != crate::parse::Ending::Open;
+        if f.joiner.is_holding()
+            && (f.last_data.elapsed() >= multiline_timeout
+                || (caught_up && f.joiner.held_text().is_some_and(whole)))
+        {
             f.joiner.flush(&mut records);
         }
         if !records.is_empty() && !self.emit(f, records) {
@@ -524,8 +531,8 @@ impl Reader {
         for mut line in lines {
             line.read_at = now;
             let starts = self.parser.starts_record(&line.text);
-            let ends = starts && self.parser.ends_record(&line.text);
-            f.joiner.push_line(line, starts, ends, records);
+            let whole = starts && self.parser.ending(&line.text) == crate::parse::Ending::Certain;
+            f.joiner.push_line(line, starts, whole, records);
         }
         Ok(n)
     }

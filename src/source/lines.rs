@@ -208,13 +208,19 @@ impl RecordJoiner {
         }
     }
 
-    /// Adds `line` as [`Self::push`] does, and releases it at once when it `ends` a record
-    /// (it begins one and nothing can continue it: a JSON object on one line).
-    pub fn push_line(&mut self, line: Record, starts: bool, ends: bool, out: &mut Vec<Record>) {
+    /// Adds `line` as [`Self::push`] does, and releases it at once when it begins a record
+    /// that nothing can continue (`whole`: a JSON object on one line).
+    pub fn push_line(&mut self, line: Record, starts: bool, whole: bool, out: &mut Vec<Record>) {
         self.push(line, starts, out);
-        if starts && ends {
+        if starts && whole {
             self.flush(out);
         }
+    }
+
+    /// The held record's text.
+    #[must_use]
+    pub fn held_text(&self) -> Option<&str> {
+        self.held.as_ref().map(|r| r.text.as_str())
     }
 
     /// Releases the held record.

@@ -627,3 +627,54 @@ fn the_last_keycloak_json_line_is_shipped_without_waiting_for_continuation_lines
         .count();
     assert_eq!(parsed, 6, "every line read as a Keycloak event");
 }
+
+/// A Dogtag signed-audit record carrying a sequence marker, its `Info` given.
+fn dogtag_record(seq: usize, info: &str) -> String {
+    format!(
+        "0.http-bio-8080-exec-1 - [12/Jan/2025:08:20:00 CET] [14] [6] [AuditEvent=AUTH][SubjectID=u{seq}][Info=seq={seq:09} {info}][Outcome=Success] authentication success\n"
+    )
+}
+
+#[test]
+fn the_last_dogtag_record_is_shipped_once_the_reader_has_caught_up() {
+    // It ends in its text, so once the file has nothing more to read it is not held for
+    // `multiline_timeout` (60 s here) in case a continuation line follows.
+    let mut agent = Agent::with_format("ca_audit", "dogtag", "", "multiline_timeout = \"60s\"\n");
+    let log = agent.logs().join("ca_audit");
+    let text: String = (0..5).map(|i| dogtag_record(i, "x")).collect();
+    crate::support::append_text(&log, &text);
+    agent.start();
+    let d = agent.wait_for(5, 20);
+    crate::support::append_text(&log, &dogtag_record(5, "y"));
+    let d2 = agent.wait_for(6, 20);
+    agent.stop();
+    exactly_once(&d, 0..5);
+    exactly_once(&d2, 0..6);
+}
+
+#[test]
+fn a_dogtag_value_broken_by_a_newline_still_waits_for_its_continuation() {
+    // The first physical line ends inside a value: the record is held (up to
+    // `multiline_timeout`) even though the reader has caught up, and the continuation written
+    // a second later joins it.
+    let mut agent = Agent::with_format("ca_audit", "dogtag", "", "multiline_timeout = \"60s\"\n");
+    let log = agent.logs().join("ca_audit");
+    let record = dogtag_record(0, "first part\nsecond part");
+    let (first, second) = record.split_at(record.find('\n').unwrap() + 1);
+    crate::support::append_text(&log, first);
+    agent.start();
+    std::thread::sleep(Duration::from_millis(1500));
+    crate::support::append_text(&log, &format!("{second}{}", dogtag_record(1, "z")));
+    agent.wait_for(2, 20);
+    agent.stop();
+    let events: Vec<serde_json::Value> = crate::support::lines(&agent.out)
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[0]["event"]["original"].as_str().unwrap(),
+        record.trim_end()
+    );
+    assert!(events[0]["tags"].is_null(), "{}", events[0]);
+}
