@@ -26,7 +26,7 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
         let starts = parser.starts_record(&line.text);
-        let whole = starts && parser.ending(&line.text) == crate::parse::Ending::Certain;
+        let whole = starts && parser.is_whole(&line.text);
         joiner.push_line(line, starts, whole, &mut out);
     }
     joiner.flush(&mut out);

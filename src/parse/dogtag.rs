@@ -135,8 +135,8 @@ impl Parser for DogtagParser {
         prefix(line).is_some() || line.starts_with("[AuditEvent=")
     }
 
-    fn ending(&self, record: &str) -> super::Ending {
-        ending(record)
+    fn looks_whole(&self, record: &str) -> bool {
+        looks_whole(record)
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {
@@ -163,20 +163,17 @@ struct Prefix<'a> {
     message: &'a str,
 }
 
-/// A record ending in `] ` and its text (no bracket in it) is [`super::Ending::Likely`] whole:
+/// A record ending in `] ` and its text (no bracket in it) looks whole
+/// ([`super::Parser::looks_whole`]):
 /// a value holding a newline breaks its line inside the brackets, so the line's last `]` is
 /// followed by the next attribute's `[`. Only a value holding `] ` and then a newline looks
 /// whole too early; such a record is still joined when its continuation comes in the same
 /// read, and split otherwise (the pieces ship, the second tagged as a parse failure), as a
 /// continuation later than `multiline_timeout` always was. A record without text keeps
 /// waiting.
-fn ending(record: &str) -> super::Ending {
+fn looks_whole(record: &str) -> bool {
     let tail = memchr::memrchr(b']', record.as_bytes()).map_or("", |i| &record[i + 1..]);
-    if tail.len() > 1 && tail.starts_with(' ') && !tail.contains('[') {
-        super::Ending::Likely
-    } else {
-        super::Ending::Open
-    }
+    tail.len() > 1 && tail.starts_with(' ') && !tail.contains('[')
 }
 
 /// The prefix of `line`, `None` when it has none. Read byte by byte: the file reader reads
@@ -564,27 +561,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_record_is_likely_whole_only_when_it_ends_in_its_text() {
-        use crate::parse::Ending::{Likely, Open};
+    fn a_record_looks_whole_only_when_it_ends_in_its_text() {
         let head = "0.http-bio-8443-exec-3 - [12/Jan/2025:08:20:00 CET] [14] [6] [AuditEvent=AUTH][SubjectID=alice]";
         for (tail, want) in [
-            ("[Outcome=Success] authentication success", Likely),
+            ("[Outcome=Success] authentication success", true),
             (
                 "[Outcome=Failure] signature of audit buffer just flushed: sig: AbC+/=",
-                Likely,
+                true,
             ),
             // A value broken by a newline: the line ends inside the brackets.
-            ("[Info=first part", Open),
-            ("[Info=a] b [c", Open),
+            ("[Info=first part", false),
+            ("[Info=a] b [c", false),
             // No text after the last attribute: nothing tells it is whole.
-            ("[Outcome=Success]", Open),
-            ("[Outcome=Success] ", Open),
+            ("[Outcome=Success]", false),
+            ("[Outcome=Success] ", false),
             // The joined record, continuation included, ends in its text.
-            ("[Info=first\nsecond][Outcome=Success] auth", Likely),
+            ("[Info=first\nsecond][Outcome=Success] auth", true),
         ] {
-            assert_eq!(ending(&format!("{head}{tail}")), want, "{tail}");
+            assert_eq!(looks_whole(&format!("{head}{tail}")), want, "{tail}");
         }
-        assert_eq!(ending("no brackets at all"), Open);
+        assert!(!looks_whole("no brackets at all"));
     }
 
     /// The prefix as nom's combinators read it (the reader before the byte-by-byte one).

@@ -69,8 +69,8 @@ impl Parser for KeycloakParser {
         line.starts_with('{') || starts_dated(line) || locate(line).is_some()
     }
 
-    fn ending(&self, record: &str) -> super::Ending {
-        super::json_ending(record)
+    fn is_whole(&self, line: &str) -> bool {
+        super::json_object_line(line)
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {

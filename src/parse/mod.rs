@@ -168,32 +168,13 @@ pub fn parse_offset(text: &str) -> Option<i32> {
     (h <= 23 && m <= 59).then_some(sign * (h * 60 + m))
 }
 
-/// [`Ending::Certain`] for a whole JSON object on one line (`{` … `}`): JSON layouts escape
-/// the newlines inside their values, so nothing can continue such a line. A stray line after
-/// it (a stack trace printed outside the layout) then ships as its own record instead of
-/// spoiling the JSON it would have been glued to.
+/// Whether `line` is a whole JSON object on one line (`{` … `}`): JSON layouts escape the
+/// newlines inside their values, so nothing can continue such a line. A stray line after it
+/// (a stack trace printed outside the layout) then ships as its own record instead of spoiling
+/// the JSON it would have been glued to.
 #[must_use]
-pub fn json_ending(record: &str) -> Ending {
-    if record.starts_with('{') && record.trim_end().ends_with('}') {
-        Ending::Certain
-    } else {
-        Ending::Open
-    }
-}
-
-/// How sure a parser is that nothing continues a record ([`Parser::ending`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ending {
-    /// Continuation lines may follow: the record is held until the next record begins or
-    /// `multiline_timeout` passes.
-    Open,
-    /// It ends the way a whole record ends, but a continuation line could still follow (a
-    /// value holding a newline after text that looks like an ending): it is held only while
-    /// the file has more to read, and handed on once the reader has caught up.
-    Likely,
-    /// Nothing can continue it (a whole JSON object on one line): it is handed on at once, and
-    /// a line after it that does not begin a record is a record of its own.
-    Certain,
+pub fn json_object_line(line: &str) -> bool {
+    line.starts_with('{') && line.trim_end().ends_with('}')
 }
 
 /// Turns records into events.
@@ -215,11 +196,20 @@ pub trait Parser: Send + Sync {
         true
     }
 
-    /// Whether `record` (a line that begins a record, or a held record with its continuation
-    /// lines) can take more lines. Asked only when [`Parser::joins_lines`] is true.
-    fn ending(&self, record: &str) -> Ending {
-        let _ = record;
-        Ending::Open
+    /// Whether `line`, which begins a record, is whole for certain: nothing can continue it (a
+    /// JSON object on one line). It is handed on at once, and a line after it that does not
+    /// begin a record is a record of its own. Asked for every line that begins a record.
+    fn is_whole(&self, line: &str) -> bool {
+        let _ = line;
+        false
+    }
+
+    /// Whether the held `record` (continuation lines included) ends the way a whole record
+    /// ends, though a continuation line could still follow: it is held only while the file has
+    /// more to read, and handed on once the reader has caught up, not `multiline_timeout`
+    /// later. Asked only then.
+    fn looks_whole(&self, record: &str) -> bool {
+        self.is_whole(record)
     }
 
     /// A fresh per-file sequencer, for formats whose events depend on the lines before them.
@@ -308,8 +298,8 @@ impl Parser for Auto {
         !(line.starts_with([' ', '\t']) || line.starts_with("Caused by: "))
     }
 
-    fn ending(&self, record: &str) -> Ending {
-        json_ending(record)
+    fn is_whole(&self, line: &str) -> bool {
+        json_object_line(line)
     }
 
     fn parse(&self, record: String, origin: Origin, created: i64) -> Event {

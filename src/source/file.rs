@@ -450,10 +450,12 @@ impl Reader {
         }
         // A held record goes once `multiline_timeout` passed without data, or, when it ends
         // the way a whole record ends, as soon as the file has nothing more to read.
-        let whole = |text: &str| self.parser.ending(text) != crate::parse::Ending::Open;
         if f.joiner.is_holding()
             && (f.last_data.elapsed() >= multiline_timeout
-                || (caught_up && f.joiner.held_text().is_some_and(whole)))
+                || (caught_up
+                    && f.joiner
+                        .held_text()
+                        .is_some_and(|t| self.parser.looks_whole(t))))
         {
             f.joiner.flush(&mut records);
         }
@@ -531,7 +533,7 @@ impl Reader {
         for mut line in lines {
             line.read_at = now;
             let starts = self.parser.starts_record(&line.text);
-            let whole = starts && self.parser.ending(&line.text) == crate::parse::Ending::Certain;
+            let whole = starts && self.parser.is_whole(&line.text);
             f.joiner.push_line(line, starts, whole, records);
         }
         Ok(n)
