@@ -287,18 +287,24 @@ mod tests {
         assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
     }
 
-    /// Batches of up to 100 events that wait 5 s for company.
-    fn five_second_batcher(rx: mpsc::Receiver<EventChunk>) -> Batcher {
+    /// Batches of up to 100 events that wait 5 s for company, or `quiet` of quiet (zero:
+    /// never).
+    fn batcher(rx: mpsc::Receiver<EventChunk>, quiet_millis: u64) -> Batcher {
         Batcher::new(
             rx,
             Limits {
                 max_events: 100,
                 max_bytes: usize::MAX,
                 timeout: std::time::Duration::from_secs(5),
-                quiet: std::time::Duration::ZERO,
+                quiet: std::time::Duration::from_millis(quiet_millis),
                 max_held: 0,
             },
         )
+    }
+
+    /// Batches of up to 100 events that wait 5 s for company.
+    fn five_second_batcher(rx: mpsc::Receiver<EventChunk>) -> Batcher {
+        batcher(rx, 0)
     }
 
     #[tokio::test]
@@ -384,16 +390,7 @@ mod tests {
 
     /// Batches of up to 100 events that wait 5 s for company, or 50 ms of quiet.
     fn quiet_batcher(rx: mpsc::Receiver<EventChunk>) -> Batcher {
-        Batcher::new(
-            rx,
-            Limits {
-                max_events: 100,
-                max_bytes: usize::MAX,
-                timeout: std::time::Duration::from_secs(5),
-                quiet: std::time::Duration::from_millis(50),
-                max_held: 0,
-            },
-        )
+        batcher(rx, 50)
     }
 
     fn fresh_chunk() -> EventChunk {
@@ -405,6 +402,20 @@ mod tests {
             )],
             Acks::none(),
         )
+    }
+
+    /// An input that gets `count` one-event chunks, one every `millis`, then closes.
+    fn one_chunk_every(millis: u64, count: usize) -> mpsc::Receiver<EventChunk> {
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(async move {
+            for _ in 0..count {
+                if tx.send(fresh_chunk()).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+            }
+        });
+        rx
     }
 
     #[tokio::test(start_paused = true)]
@@ -428,16 +439,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn events_that_keep_coming_are_not_cut_by_the_quiet_close() {
         // A chunk every 30 ms: never 50 ms of quiet, so the batch fills to its 100 events.
-        let (tx, rx) = mpsc::channel(8);
-        let mut b = quiet_batcher(rx);
-        tokio::spawn(async move {
-            for _ in 0..150 {
-                if tx.send(fresh_chunk()).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
-            }
-        });
+        let mut b = quiet_batcher(one_chunk_every(30, 150));
         let (events, _) = b.next().await.unwrap();
         assert_eq!(events.len(), 100);
     }
@@ -447,14 +449,7 @@ mod tests {
         // One event every 200 ms for 12 s: quiet closes would make a request per event. After
         // the first QUIET_BURST, quiet closes are one per timeout (5 s), and every other batch
         // waits for its timeout, so 60 events go in a handful of batches.
-        let (tx, rx) = mpsc::channel(8);
-        let mut b = quiet_batcher(rx);
-        tokio::spawn(async move {
-            for _ in 0..60 {
-                tx.send(fresh_chunk()).await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        });
+        let mut b = quiet_batcher(one_chunk_every(200, 60));
         let mut sizes = Vec::new();
         while let Some((events, _)) = b.next().await {
             sizes.push(events.len());

@@ -605,23 +605,34 @@ fn keycloak_json_line(seq: usize) -> String {
     )
 }
 
-#[test]
-fn the_last_keycloak_json_line_is_shipped_without_waiting_for_continuation_lines() {
-    // A JSON layout escapes newlines inside its values, so nothing continues a line that is a
-    // whole JSON object: it is not held `multiline_timeout` (60 s here) for continuation lines
-    // the way a text-layout record is.
-    let mut agent = Agent::with_format("kc.log", "keycloak", "", "multiline_timeout = \"60s\"\n");
-    let log = agent.logs().join("kc.log");
-    let text: String = (0..5).map(keycloak_json_line).collect();
+/// Five records, then a sixth, each delivered within 20 s though `multiline_timeout` is
+/// 60 s; returns the agent's output lines.
+fn shipped_without_waiting(
+    name: &str,
+    format: &str,
+    record: impl Fn(usize) -> String,
+) -> Vec<String> {
+    let mut agent = Agent::with_format(name, format, "", "multiline_timeout = \"60s\"\n");
+    let log = agent.logs().join(name);
+    let text: String = (0..5).map(&record).collect();
     crate::support::append_text(&log, &text);
     agent.start();
     let d = agent.wait_for(5, 20);
-    crate::support::append_text(&log, &keycloak_json_line(5));
+    crate::support::append_text(&log, &record(5));
     let d2 = agent.wait_for(6, 20);
     agent.stop();
     exactly_once(&d, 0..5);
     exactly_once(&d2, 0..6);
-    let parsed = crate::support::lines(&agent.out)
+    crate::support::lines(&agent.out)
+}
+
+#[test]
+fn the_last_keycloak_json_line_is_shipped_without_waiting_for_continuation_lines() {
+    // A JSON layout escapes newlines inside its values, so nothing continues a line that is a
+    // whole JSON object: it is not held for continuation lines the way a text-layout record
+    // is.
+    let out = shipped_without_waiting("kc.log", "keycloak", keycloak_json_line);
+    let parsed = out
         .iter()
         .filter(|l| l.contains("\"action\":\"LOGIN\""))
         .count();
@@ -637,19 +648,10 @@ fn dogtag_record(seq: usize, info: &str) -> String {
 
 #[test]
 fn the_last_dogtag_record_is_shipped_once_the_reader_has_caught_up() {
-    // It ends in its text, so once the file has nothing more to read it is not held for
-    // `multiline_timeout` (60 s here) in case a continuation line follows.
-    let mut agent = Agent::with_format("ca_audit", "dogtag", "", "multiline_timeout = \"60s\"\n");
-    let log = agent.logs().join("ca_audit");
-    let text: String = (0..5).map(|i| dogtag_record(i, "x")).collect();
-    crate::support::append_text(&log, &text);
-    agent.start();
-    let d = agent.wait_for(5, 20);
-    crate::support::append_text(&log, &dogtag_record(5, "y"));
-    let d2 = agent.wait_for(6, 20);
-    agent.stop();
-    exactly_once(&d, 0..5);
-    exactly_once(&d2, 0..6);
+    // It ends in its text, so once the file has nothing more to read it is not held in case
+    // a continuation line follows.
+    let out = shipped_without_waiting("ca_audit", "dogtag", |i| dogtag_record(i, "x"));
+    assert_eq!(out.len(), 6);
 }
 
 #[test]
