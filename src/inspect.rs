@@ -25,9 +25,7 @@ pub fn records(bytes: &[u8], parser: &dyn Parser, max_line_bytes: usize) -> Vec<
     let mut joiner = RecordJoiner::default();
     let mut out = Vec::with_capacity(lines.len());
     for line in lines {
-        let starts = parser.starts_record(&line.text);
-        let whole = starts && parser.is_whole(&line.text);
-        joiner.push_line(line, starts, whole, &mut out);
+        joiner.push_parsed(line, parser, &mut out);
     }
     joiner.flush(&mut out);
     out

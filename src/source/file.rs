@@ -452,10 +452,7 @@ impl Reader {
         // the way a whole record ends, as soon as the file has nothing more to read.
         if f.joiner.is_holding()
             && (f.last_data.elapsed() >= multiline_timeout
-                || (caught_up
-                    && f.joiner
-                        .held_text()
-                        .is_some_and(|t| self.parser.looks_whole(t))))
+                || (caught_up && f.joiner.holds_whole_looking(self.parser.as_ref())))
         {
             f.joiner.flush(&mut records);
         }
@@ -532,9 +529,7 @@ impl Reader {
         records.reserve(lines.len());
         for mut line in lines {
             line.read_at = now;
-            let starts = self.parser.starts_record(&line.text);
-            let whole = starts && self.parser.is_whole(&line.text);
-            f.joiner.push_line(line, starts, whole, records);
+            f.joiner.push_parsed(line, self.parser.as_ref(), records);
         }
         Ok(n)
     }

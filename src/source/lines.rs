@@ -6,6 +6,8 @@
 //! silently); invalid UTF-8 is replaced with U+FFFD and flagged. Line offsets are absolute file
 //! offsets, so a record's byte range maps straight to a checkpoint.
 
+use crate::parse::Parser;
+
 /// One complete line, or a record of several lines joined by `\n`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
@@ -208,19 +210,25 @@ impl RecordJoiner {
         }
     }
 
-    /// Adds `line` as [`Self::push`] does, and releases it at once when it begins a record
-    /// that nothing can continue (`whole`: a JSON object on one line).
-    pub fn push_line(&mut self, line: Record, starts: bool, whole: bool, out: &mut Vec<Record>) {
+    /// Adds `line` as [`Self::push`] does, `parser` saying whether it begins a record, and
+    /// releases it at once when it begins one that nothing can continue
+    /// ([`Parser::is_whole`]: a JSON object on one line).
+    pub fn push_parsed(&mut self, line: Record, parser: &dyn Parser, out: &mut Vec<Record>) {
+        let starts = parser.starts_record(&line.text);
+        let whole = starts && parser.is_whole(&line.text);
         self.push(line, starts, out);
-        if starts && whole {
+        if whole {
             self.flush(out);
         }
     }
 
-    /// The held record's text.
+    /// Whether a record is held that `parser` says ends the way a whole record ends
+    /// ([`Parser::looks_whole`]).
     #[must_use]
-    pub fn held_text(&self) -> Option<&str> {
-        self.held.as_ref().map(|r| r.text.as_str())
+    pub fn holds_whole_looking(&self, parser: &dyn Parser) -> bool {
+        self.held
+            .as_ref()
+            .is_some_and(|r| parser.looks_whole(&r.text))
     }
 
     /// Releases the held record.
