@@ -194,11 +194,14 @@ impl Encoder<Vec<u8>> {
         Ok(())
     }
 
-    /// One `isal_deflate` call writing into at least `room` bytes of spare capacity; an error
-    /// when it neither took input nor wrote output.
+    /// One `isal_deflate` call writing into the spare capacity, first grown by `room` bytes
+    /// when less than 8 KiB is left (so a vector sized for its stream is not grown early); an
+    /// error when the call neither took input nor wrote output.
     fn deflate_into_spare(&mut self, room: usize) -> io::Result<()> {
         let out = &mut self.inner;
-        out.reserve(room);
+        if out.capacity() - out.len() < 8 * 1024 {
+            out.reserve(room);
+        }
         let spare = out.spare_capacity_mut();
         let len = spare.len().min(u32::MAX as usize);
         self.stream.stream.next_out = spare.as_mut_ptr().cast();
