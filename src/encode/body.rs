@@ -406,6 +406,38 @@ mod tests {
     }
 
     #[test]
+    fn an_incompressible_gzip_body_outgrowing_its_estimate_still_decodes_whole() {
+        use std::io::Read as _;
+        // xorshift bytes: deflate cannot shrink them, so the compressed body outgrows the
+        // sixth of the estimate it was sized for, piece after piece.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut expected = Vec::with_capacity(3 * PIECE);
+        while expected.len() < 3 * PIECE + 1000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            expected.extend_from_slice(&state.to_le_bytes());
+        }
+        for level in [None, Some(0), Some(3), Some(6)] {
+            let mut body = Body::new(true, level, expected.len(), Vec::new());
+            for chunk in expected.chunks(1000) {
+                body.buf().extend_from_slice(chunk);
+                body.wrote().unwrap();
+            }
+            let compressed = body.finish().unwrap();
+            assert!(
+                compressed.len() > expected.len(),
+                "level {level:?}: not compressible"
+            );
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(&compressed[..])
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert!(decoded == expected, "level {level:?}");
+        }
+    }
+
+    #[test]
     fn a_sent_bodys_buffer_is_written_into_again_and_idle_buffers_are_let_go_of() {
         let bodies = std::sync::Arc::new(Bodies::new(1));
         let mut body = Body::new(false, None, 4096, bodies.take());
