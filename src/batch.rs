@@ -287,8 +287,8 @@ mod tests {
         assert_eq!(*log.0.lock().unwrap(), vec![(1, true)]);
     }
 
-    /// Batches of up to 100 events that wait 5 s for company, or `quiet` of quiet (zero:
-    /// never).
+    /// Batches of up to 100 events that wait 5 s for company, or `quiet_millis` ms of quiet
+    /// (zero: never).
     fn batcher(rx: mpsc::Receiver<EventChunk>, quiet_millis: u64) -> Batcher {
         Batcher::new(
             rx,

@@ -141,10 +141,17 @@ impl<W: io::Write> io::Write for Encoder<W> {
         }
         self.write_from_out_buf()?;
         self.inner.flush()?;
+        self.reset_for_next_stream();
+        Ok(())
+    }
+}
 
-        // Prep for next stream should user call 'write' again after flush.
-        // needs to store total_in/out separately as checksum is calculated
-        // from these values per stream
+impl<W: io::Write> Encoder<W> {
+    // auditship patch: the end of `flush` above, shared with `finish_into_vec` below.
+    /// Prep for next stream should user call 'write' again after flush.
+    /// needs to store total_in/out separately as checksum is calculated
+    /// from these values per stream
+    fn reset_for_next_stream(&mut self) {
         self.total_in += self.stream.stream.total_in as usize;
         self.total_out += self.stream.stream.total_out as usize;
         unsafe { isal::isal_deflate_reset(&mut self.stream.stream) };
@@ -152,7 +159,6 @@ impl<W: io::Write> io::Write for Encoder<W> {
         self.stream.stream.flush = FlushFlags::NoFlush as _;
         self.stream.stream.end_of_stream = 0;
         self.stream.stream.gzip_flag = self.codec as _;
-        Ok(())
     }
 }
 
@@ -185,12 +191,7 @@ impl Encoder<Vec<u8>> {
         while self.stream.stream.internal_state.state != isal::isal_zstate_state_ZSTATE_END {
             self.deflate_into_spare(64 * 1024)?;
         }
-        self.total_in += self.stream.stream.total_in as usize;
-        self.total_out += self.stream.stream.total_out as usize;
-        unsafe { isal::isal_deflate_reset(&mut self.stream.stream) };
-        self.stream.stream.flush = FlushFlags::NoFlush as _;
-        self.stream.stream.end_of_stream = 0;
-        self.stream.stream.gzip_flag = self.codec as _;
+        self.reset_for_next_stream();
         Ok(())
     }
 
