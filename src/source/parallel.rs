@@ -236,15 +236,6 @@ pub fn parse_chunk(
     let start = chunk.records.first().map_or(0, |r| r.offset);
     let end = chunk.records.last().map_or(0, |r| r.end);
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
-    // The chunk's events share copies of the source's name and the path made for this chunk:
-    // every event takes a reference to each and the sink drops it, and with one copy for all
-    // chunks those counts were one cache line that the parse workers and the sinks wrote in
-    // turn, on every event (the `lock` instructions of taking and dropping held a third to a
-    // half of their functions' samples in `perf`). Copies made here stay in this core's cache
-    // until the chunk is handed on, and move to the sink's once.
-    let source: Arc<str> = Arc::from(&**source);
-    // An empty path: not read from a file (a Kafka partition).
-    let path: Option<Arc<str>> = (!chunk.path.is_empty()).then(|| Arc::from(&*chunk.path));
     for record in chunk.records {
         if is_blank(&record.text) {
             // A blank line is not a record (its bytes are still acknowledged with the chunk).
@@ -252,7 +243,8 @@ pub fn parse_chunk(
         }
         let origin = Origin {
             source: source.clone(),
-            path: path.clone(),
+            // An empty path: not read from a file (a Kafka partition).
+            path: (!chunk.path.is_empty()).then(|| chunk.path.clone()),
             file_id: chunk.file_id,
             offset: record.offset,
             end: record.end,
