@@ -196,6 +196,21 @@ pub trait Parser: Send + Sync {
         true
     }
 
+    /// [`Parser::starts_record`], and what reading the line's start told the parser, as a
+    /// number it understands (0: nothing): the reader keeps it with the record and hands it to
+    /// [`Parser::parse_started`], so that a parser reading the same start again (the Dogtag
+    /// prefix, about 330 instructions) reads it once. `None`: the line does not begin a record.
+    fn record_start(&self, line: &str) -> Option<u64> {
+        self.starts_record(line).then_some(0)
+    }
+
+    /// [`Parser::parse`] of a record whose first line [`Parser::record_start`] read, with the
+    /// number it returned (0: nothing known).
+    fn parse_started(&self, record: String, start: u64, origin: Origin, created: i64) -> Event {
+        let _ = start;
+        self.parse(record, origin, created)
+    }
+
     /// Whether `line`, which begins a record, is whole for certain: nothing can continue it (a
     /// JSON object on one line). It is handed on at once, and a line after it that does not
     /// begin a record is a record of its own. Asked for every line that begins a record.

@@ -546,6 +546,7 @@ impl KafkaReader {
             partial: false,
             read_at: crate::time::now_ms(),
             id,
+            start: 0,
         };
         let mut parts = consumer.context().lock();
         // A partition's key is allocated when it is first seen, not for every message.

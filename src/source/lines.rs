@@ -27,6 +27,10 @@ pub struct Record {
     pub read_at: i64,
     /// The document id an earlier hop gave it (a Kafka message's `auditship.id` header).
     pub id: Option<Box<str>>,
+    /// What the parser learned reading the start of the first line when it asked whether the
+    /// line begins a record ([`Parser::record_start`]), handed back to it with the record; 0:
+    /// nothing.
+    pub start: u64,
 }
 
 /// A line's bytes as text; invalid UTF-8 is replaced (and said so). The bytes are checked
@@ -122,6 +126,7 @@ impl LineSplitter {
             partial,
             read_at: 0,
             id: None,
+            start: 0,
         };
         self.partial_offset = end;
         self.skipped = 0;
@@ -213,8 +218,10 @@ impl RecordJoiner {
     /// Adds `line` as [`Self::push`] does, `parser` saying whether it begins a record, and
     /// releases it at once when it begins one that nothing can continue
     /// ([`Parser::is_whole`]: a JSON object on one line).
-    pub fn push_parsed(&mut self, line: Record, parser: &dyn Parser, out: &mut Vec<Record>) {
-        let starts = parser.starts_record(&line.text);
+    pub fn push_parsed(&mut self, mut line: Record, parser: &dyn Parser, out: &mut Vec<Record>) {
+        let start = parser.record_start(&line.text);
+        let starts = start.is_some();
+        line.start = start.unwrap_or(0);
         let whole = starts && parser.is_whole(&line.text);
         self.push(line, starts, out);
         if whole {
@@ -325,6 +332,7 @@ mod tests {
             partial: false,
             read_at: 0,
             id: None,
+            start: 0,
         };
         j.push(line("head", 0), true, &mut out);
         let mut offset = 5;

@@ -284,7 +284,7 @@ pub fn parse_record(
     origin: Origin,
     created: i64,
 ) -> Event {
-    let mut event = parser.parse(record.text, origin, created);
+    let mut event = parser.parse_started(record.text, record.start, origin, created);
     if let Some(id) = &record.id {
         event.set_given_id(id);
     }
