@@ -10,7 +10,7 @@
 #   STOP_AFTER_API=1 bash benches/delivery.sh 1000000   # baseline, Dogtag, Dogtag with the API scraped
 #   KAFKA=1 KAFKA_ONLY=1 bash benches/delivery.sh 1000000   # Dogtag to a tansu broker (none, lz4, zstd) against http; then kafka source -> http
 #   DETECT=1 bash benches/delivery.sh 1000000   # Dogtag without and with the built-in detect pack; memory with 1M distinct keys
-#   PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # gen_audit.py tps/keycloak → _bulk (gzip, none), tps → http gzip
+#   PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # gen_audit.py tps/keycloak → _bulk (gzip, none), tps → http gzip; syslog-ng on the same lines, ratios
 #   ROUNDS=3 PEERS=1 PEERS_ONLY=1 bash benches/delivery.sh 2000000   # the same scenarios three times, interleaved, then medians
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,7 +82,14 @@ run() { # name format sink-toml [transforms-toml sink-inputs]
   cat "${INPUT:-$WORK/tps_audit}" > /dev/null
   local start end
   start=$(date +%s.%N)
-  /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
+  if [ -n "${PEER_CONF:-}" ]; then
+    # A peer instead of the agent (syslog-ng): its config template with the receiver's port.
+    mkdir -p "$WORK/data"
+    sed "s/@PORT@/$port/; s|@INPUT@|${INPUT:-$WORK/tps_audit}|" "$PEER_CONF" > "$WORK/peer.conf"
+    /usr/bin/time -f "%U %S %M" -o "$WORK/time" $PEER_CMD &
+  else
+    /usr/bin/time -f "%U %S %M" -o "$WORK/time" "$AGENT" --log-level warn run --config "$WORK/p.toml" &
+  fi
   local apid=$!
   local t10="" t90=""
   for _ in $(seq 1 12000); do # at most 10 minutes
@@ -90,10 +97,11 @@ run() { # name format sink-toml [transforms-toml sink-inputs]
     [ -z "$t10" ] && [ "${count:-0}" -ge $((LINES / 10)) ] 2>/dev/null && t10=$(date +%s.%N)
     [ -z "$t90" ] && [ "${count:-0}" -ge $((LINES * 9 / 10)) ] 2>/dev/null && t90=$(date +%s.%N)
     [ "${count:-0}" -ge "$LINES" ] 2>/dev/null && break
+    kill -0 $apid 2>/dev/null || { echo "$name: ended before delivering every line ($(tr '\n' ' ' < "$WORK/time"))"; break; }
     sleep 0.05
   done
   end=$(date +%s.%N)
-  kill -TERM "$(pgrep -P $apid auditship || echo $apid)" 2>/dev/null || kill -TERM $apid
+  kill -TERM "$(pgrep -P $apid || echo $apid)" 2>/dev/null || kill -TERM $apid
   wait $apid || true
   kill "$(pgrep -P $rpid || echo $rpid)" 2>/dev/null || true
   wait $rpid 2>/dev/null || true
@@ -118,20 +126,37 @@ with open(os.environ["RESULTS"], "a") as out:
 PY
 }
 
-# Medians per scenario of every run so far (ROUNDS > 1: the scenarios run again, interleaved).
-medians() {
-  python3 - "$RESULTS" <<'PY'
+# Of every run so far (ROUNDS > 1: the scenarios run again, interleaved): `summary medians`,
+# each scenario's median and range; `summary ratios`, each scenario against the peer measured
+# on the same lines in the same run (medians when ROUNDS > 1).
+summary() {
+  python3 - "$RESULTS" "$1" <<'PY'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     name, evs, cpu, rss = line.rstrip("\n").split("\t")
     rows.setdefault(name, []).append((float(evs), float(cpu), float(rss)))
-print("medians of interleaved runs:")
-for name, runs in rows.items():
-    evs, cpu, rss = (sorted(col) for col in zip(*runs))
-    print(f"{name:<34} {statistics.median(evs):>10,.0f} events/s ({evs[0]:,.0f}-{evs[-1]:,.0f})  "
-          f"{statistics.median(cpu):>6.2f} CPU-s ({cpu[0]:.2f}-{cpu[-1]:.2f})  "
-          f"peak RSS {statistics.median(rss):>5.1f} MiB ({rss[0]:.1f}-{rss[-1]:.1f})  n={len(runs)}")
+if sys.argv[2] == "medians":
+    print("medians of interleaved runs:")
+    for name, runs in rows.items():
+        evs, cpu, rss = (sorted(col) for col in zip(*runs))
+        print(f"{name:<34} {statistics.median(evs):>10,.0f} events/s ({evs[0]:,.0f}-{evs[-1]:,.0f})  "
+              f"{statistics.median(cpu):>6.2f} CPU-s ({cpu[0]:.2f}-{cpu[-1]:.2f})  "
+              f"peak RSS {statistics.median(rss):>5.1f} MiB ({rss[0]:.1f}-{rss[-1]:.1f})  n={len(runs)}")
+    sys.exit(0)
+def med(name):
+    return [statistics.median(col) for col in zip(*rows[name])]
+# The peer on the same lines: the first word of a scenario's name (tps, keycloak).
+lines = []
+for name in rows:
+    peer = f"syslog-ng 3.38: {name.split()[0]} → _bulk none"
+    if name.startswith("syslog-ng") or peer not in rows:
+        continue
+    (evs, cpu, rss), (p_evs, p_cpu, p_rss) = med(name), med(peer)
+    lines.append(f"  {name:<34} {evs / p_evs:>5.2f}x  {p_cpu / cpu:>5.2f}x  {rss / p_rss:>5.2f}x")
+if lines:
+    print("against syslog-ng on the same lines in this run (events/s, events per CPU-s, peak RSS):")
+    print("\n".join(lines))
 PY
 }
 
@@ -188,6 +213,35 @@ if [ -n "${PEERS:-}" ]; then
   ES_SINK='type = "elasticsearch"
 endpoints = ["http://127.0.0.1:PORT"]'
   : > "$RESULTS"
+  SYSLOG_NG=$(command -v syslog-ng || true)
+  if [ -n "$SYSLOG_NG" ] && ! ls /usr/lib/syslog-ng/*/libhttp.so >/dev/null 2>&1; then
+    SYSLOG_NG=""
+  fi
+  if [ -n "$SYSLOG_NG" ]; then
+    cat > "$WORK/syslog-ng.conf" <<CONF
+@version: 3.38
+options { stats-freq(0); };
+source s_in { file("@INPUT@" flags(no-parse) follow-freq(0.1) log-iw-size(10000) log-fetch-limit(1000)); };
+destination d_bulk {
+  http(url("http://127.0.0.1:@PORT@/_bulk") method("POST") workers(2) batch-lines(1000)
+       batch-timeout(100) headers("Content-Type: application/x-ndjson") body-suffix("\n")
+       body("{\"index\":{\"_index\":\"syslog-ng\"}}\n\$(format-json --scope rfc5424)"));
+};
+log { source(s_in); destination(d_bulk); flags(flow-control); };
+CONF
+  else
+    echo "syslog-ng with its http module is not installed: no peer in this run (apt-get install syslog-ng-core syslog-ng-mod-http)"
+  fi
+  # What this machine's cores do with a fixed job, to compare machines: gzip -1 over the TPS lines.
+  python3 - "$WORK/gen_tps.log" <<'PY'
+import sys, time, zlib
+data = open(sys.argv[1], "rb").read(200 << 20)
+start = time.perf_counter()
+c = zlib.compressobj(1, zlib.DEFLATED, 31)
+size = len(c.compress(data)) + len(c.flush())
+secs = time.perf_counter() - start
+print(f"calibration: zlib deflate level 1 on {len(data) >> 20} MiB of TPS lines: {len(data) / secs / 1e6:.0f} MB/s on one core, ratio {len(data) / size:.1f}")
+PY
   for _ in $(seq 1 "${ROUNDS:-1}"); do
   INPUT="$WORK/gen_tps.log" run "tps → _bulk gzip (default)" dogtag "$ES_SINK"
   INPUT="$WORK/gen_tps.log" run "tps → _bulk none" dogtag "$ES_SINK
@@ -199,8 +253,22 @@ compression = "gzip"'
   # The first scenario again with the receiver as it was before session 13 (zlib-rs inflate
   # into one buffer): what the README's earlier figures were measured with.
   BENCH_INFLATE=zlib INPUT="$WORK/gen_tps.log" run "tps → _bulk gzip, zlib receiver" dogtag "$ES_SINK"
+  # The peer, in the same run: syslog-ng (the fastest peer on these lines in PEERS.md) reading
+  # the same TPS file into the same receiver's /_bulk. PEERS.md does not give its config; this
+  # one is the plainest that delivers every line: the raw line as MESSAGE in an RFC 5424 JSON
+  # document (no parsing, no gzip), two workers, 1,000 lines per request, and flow control
+  # (without it, syslog-ng dropped about 7% of the lines here, session 26) with a source
+  # window of 10,000 (with the default 100, a batch of 1,000 never fills and each waits its
+  # 100 ms timeout: 972 events/s).
+  if [ -n "$SYSLOG_NG" ]; then
+    for kind in tps keycloak; do
+      INPUT="$WORK/gen_$kind.log" PEER_CONF="$WORK/syslog-ng.conf" PEER_CMD="$SYSLOG_NG -F --no-caps -f $WORK/peer.conf -R $WORK/data/persist -c $WORK/data/ctl -p $WORK/data/pid" \
+        run "syslog-ng 3.38: $kind → _bulk none" raw ""
+    done
+  fi
   done
-  [ "${ROUNDS:-1}" -gt 1 ] && medians
+  [ "${ROUNDS:-1}" -gt 1 ] && summary medians
+  summary ratios
   [ -n "${PEERS_ONLY:-}" ] && exit 0
 fi
 # Detection (#15): the built-in pack on the Dogtag workload against the same path without it,
