@@ -75,7 +75,7 @@ run() { # name format sink-toml [transforms-toml sink-inputs]
   fi
   local rpid=$!
   sleep 0.3
-  write_config "$format" "${sink//PORT/$port}" "$transforms" "$inputs"
+  [ -n "${PEER_CONF:-}" ] || write_config "$format" "${sink//PORT/$port}" "$transforms" "$inputs"
   # Read the input once first: this VM pages cold memory out (DAMON), and reading a file the
   # host had paged out cost the agent's reader 0.73 CPU-s of system time for 566 MB against
   # 0.12 once warm (session 15): a run would otherwise measure how long ago the file was read.
@@ -230,7 +230,7 @@ destination d_bulk {
 log { source(s_in); destination(d_bulk); flags(flow-control); };
 CONF
   else
-    echo "syslog-ng with its http module is not installed: no peer in this run (apt-get install syslog-ng-core syslog-ng-mod-http)"
+    echo "syslog-ng with its http module is not installed: no peer in this run (apt-get install syslog-ng-core syslog-ng-mod-http; Debian then removes rsyslog, which the tests need: apt-get install rsyslog rsyslog-gnutls rsyslog-relp after the bench)"
   fi
   # What this machine's cores do with a fixed job, to compare machines: gzip -1 over the TPS lines.
   python3 - "$WORK/gen_tps.log" <<'PY'
