@@ -236,6 +236,12 @@ pub fn parse_chunk(
     let start = chunk.records.first().map_or(0, |r| r.offset);
     let end = chunk.records.last().map_or(0, |r| r.end);
     let mut events: Vec<Event> = Vec::with_capacity(chunk.records.len());
+    // The chunk's events share copies of the source's name and the file's path made for this
+    // chunk. With the source's own copies, every event counted a reference to the same two
+    // `Arc`s from every parse worker, and the sink let go of them on another core: `perf` put
+    // 85 % of the time of dropping an event on those two `lock dec` instructions.
+    let source: Arc<str> = Arc::from(&**source);
+    let path: Option<Arc<str>> = (!chunk.path.is_empty()).then(|| Arc::from(&*chunk.path));
     for record in chunk.records {
         if is_blank(&record.text) {
             // A blank line is not a record (its bytes are still acknowledged with the chunk).
@@ -243,8 +249,8 @@ pub fn parse_chunk(
         }
         let origin = Origin {
             source: source.clone(),
-            // An empty path: not read from a file (a Kafka partition).
-            path: (!chunk.path.is_empty()).then(|| chunk.path.clone()),
+            // No path: not read from a file (a Kafka partition).
+            path: path.clone(),
             file_id: chunk.file_id,
             offset: record.offset,
             end: record.end,
