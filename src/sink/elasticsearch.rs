@@ -308,7 +308,7 @@ impl ElasticsearchSink {
         // An index that depends only on the day is rendered once per day in the batch.
         let by_day = self.config.mode == Mode::DataStream || !self.template().contains("{{");
         let mut last: Option<(i64, Vec<u8>)> = None;
-        for event in events {
+        for event in crate::event::read_ahead(events) {
             let event = event.borrow();
             let out = body.record();
             out.extend_from_slice(b"{\"create\":{\"_index\":");

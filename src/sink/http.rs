@@ -360,7 +360,7 @@ impl HttpSink {
             action_line: false,
         };
         let mut body = Writer::new(shape, count, &self.bodies);
-        for e in events {
+        for e in crate::event::read_ahead(events) {
             let e = e.borrow();
             let out = body.record();
             if json {
