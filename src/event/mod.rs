@@ -174,8 +174,10 @@ pub(crate) struct Field {
     pub(crate) value: Value,
 }
 
-/// Asks the CPU to bring `bytes` into its cache, without waiting for them (a hint).
-pub fn prefetch_bytes(bytes: &[u8]) {
+/// Asks the CPU to bring `bytes` into its cache, without waiting for them (a hint): the first
+/// byte of every 64 from the start, then the last byte, which together touch every cache line
+/// the bytes lie on.
+fn prefetch_bytes(bytes: &[u8]) {
     for line in bytes.chunks(CACHE_LINE) {
         mem_prefetch::prefetch_read_data::<_, 3>(&line[0]);
     }
