@@ -174,14 +174,17 @@ pub(crate) struct Field {
     pub(crate) value: Value,
 }
 
-/// Asks the CPU to bring `bytes` into its cache, without waiting for them (a hint): the first
-/// byte of every 64 from the start, then the last byte, which together touch every cache line
-/// the bytes lie on.
-fn prefetch_bytes(bytes: &[u8]) {
-    for line in bytes.chunks(CACHE_LINE) {
-        mem_prefetch::prefetch_read_data::<_, 3>(&line[0]);
+/// Asks the CPU to bring `items` into its cache, without waiting for them (a hint): the first
+/// item of every cache line's worth from the start, then the last item, which together touch
+/// every cache line the items lie on (items no larger than a line).
+fn prefetch_all<T>(items: &[T]) {
+    for item in items
+        .iter()
+        .step_by((CACHE_LINE / std::mem::size_of::<T>().max(1)).max(1))
+    {
+        mem_prefetch::prefetch_read_data::<_, 3>(item);
     }
-    if let Some(last) = bytes.last() {
+    if let Some(last) = items.last() {
         mem_prefetch::prefetch_read_data::<_, 3>(last);
     }
 }
@@ -286,15 +289,9 @@ impl Event {
     /// the parse workers, often on the other core, and wait in the memory budget meanwhile: in
     /// `perf`, a fifth of the ECS writer's time sat on the first load of each field.
     pub fn prefetch(&self) {
-        for field in self
-            .fields
-            .iter()
-            .step_by((CACHE_LINE / std::mem::size_of::<Field>()).max(1))
-        {
-            mem_prefetch::prefetch_read_data::<_, 3>(field);
-        }
-        prefetch_bytes(self.original.as_bytes());
-        prefetch_bytes(self.scratch.as_bytes());
+        prefetch_all(&self.fields);
+        prefetch_all(self.original.as_bytes());
+        prefetch_all(self.scratch.as_bytes());
     }
 
     /// Replaces the original text (for redaction). Fields that pointed into the old text
